@@ -1,0 +1,42 @@
+# The commands the README names.  Everything runs from a virtual environment in .venv,
+# created on first use; PyTorch's CPU build is installed before the project so that the
+# project's torch requirement never pulls a CUDA build of several GB.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= $(CURDIR)/.workspace
+TORCH ?= torch==2.13.0
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo lab lint test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the project with its test tools.
+
+demo: install  ## Seed a workspace in .workspace with real datasets and show the catalog.
+	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/lepton-lab demo
+
+lab: install  ## Start JupyterLab on the demo workspace.
+	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/jupyter lab
+
+lint: install  ## ruff (lint and format check) and mypy.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint  ## Lint, type-check, then the whole test suite.
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: install  ## Benchmarks: side-by-side tables against the reference tools.
+	$(BIN)/python bench/datasets.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

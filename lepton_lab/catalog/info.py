@@ -1,0 +1,133 @@
+"""What the catalog tells about datasets: plain, immutable values, safe to hand to any surface."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from lepton_lab.store.tables import Dataset, DatasetVersion
+
+__all__ = ["DatasetInfo", "VersionInfo", "human_bytes"]
+
+
+def human_bytes(size: int) -> str:
+    """``1536`` -> ``"1.5 KB"``."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset and a summary of its latest version."""
+
+    ref: str
+    team: str
+    name: str
+    owner: str
+    visibility: str
+    description: str
+    tags: list[str]
+    latest_version: int
+    rows: int
+    bytes: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Dataset) -> DatasetInfo:
+        """From a table row."""
+        return cls(
+            f"{row.team}/{row.name}",
+            row.team,
+            row.name,
+            row.owner,
+            row.visibility,
+            row.description,
+            list(row.tags),
+            row.latest_version,
+            row.latest_rows,
+            row.latest_bytes,
+            row.created_at,
+            row.updated_at,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["updated_at"] = self.updated_at.isoformat()
+        return data
+
+    def row(self) -> dict[str, Any]:
+        """One line of a listing."""
+        return {
+            "dataset": self.ref,
+            "version": self.latest_version,
+            "owner": self.owner,
+            "visibility": self.visibility,
+            "rows": self.rows,
+            "size": human_bytes(self.bytes),
+            "tags": ", ".join(self.tags),
+            "updated": self.updated_at.strftime("%Y-%m-%d %H:%M"),
+        }
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One immutable version of a dataset (its profile and preview are fetched apart)."""
+
+    ref: str
+    dataset: str
+    version: int
+    sha256: str
+    rows: int
+    bytes: int
+    columns: list[dict[str, str]]
+    source: str
+    job_id: str | None
+    created_by: str
+    created_at: datetime
+    created: bool | None = None
+    """From ``register`` only: False when identical content was already this version."""
+
+    @classmethod
+    def of(cls, dataset: str, row: DatasetVersion, *, created: bool | None = None) -> VersionInfo:
+        """From a table row."""
+        return cls(
+            f"{dataset}@{row.version}",
+            dataset,
+            row.version,
+            row.sha256,
+            row.rows,
+            row.bytes,
+            list(row.columns),
+            row.source,
+            row.job_id,
+            row.created_by,
+            row.created_at,
+            created,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+    def row(self) -> dict[str, Any]:
+        """One line of a listing."""
+        return {
+            "version": self.ref,
+            "rows": self.rows,
+            "columns": len(self.columns),
+            "size": human_bytes(self.bytes),
+            "sha256": self.sha256[:12],
+            "by": self.created_by,
+            "created": self.created_at.strftime("%Y-%m-%d %H:%M"),
+            "source": self.source,
+        }

@@ -1,0 +1,62 @@
+"""Catalog search on each database: SQLite FTS5, PostgreSQL full text, LIKE elsewhere.
+
+All three see the same document per dataset (``datasets.search_text``: team, name,
+description, tags and column names) and the same query words: runs of letters and digits,
+each matched as a prefix, all required.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, table, text
+from sqlalchemy.orm import Session
+
+from lepton_lab.store.tables import Dataset
+
+__all__ = ["document", "index_dataset", "query_words", "restrict"]
+
+_WORD = re.compile(r"[^\W_]+")
+_fts = table("dataset_search", column("rowid"), column("text"))
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query, lowercased; punctuation and FTS syntax are dropped."""
+    return [w.lower() for w in _WORD.findall(query or "")][:16]
+
+
+def document(team: str, name: str, description: str, tags: list[str], columns: list[str]) -> str:
+    """The text a dataset is found by."""
+    return " ".join([team, name, description, " ".join(tags), " ".join(columns)])
+
+
+def index_dataset(session: Session, dataset: Dataset) -> None:
+    """Bring the search index up to date with ``dataset.search_text`` (SQLite keeps a copy)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL indexes the column itself; other databases scan it.
+    session.execute(text("DELETE FROM dataset_search WHERE rowid = :id"), {"id": dataset.id})
+    session.execute(
+        text("INSERT INTO dataset_search (rowid, text) VALUES (:id, :text)"),
+        {"id": dataset.id, "text": dataset.search_text},
+    )
+
+
+def restrict(
+    query: Select[Dataset], words: list[str], dialect: str
+) -> tuple[Select[Dataset], ColumnElement[float] | None]:
+    """``query`` narrowed to datasets matching every word, and a relevance to order by."""
+    if not words:
+        return query, None
+    if dialect == "sqlite":
+        match = " AND ".join(f'"{w}"*' for w in words)
+        narrowed = query.join(_fts, _fts.c.rowid == Dataset.id).where(
+            literal_column("dataset_search").op("MATCH")(match)
+        )
+        # FTS5's rank is bm25, smaller is better: negate so that bigger is better everywhere.
+        return narrowed, -literal_column("dataset_search.rank")
+    if dialect == "postgresql":
+        vector = func.to_tsvector("simple", Dataset.search_text)
+        tsquery = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
+        return query.where(vector.op("@@")(tsquery)), func.ts_rank(vector, tsquery)
+    like = and_(*(Dataset.search_text.ilike(f"%{w}%") for w in words))
+    return query.where(like), None

@@ -1,0 +1,553 @@
+"""The shared dataset catalog: register, find, inspect and load versioned datasets.
+
+Every rule lives here: names, permissions and visibility, version numbering, dedup of
+identical content, lineage of reads, and the audit trail.  Registration reads and writes
+the data before it touches the database, then commits the version in one short
+transaction, so a failure at any point leaves nothing half-stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lepton_lab.catalog import search
+from lepton_lab.catalog.info import DatasetInfo, VersionInfo
+from lepton_lab.catalog.ingest import open_source
+from lepton_lab.catalog.writer import PREVIEW_ROWS, Written, write_version
+from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
+from lepton_lab.events import EventInfo, list_events, record_event
+from lepton_lab.identity import (
+    Actor,
+    Role,
+    Visibility,
+    can_edit,
+    can_see,
+    require_edit,
+    require_role,
+    visible_filter,
+)
+from lepton_lab.lineage import Edge, add_edge, edges_of
+from lepton_lab.paging import Page, check_page
+from lepton_lab.refs import Ref, check_slug, parse_ref
+from lepton_lab.store.tables import Dataset, DatasetTag, DatasetVersion, Team, utcnow
+from lepton_lab.teams import require_team
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lepton_lab.workspace import Workspace
+
+__all__ = ["DatasetService"]
+
+_MAX_DESCRIPTION = 100_000
+
+
+class DatasetService:
+    """The dataset catalog of one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    # -- register -------------------------------------------------------------------------
+
+    def register(
+        self,
+        actor: Actor,
+        data: Any,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        visibility: str | None = None,
+        format: str | None = None,
+        source: str | None = None,
+        job_id: str | None = None,
+    ) -> VersionInfo:
+        """Store ``data`` as the next version of ``name`` (``team/name``).
+
+        Identical content to an existing version returns that version (``created=False``).
+        """
+        ref = parse_ref(name, "dataset name")
+        if ref.version is not None or ref.alias is not None:
+            raise InvalidInput(
+                f"register into {ref.qualified}, without '@…': versions are numbered for you"
+            )
+        checked_tags = _check_tags(tags)
+        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
+        _check_description(description)
+        self._check_can_register(actor, ref)
+        opened = open_source(data, format=format)
+        written = write_version(opened, self._ws.tmp_dir)
+        try:
+            self._ws.blobs.put_file(written.path, written.sha256)
+
+            def work(session: Session) -> VersionInfo:
+                return self._commit_version(
+                    session,
+                    actor,
+                    ref,
+                    written,
+                    description=description,
+                    tags=checked_tags,
+                    visibility=checked_visibility,
+                    source=source or opened.description,
+                    job_id=job_id,
+                )
+
+            try:
+                return self._ws.db.transact(work)
+            except IntegrityError:
+                raise Conflict(
+                    f"{ref.qualified} changed under this registration too often; try again"
+                ) from None
+        finally:
+            written.path.unlink(missing_ok=True)
+
+    def _check_can_register(self, actor: Actor, ref: Ref) -> None:
+        """Fail before reading any data when the actor could never register ``ref``."""
+        with self._ws.db.read() as session:
+            if session.get(Team, ref.team) is None:
+                if self._ws.settings.auto_create_teams:
+                    return
+                require_team(session, ref.team)
+            row = _dataset_row(session, ref)
+            self._check_write(self._ws.teams.actor_in(session, actor.user), ref, row)
+
+    @staticmethod
+    def _check_write(actor: Actor, ref: Ref, row: Dataset | None) -> None:
+        if row is None:
+            require_role(actor, ref.team, Role.contributor, f"registering {ref.qualified}")
+            return
+        if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
+            raise Conflict(
+                f"the name {ref.qualified} is taken by a dataset you cannot see; pick another name"
+            )
+        require_edit(actor, team=row.team, owner=row.owner, what=f"dataset {ref.qualified}")
+
+    def _commit_version(
+        self,
+        session: Session,
+        actor: Actor,
+        ref: Ref,
+        written: Written,
+        *,
+        description: str | None,
+        tags: list[str] | None,
+        visibility: Visibility | None,
+        source: str,
+        job_id: str | None,
+    ) -> VersionInfo:
+        if session.get(Team, ref.team) is None:
+            if not self._ws.settings.auto_create_teams:
+                require_team(session, ref.team)  # raises NotFound, naming the fix
+            self._ws.teams.add_team(session, actor, ref.team)
+        # Roles as of this transaction: another process may have just created the team.
+        actor = self._ws.teams.actor_in(session, actor.user)
+        row = _dataset_row(session, ref, lock=True)
+        self._check_write(actor, ref, row)
+        if row is None:
+            row = Dataset(
+                team=ref.team,
+                name=ref.name,
+                owner=actor.user,
+                visibility=(visibility or Visibility.team).value,
+                description=description or "",
+                tags=[],
+            )
+            session.add(row)
+            session.flush()
+            record_event(session, actor.user, "dataset.create", f"dataset:{ref.qualified}")
+        else:
+            same = session.scalar(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset_id == row.id, DatasetVersion.sha256 == written.sha256
+                )
+            )
+            if same is not None:
+                return VersionInfo.of(ref.qualified, same, created=False)
+            if visibility is not None:
+                row.visibility = visibility.value
+            if description is not None:
+                row.description = description
+        version = DatasetVersion(
+            dataset_id=row.id,
+            version=row.latest_version + 1,
+            sha256=written.sha256,
+            rows=written.rows,
+            bytes=written.bytes,
+            columns=written.columns,
+            profile=written.profile,
+            preview=written.preview,
+            source=source,
+            job_id=job_id,
+            created_by=actor.user,
+        )
+        session.add(version)
+        row.latest_version, row.latest_rows, row.latest_bytes = (
+            version.version,
+            written.rows,
+            written.bytes,
+        )
+        row.updated_at = utcnow()
+        _set_tags(session, row, tags)
+        _reindex(session, row, written.columns)
+        session.flush()
+        record_event(
+            session,
+            actor.user,
+            "dataset.version",
+            f"dataset:{ref.qualified}@{version.version}",
+            sha256=written.sha256,
+            rows=written.rows,
+            job_id=job_id,
+        )
+        return VersionInfo.of(ref.qualified, version, created=True)
+
+    # -- read -----------------------------------------------------------------------------
+
+    def get(self, actor: Actor, ref: str | Ref) -> DatasetInfo:
+        """The dataset (its latest state) named by ``ref``."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            return DatasetInfo.of(self._visible(session, actor, parsed))
+
+    def version(self, actor: Actor, ref: str | Ref) -> VersionInfo:
+        """The version ``ref`` names (the latest when it names none)."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            return VersionInfo.of(parsed.qualified, self._version_row(session, actor, parsed))
+
+    def versions(self, actor: Actor, ref: str | Ref) -> list[VersionInfo]:
+        """Every version, newest first."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            row = self._visible(session, actor, parsed)
+            rows = session.scalars(
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == row.id)
+                .order_by(DatasetVersion.version.desc())
+            )
+            return [VersionInfo.of(parsed.qualified, v) for v in rows]
+
+    def profile(self, actor: Actor, ref: str | Ref) -> dict[str, Any]:
+        """The column profile stored at registration (the data is not read)."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            return dict(self._version_row(session, actor, parsed).profile)
+
+    def preview(self, actor: Actor, ref: str | Ref, limit: int = PREVIEW_ROWS) -> dict[str, Any]:
+        """The first rows stored at registration, ``{"columns": [...], "data": [[...]]}``."""
+        if not isinstance(limit, int) or not 0 <= limit <= PREVIEW_ROWS:
+            raise InvalidInput(f"a preview holds 0 to {PREVIEW_ROWS} rows, not {limit!r}")
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            stored = self._version_row(session, actor, parsed).preview
+        return {"columns": stored["columns"], "data": stored["data"][:limit]}
+
+    def search(
+        self,
+        actor: Actor,
+        query: str = "",
+        *,
+        team: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> Page[DatasetInfo]:
+        """Datasets the actor may see matching ``query`` (words of names, descriptions,
+        tags and columns), newest first or best match first."""
+        check_page(limit, offset)
+        stmt = select(Dataset).where(
+            visible_filter(
+                actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
+            )
+        )
+        stmt = _filtered(stmt, team=team, tag=tag, owner=owner)
+        stmt, relevance = search.restrict(stmt, search.query_words(query), self._ws.db.dialect)
+        with self._ws.db.read() as session:
+            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            order: list[ColumnElement[Any]] = [Dataset.updated_at.desc(), Dataset.id.desc()]
+            if relevance is not None:
+                order.insert(0, relevance.desc())
+            rows = session.scalars(stmt.order_by(*order).limit(limit).offset(offset)).all()
+            return Page([DatasetInfo.of(r) for r in rows], total, offset, limit)
+
+    def teams(self, actor: Actor) -> list[tuple[str, int]]:
+        """Teams owning datasets the actor may see, with how many each (a search facet)."""
+        visible = visible_filter(
+            actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
+        )
+        stmt = (
+            select(Dataset.team, func.count())
+            .where(visible)
+            .group_by(Dataset.team)
+            .order_by(Dataset.team)
+        )
+        with self._ws.db.read() as session:
+            return [(team, count) for team, count in session.execute(stmt).all()]
+
+    def tags(self, actor: Actor) -> list[tuple[str, int]]:
+        """Tags in use on datasets the actor may see, with how many datasets carry each."""
+        visible = visible_filter(
+            actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
+        )
+        stmt = (
+            select(DatasetTag.tag, func.count())
+            .join(Dataset, Dataset.id == DatasetTag.dataset_id)
+            .where(visible)
+            .group_by(DatasetTag.tag)
+            .order_by(func.count().desc(), DatasetTag.tag)
+        )
+        with self._ws.db.read() as session:
+            return [(tag, count) for tag, count in session.execute(stmt).all()]
+
+    def events(self, actor: Actor, ref: str | Ref, limit: int = 50) -> list[EventInfo]:
+        """The audit trail of a dataset, newest first."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            self._visible(session, actor, parsed)
+            return list_events(session, subject_prefix=f"dataset:{parsed.qualified}", limit=limit)
+
+    def lineage(self, actor: Actor, ref: str | Ref) -> list[Edge]:
+        """Lineage edges touching the dataset (or one version of it)."""
+        parsed = parse_ref(ref, "dataset")
+        with self._ws.db.read() as session:
+            self._visible(session, actor, parsed)
+            return edges_of(session, f"dataset:{parsed}")
+
+    # -- load -----------------------------------------------------------------------------
+
+    def path(
+        self, actor: Actor, ref: str | Ref, *, reader: str | None = None
+    ) -> tuple[VersionInfo, Path]:
+        """The version and a verified local Parquet file holding it; records the read."""
+        version = self.version(actor, ref)
+        path = self._ws.blobs.local_path(version.sha256)
+        self._record_read(actor, version, reader)
+        return version, path
+
+    def load_table(
+        self,
+        actor: Actor,
+        ref: str | Ref,
+        *,
+        columns: list[str] | None = None,
+        limit: int | None = None,
+        reader: str | None = None,
+    ) -> pa.Table:
+        """The version's data as a pyarrow Table, optionally some columns and first rows."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInput(f"limit must be a number of rows (0 or more), not {limit!r}")
+        version, path = self.path(actor, ref, reader=reader)
+        if columns is not None:
+            _check_columns_exist(version, columns)
+        parquet = pq.ParquetFile(path)
+        if limit is None:
+            return parquet.read(columns=columns)
+        batches, rows = [], 0
+        for batch in parquet.iter_batches(batch_size=min(max(limit, 1), 65536), columns=columns):
+            if rows >= limit:
+                break
+            batches.append(batch.slice(0, limit - rows))
+            rows += batches[-1].num_rows
+        schema = (
+            parquet.schema_arrow
+            if columns is None
+            else pa.schema([parquet.schema_arrow.field(c) for c in columns])
+        )
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def load(
+        self,
+        actor: Actor,
+        ref: str | Ref,
+        *,
+        columns: list[str] | None = None,
+        limit: int | None = None,
+        reader: str | None = None,
+    ) -> pd.DataFrame:
+        """The version's data as a pandas DataFrame."""
+        frame: pd.DataFrame = self.load_table(
+            actor, ref, columns=columns, limit=limit, reader=reader
+        ).to_pandas()
+        return frame
+
+    def _record_read(self, actor: Actor, version: VersionInfo, reader: str | None) -> None:
+        def work(session: Session) -> None:
+            add_edge(
+                session,
+                f"dataset:{version.ref}",
+                reader or f"user:{actor.user}",
+                "read",
+                actor.user,
+            )
+
+        self._ws.db.transact(work)
+
+    # -- change ---------------------------------------------------------------------------
+
+    def update(
+        self,
+        actor: Actor,
+        ref: str | Ref,
+        *,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        visibility: str | None = None,
+    ) -> DatasetInfo:
+        """Change the card, tags or visibility (owner or team editor)."""
+        parsed = parse_ref(ref, "dataset")
+        checked_tags = _check_tags(tags)
+        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
+        _check_description(description)
+
+        def work(session: Session) -> DatasetInfo:
+            row = self._visible(session, actor, parsed, lock=True)
+            require_edit(actor, team=row.team, owner=row.owner, what=f"dataset {parsed.qualified}")
+            changed: dict[str, Any] = {}
+            if description is not None and description != row.description:
+                row.description = changed["description"] = description
+            if checked_visibility is not None and checked_visibility.value != row.visibility:
+                row.visibility = changed["visibility"] = checked_visibility.value
+            if checked_tags is not None and checked_tags != list(row.tags):
+                changed["tags"] = checked_tags
+                _set_tags(session, row, checked_tags)
+            if changed:
+                row.updated_at = utcnow()
+                columns = session.scalar(
+                    select(DatasetVersion.columns).where(
+                        DatasetVersion.dataset_id == row.id,
+                        DatasetVersion.version == row.latest_version,
+                    )
+                )
+                _reindex(session, row, columns or [])
+                record_event(
+                    session, actor.user, "dataset.update", f"dataset:{parsed.qualified}", **changed
+                )
+            session.flush()
+            return DatasetInfo.of(row)
+
+        return self._ws.db.transact(work)
+
+    def can_edit(self, actor: Actor, ref: str | Ref) -> bool:
+        """Whether ``actor`` may change the dataset's card (for surfaces that show a button)."""
+        info = self.get(actor, ref)
+        return can_edit(actor, team=info.team, owner=info.owner)
+
+    # -- lookup helpers -------------------------------------------------------------------
+
+    def _visible(self, session: Session, actor: Actor, ref: Ref, *, lock: bool = False) -> Dataset:
+        row = _dataset_row(session, ref, lock=lock)
+        if row is None or not can_see(
+            actor, team=row.team, owner=row.owner, visibility=row.visibility
+        ):
+            raise NotFound(f"no dataset {ref.qualified}{self._suggest(session, actor, ref)}")
+        return row
+
+    def _version_row(self, session: Session, actor: Actor, ref: Ref) -> DatasetVersion:
+        row = self._visible(session, actor, ref)
+        if ref.alias is not None:
+            raise InvalidInput(
+                f"datasets have numbered versions only: use {ref.qualified}@N, not @{ref.alias}"
+            )
+        number = ref.version or row.latest_version
+        found = session.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.dataset_id == row.id, DatasetVersion.version == number
+            )
+        )
+        if found is None:
+            raise NotFound(
+                f"dataset {ref.qualified} has no version {number}; its versions are 1 to "
+                f"{row.latest_version} (see: lepton-lab datasets versions {ref.qualified})"
+            )
+        return found
+
+    @staticmethod
+    def _suggest(session: Session, actor: Actor, ref: Ref) -> str:
+        visible = visible_filter(
+            actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
+        )
+        near = select(Dataset.team, Dataset.name).where(
+            visible, (Dataset.team == ref.team) | (Dataset.name == ref.name)
+        )
+        known = [f"{t}/{n}" for t, n in session.execute(near.limit(2000)).all()]
+        return did_you_mean(ref.qualified, known)
+
+
+def _dataset_row(session: Session, ref: Ref, *, lock: bool = False) -> Dataset | None:
+    stmt = select(Dataset).where(Dataset.team == ref.team, Dataset.name == ref.name)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def _filtered(
+    stmt: Select[Dataset], *, team: str | None, tag: str | None, owner: str | None
+) -> Select[Dataset]:
+    if team:
+        stmt = stmt.where(Dataset.team == check_slug(team, "team"))
+    if tag:
+        tagged = select(DatasetTag.dataset_id).where(DatasetTag.tag == check_slug(tag, "tag"))
+        stmt = stmt.where(Dataset.id.in_(tagged))
+    if owner:
+        stmt = stmt.where(Dataset.owner == owner)
+    return stmt
+
+
+def _set_tags(session: Session, row: Dataset, tags: list[str] | None) -> None:
+    if tags is None:
+        return
+    row.tags = tags
+    session.execute(delete(DatasetTag).where(DatasetTag.dataset_id == row.id))
+    session.add_all(DatasetTag(dataset_id=row.id, tag=t) for t in tags)
+
+
+def _reindex(session: Session, row: Dataset, columns: list[dict[str, str]]) -> None:
+    names = [c["name"] for c in columns]
+    row.search_text = search.document(row.team, row.name, row.description, list(row.tags), names)
+    session.flush()
+    search.index_dataset(session, row)
+
+
+def _check_tags(tags: object) -> list[str] | None:
+    if tags is None:
+        return None
+    if not _is_str_list(tags):
+        raise InvalidInput("tags must be a list of strings, e.g. ['risk', 'monthly']")
+    return sorted({check_slug(t.strip().lower(), "tag") for t in tags})
+
+
+def _is_str_list(value: object) -> TypeGuard[list[str] | tuple[str, ...]]:
+    """A list or tuple of strings (a bare string is not: it would iterate as letters)."""
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
+def _check_description(description: str | None) -> None:
+    if description is None:
+        return
+    if not isinstance(description, str):
+        raise InvalidInput("description must be text (markdown)")
+    if len(description) > _MAX_DESCRIPTION:
+        raise InvalidInput(
+            f"description is {len(description)} characters; keep it under {_MAX_DESCRIPTION}"
+        )
+
+
+def _check_columns_exist(version: VersionInfo, columns: object) -> None:
+    if not _is_str_list(columns):
+        raise InvalidInput("columns must be a list of column names")
+    known = [c["name"] for c in version.columns]
+    for column in columns:
+        if column not in known:
+            raise InvalidInput(
+                f"{version.ref} has no column {column!r}{did_you_mean(column, known)}"
+            )

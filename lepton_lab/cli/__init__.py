@@ -1,0 +1,180 @@
+"""The ``lepton-lab`` command: a thin shell over the Python client.
+
+Each command parses its input, calls :class:`~lepton_lab.client.LocalClient` and renders
+the answer (``--json`` for machines).  The workspace is opened only when a command needs
+it, and every :class:`~lepton_lab.errors.LeptonLabError` is reported in one place, as
+``error: <message>`` with the error's exit code.  Subcommand groups are imported when
+they run, so ``--help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+
+from lepton_lab import __version__
+from lepton_lab.cli import output
+from lepton_lab.errors import LeptonLabError
+
+if TYPE_CHECKING:
+    from lepton_lab.client import LocalClient
+
+__all__ = ["SUBCOMMANDS", "CliState", "RootGroup", "cli", "main", "pass_state"]
+
+#: Subcommand group name -> the module defining a click group of that name.
+SUBCOMMANDS: dict[str, str] = {
+    "datasets": "lepton_lab.cli.datasets",
+    "teams": "lepton_lab.cli.teams",
+}
+
+
+@dataclass
+class CliState:
+    """What every command shares: the global options and the client, opened on first use."""
+
+    home: Path | None = None
+    """``--home``: the workspace folder (None: ``LEPTON_LAB_HOME`` or ``~/.lepton-lab``)."""
+
+    database_url: str | None = None
+    """``--database-url``: the catalog database (None: from the environment or home)."""
+
+    blob_root: str | None = None
+    """``--blob-root``: where blobs live (None: from the environment or home)."""
+
+    user: str | None = None
+    """``--user``: who acts (None: ``LEPTON_LAB_USER``, ``JUPYTERHUB_USER`` or the OS user)."""
+
+    as_json: bool = False
+    """``--json``: print machine-readable JSON instead of tables."""
+
+    console: Console = field(default_factory=output.make_console)
+    """Where tables and text go (standard output)."""
+
+    _client: LocalClient | None = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self) -> LocalClient:
+        """The client over the workspace the options describe, opened on first use."""
+        if self._client is None:
+            from lepton_lab.client import open_local
+
+            self._client = open_local(
+                home=self.home,
+                database_url=self.database_url,
+                blob_root=self.blob_root,
+                user=self.user,
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Release the workspace's database connections, if it was opened."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+pass_state = click.make_pass_decorator(CliState)
+"""Decorator handing a command the shared :class:`CliState` as its first argument."""
+
+
+class RootGroup(click.Group):
+    """The root group: loads subcommand groups lazily and turns Lepton Lab errors into exits."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in commands and the lazily loaded groups, sorted."""
+        return sorted([*super().list_commands(ctx), *SUBCOMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The named command, importing its module when it is a lazily loaded group."""
+        if cmd_name not in SUBCOMMANDS:
+            return super().get_command(ctx, cmd_name)
+        command = getattr(importlib.import_module(SUBCOMMANDS[cmd_name]), cmd_name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{SUBCOMMANDS[cmd_name]}.{cmd_name} is not a click command")
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a Lepton Lab error becomes ``error: …`` and its exit code."""
+        try:
+            return super().invoke(ctx)
+        except LeptonLabError as exc:
+            output.error(exc.message)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace folder [default: $LEPTON_LAB_HOME or ~/.lepton-lab].",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="SQLAlchemy URL of the catalog [default: $LEPTON_LAB_DATABASE_URL or SQLite in home].",
+)
+@click.option(
+    "--blob-root",
+    metavar="URL",
+    help="Folder or fsspec URL for blobs [default: $LEPTON_LAB_BLOB_ROOT or home/blobs].",
+)
+@click.option(
+    "--user", metavar="NAME", help="Act as this user [default: $LEPTON_LAB_USER or your login]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.version_option(__version__, prog_name="lepton-lab")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    database_url: str | None,
+    blob_root: str | None,
+    user: str | None,
+    as_json: bool,
+) -> None:
+    """Share datasets with your teams from the command line."""
+    state = CliState(home, database_url, blob_root, user, as_json)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@cli.command()
+@pass_state
+def whoami(state: CliState) -> None:
+    """Show who you are here, your teams and roles, and the workspace in use.
+
+    Example: lepton-lab whoami
+    """
+    info = state.client.whoami()
+    if state.as_json:
+        output.emit_json(info)
+        return
+    admin = " (site admin)" if info["site_admin"] else ""
+    fields = {"user": f"{info['user']}{admin}", "workspace": info["workspace"]}
+    state.console.print(output.fields_table(fields))
+    teams = [{"team": team, "role": role} for team, role in info["teams"].items()]
+    output.print_rows(state.console, teams, empty="not a member of any team yet")
+
+
+@cli.command()
+@pass_state
+def demo(state: CliState) -> None:
+    """Seed the workspace with real datasets for three teams and show the catalog.
+
+    Safe to run again: identical data is not stored twice.
+
+    Example: LEPTON_LAB_HOME=./.workspace lepton-lab demo
+    """
+    from lepton_lab import demo as demo_module
+
+    demo_module.run(state.client, state.console)
+
+
+def main() -> None:
+    """The ``lepton-lab`` entry point."""
+    cli.main(prog_name="lepton-lab")

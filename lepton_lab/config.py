@@ -1,0 +1,128 @@
+"""Where a Lepton Lab workspace lives: the one settings object every surface fills.
+
+The embedded default is a folder (``LEPTON_LAB_HOME``, default ``~/.lepton-lab``) holding a
+SQLite catalog and a blob folder.  A shared deployment points ``database_url`` at
+PostgreSQL and ``blob_root`` at object storage.  Values come from, in rising priority:
+defaults, environment variables, then explicit arguments (the CLI's options and the
+server extension's traitlets are passed as arguments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lepton_lab.errors import InvalidInput
+
+__all__ = ["ENV_VARS", "Settings", "current_user"]
+
+#: Environment variable -> settings field.
+ENV_VARS: dict[str, str] = {
+    "LEPTON_LAB_HOME": "home",
+    "LEPTON_LAB_DATABASE_URL": "database_url",
+    "LEPTON_LAB_BLOB_ROOT": "blob_root",
+    "LEPTON_LAB_USER": "user",
+    "LEPTON_LAB_ADMINS": "admin_users",
+    "LEPTON_LAB_AUTO_CREATE_TEAMS": "auto_create_teams",
+    "LEPTON_LAB_MAX_UPLOAD_BYTES": "max_upload_bytes",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def current_user(env: Mapping[str, str] | None = None) -> str:
+    """The person at the keyboard: ``JUPYTERHUB_USER`` inside JupyterHub, else the OS user."""
+    env = os.environ if env is None else env
+    return env.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one workspace.  Build with :meth:`from_env`; fields are documented below."""
+
+    home: Path = field(default_factory=lambda: Path("~/.lepton-lab").expanduser())
+    """Workspace folder; the default database and blobs live inside it."""
+
+    database_url: str = ""
+    """SQLAlchemy URL of the catalog; empty means ``sqlite:///{home}/catalog.db``."""
+
+    blob_root: str = ""
+    """Folder or fsspec URL (``s3://bucket/prefix``) for blobs; empty means ``{home}/blobs``."""
+
+    user: str = ""
+    """Acting user for local use; empty means :func:`current_user`."""
+
+    admin_users: frozenset[str] = frozenset()
+    """Users who administer every team (the bootstrap of a shared deployment)."""
+
+    auto_create_teams: bool = True
+    """Registering into a team that does not exist creates it, the actor its admin.
+    Turn off in shared deployments where admins create teams."""
+
+    max_upload_bytes: int = 1 << 30
+    """Largest dataset upload the REST API accepts."""
+
+    sqlite_busy_timeout: float = 60.0
+    """Seconds a SQLite writer waits for another process's write lock before failing."""
+
+    def __post_init__(self) -> None:
+        home = Path(self.home).expanduser().absolute()
+        object.__setattr__(self, "home", home)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{home / 'catalog.db'}")
+        if not self.blob_root:
+            object.__setattr__(self, "blob_root", str(home / "blobs"))
+        if not self.user:
+            object.__setattr__(self, "user", current_user())
+        object.__setattr__(self, "admin_users", frozenset(self.admin_users))
+        if self.max_upload_bytes <= 0:
+            raise InvalidInput("max_upload_bytes must be a positive number of bytes")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, overlaid by ``LEPTON_LAB_*`` variables, overlaid by non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for var, name in ENV_VARS.items():
+            if env.get(var):
+                values[name] = _parse(name, env[var], var)
+        if "user" not in values and env.get("JUPYTERHUB_USER"):
+            values["user"] = env["JUPYTERHUB_USER"]
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise InvalidInput(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, raw: str, var: str) -> Any:
+    """Turn one environment variable's text into the field's type, or say what is wrong."""
+    if name == "admin_users":
+        return frozenset(u.strip() for u in raw.split(",") if u.strip())
+    if name == "auto_create_teams":
+        lowered = raw.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            raise InvalidInput(f"{var}={raw!r}: use one of {sorted(_TRUE | _FALSE)}")
+        return lowered in _TRUE
+    if name == "max_upload_bytes":
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidInput(f"{var}={raw!r}: expected a number of bytes") from None
+    if name == "home":
+        return Path(raw)
+    return raw

@@ -1,0 +1,197 @@
+"""The catalog's tables (SQLAlchemy 2.0, typed).  Changes go through Alembic migrations.
+
+Storage knows nothing of the rules: which role may write what, how versions are numbered
+or what a visibility means live in the services.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    or_,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Dataset",
+    "DatasetTag",
+    "DatasetVersion",
+    "Event",
+    "LineageEdge",
+    "Membership",
+    "Team",
+    "ref_or_versions",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (the only kind of time the catalog stores)."""
+    return datetime.now(UTC)
+
+
+def ref_or_versions(column: InstrumentedAttribute[str], ref: str) -> ColumnElement[bool]:
+    """``column`` names ``ref`` itself or, when ``ref`` has no version, any of its versions."""
+    return or_(column == ref, column.startswith(ref + "@"))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+# Constraint names fixed so that migrations name the same things on every database.
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and JSON mapping."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+
+
+class Team(Base):
+    """A team: the namespace datasets and models live in."""
+
+    __tablename__ = "teams"
+
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    """A user's role in a team (viewer, contributor, editor, admin)."""
+
+    __tablename__ = "memberships"
+
+    team: Mapped[str] = mapped_column(
+        ForeignKey("teams.slug", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    """A named dataset of a team; its content lives in immutable versions."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (
+        UniqueConstraint("team", "name", name="uq_datasets_team_name"),
+        Index("ix_datasets_updated_at", "updated_at"),
+        Index("ix_datasets_visibility_team", "visibility", "team"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(ForeignKey("teams.slug"))
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    visibility: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    latest_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    latest_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Name, description, tags and column names of the latest version: what search reads.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetTag(Base):
+    """One tag of a dataset, a row each so that tag filters use an index."""
+
+    __tablename__ = "dataset_tags"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DatasetVersion(Base):
+    """An immutable version: a Parquet blob and everything known about it."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+        Index("ix_dataset_versions_dataset_sha256", "dataset_id", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    columns: Mapped[list[Any]] = mapped_column()
+    profile: Mapped[dict[str, Any]] = mapped_column()
+    preview: Mapped[dict[str, Any]] = mapped_column()
+    source: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LineageEdge(Base):
+    """``src --kind--> dst``: a version was read by a user, produced by a job, …"""
+
+    __tablename__ = "lineage_edges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    src: Mapped[str] = mapped_column(String(300), index=True)
+    dst: Mapped[str] = mapped_column(String(300), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """Append-only audit: every change, who made it and when."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(300), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,191 @@
+"""Teams and memberships: the namespaces assets live in and the roles people hold there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
+from lepton_lab.events import record_event
+from lepton_lab.identity import Actor, Role, require_role
+from lepton_lab.refs import check_slug
+from lepton_lab.store.tables import Membership, Team
+
+if TYPE_CHECKING:
+    from lepton_lab.workspace import Workspace
+
+__all__ = ["TeamInfo", "TeamService", "require_team"]
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    """A team and its members (user -> role name)."""
+
+    slug: str
+    title: str
+    description: str
+    created_by: str
+    created_at: datetime
+    members: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {**self.__dict__, "created_at": self.created_at.isoformat()}
+
+
+class TeamService:
+    """Create teams, manage members, and build the :class:`Actor` of a user."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def actor(self, user: str) -> Actor:
+        """The user with their current roles, read from the catalog."""
+        with self._ws.db.read() as session:
+            return self.actor_in(session, user)
+
+    def actor_in(self, session: Session, user: str) -> Actor:
+        """The user's roles as the caller's transaction sees them (for checks at commit)."""
+        rows = session.execute(
+            select(Membership.team, Membership.role).where(Membership.user == user)
+        ).all()
+        roles = {team: Role[role] for team, role in rows}
+        return Actor(user, roles, is_site_admin=user in self._ws.settings.admin_users)
+
+    def create(
+        self, actor: Actor, slug: str, *, title: str = "", description: str = ""
+    ) -> TeamInfo:
+        """Create a team; its creator becomes its first admin."""
+        check_slug(slug, "team")
+
+        def work(session: Session) -> TeamInfo:
+            if session.get(Team, slug) is not None:
+                raise Conflict(f"team {slug} already exists; ask one of its admins to add you")
+            self.add_team(session, actor, slug, title=title, description=description)
+            return _team_info(session, slug)
+
+        try:
+            return self._ws.db.transact(work, attempts=1)
+        except IntegrityError:
+            raise Conflict(
+                f"team {slug} already exists; ask one of its admins to add you"
+            ) from None
+
+    def add_team(
+        self, session: Session, actor: Actor, slug: str, *, title: str = "", description: str = ""
+    ) -> None:
+        """Insert a team and its creator as admin inside the caller's transaction."""
+        session.add(
+            Team(slug=slug, title=title or slug, description=description, created_by=actor.user)
+        )
+        session.flush()
+        session.add(
+            Membership(team=slug, user=actor.user, role=Role.admin.name, added_by=actor.user)
+        )
+        record_event(session, actor.user, "team.create", f"team:{slug}")
+
+    def list(self, actor: Actor) -> list[TeamInfo]:
+        """Every team with its members; team names and members are not secret in an org."""
+        with self._ws.db.read() as session:
+            slugs = session.scalars(select(Team.slug).order_by(Team.slug)).all()
+            return [_team_info(session, slug) for slug in slugs]
+
+    def get(self, actor: Actor, slug: str) -> TeamInfo:
+        """One team, or :class:`NotFound` with suggestions."""
+        check_slug(slug, "team")
+        with self._ws.db.read() as session:
+            return _team_info(session, slug)
+
+    def add_member(self, actor: Actor, slug: str, user: str, role: str | Role) -> TeamInfo:
+        """Add ``user`` to the team with ``role``, or change their role (team admins only)."""
+        parsed = Role.parse(role)
+        user = _check_user(user)
+
+        def work(session: Session) -> TeamInfo:
+            require_team(session, slug)
+            require_role(actor, slug, Role.admin, f"adding members to team {slug}")
+            member = session.get(Membership, (slug, user))
+            if member is None:
+                session.add(Membership(team=slug, user=user, role=parsed.name, added_by=actor.user))
+            else:
+                self._check_not_last_admin(session, slug, member, parsed)
+                member.role = parsed.name
+            record_event(
+                session, actor.user, "team.member", f"team:{slug}", user=user, role=parsed.name
+            )
+            session.flush()
+            return _team_info(session, slug)
+
+        return self._ws.db.transact(work)
+
+    def remove_member(self, actor: Actor, slug: str, user: str) -> TeamInfo:
+        """Remove ``user`` from the team (team admins only; the last admin stays)."""
+
+        def work(session: Session) -> TeamInfo:
+            require_team(session, slug)
+            require_role(actor, slug, Role.admin, f"removing members from team {slug}")
+            member = session.get(Membership, (slug, user))
+            if member is None:
+                raise NotFound(f"{user} is not a member of team {slug}")
+            self._check_not_last_admin(session, slug, member, None)
+            session.execute(
+                delete(Membership).where(Membership.team == slug, Membership.user == user)
+            )
+            record_event(session, actor.user, "team.remove", f"team:{slug}", user=user)
+            return _team_info(session, slug)
+
+        return self._ws.db.transact(work)
+
+    @staticmethod
+    def _check_not_last_admin(
+        session: Session, slug: str, member: Membership, new_role: Role | None
+    ) -> None:
+        if member.role != Role.admin.name or new_role == Role.admin:
+            return
+        admins = session.scalar(
+            select(func.count()).where(Membership.team == slug, Membership.role == Role.admin.name)
+        )
+        if admins == 1:
+            raise Conflict(
+                f"{member.user} is the last admin of team {slug}; make someone else admin first"
+            )
+
+
+def _check_user(user: str) -> str:
+    if not isinstance(user, str) or not user.strip() or len(user) > 200 or "/" in user:
+        raise InvalidInput(f"user name {user!r} is not valid: a non-empty name without '/'")
+    return user.strip()
+
+
+def require_team(session: Session, slug: str) -> Team:
+    check_slug(slug, "team")
+    team = session.get(Team, slug)
+    if team is None:
+        known = session.scalars(select(Team.slug)).all()
+        raise NotFound(
+            f"no team {slug}{did_you_mean(slug, known)} "
+            f"(create it with: lepton-lab teams create {slug})"
+        )
+    return team
+
+
+def _team_info(session: Session, slug: str) -> TeamInfo:
+    team = require_team(session, slug)
+    members = session.execute(
+        select(Membership.user, Membership.role)
+        .where(Membership.team == slug)
+        .order_by(Membership.user)
+    )
+    return TeamInfo(
+        team.slug,
+        team.title,
+        team.description,
+        team.created_by,
+        team.created_at,
+        {user: role for user, role in members},
+    )

@@ -1,0 +1,326 @@
+"""The shared dataset browser: ``ll.datasets.browse()``.
+
+Search, filter and page through the datasets you may see, then open one: its card, a
+version picker, the column profile with small histograms, a preview of the first rows, the
+line of code that loads it, and a button that loads it into the kernel.
+
+The widget holds state in traits (``query``, ``team``, ``tag``, ``page``, ``selected``,
+``version`` ...) and its handlers only call the datasets API and render what comes back:
+visibility, search and paging are the catalog's business.  Only one page of results is
+fetched at a time, so the browser stays quick over thousands of datasets.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import keyword
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+import ipywidgets as w
+from traitlets import Int, Unicode
+
+from lepton_lab.errors import InvalidInput, LeptonLabError
+from lepton_lab.paging import MAX_LIMIT
+from lepton_lab.widgets import render
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lepton_lab.catalog.info import DatasetInfo
+    from lepton_lab.client.local import DatasetsAPI
+    from lepton_lab.paging import Page
+
+__all__ = ["DatasetBrowser"]
+
+#: The dropdown value meaning "no filter" (the ``team`` and ``tag`` traits use it too).
+ANY = ""
+#: Rows of preview shown under a dataset.
+PREVIEW_ROWS = 20
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _shows_errors(
+    handler: Callable[Concatenate[DatasetBrowser, P], R],
+) -> Callable[Concatenate[DatasetBrowser, P], R | None]:
+    """Run a handler so that a Lepton Lab error becomes the status line, not a traceback.
+
+    A widget callback that raises only logs to the browser console: the user would see
+    nothing.  Catching here also keeps the widget usable after a failed call.
+    """
+
+    def run(self: DatasetBrowser, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        self._say("")
+        try:
+            return handler(self, *args, **kwargs)
+        except LeptonLabError as exc:
+            self._say(exc.message, error=True)
+            return None
+
+    functools.update_wrapper(run, handler)  # keeps the handler's name and docstring
+    return run
+
+
+class DatasetBrowser(w.VBox):  # type: ignore[misc]
+    """Browse the shared datasets: search, filter, page, inspect one, load it.
+
+    ``DatasetBrowser(ll.datasets, query="credit", team="finance")``; usually built by
+    ``ll.datasets.browse()``.  Set the traits from code or use the controls; both stay in step.
+
+    The controls are public attributes, for tests and for rearranging: ``search_box``,
+    ``search_button``, ``team_box``, ``tag_box``, ``results_box``, ``previous_button``,
+    ``page_label``, ``next_button``, and in the ``detail`` pane ``card_pane``,
+    ``version_box``, ``profile_pane``, ``preview_pane``, ``code_box``, ``variable_box``,
+    ``load_button``; ``status_line`` shows :attr:`status`.  ``results`` is the page shown.
+    """
+
+    query = Unicode(ANY, help="Words searched in names, cards, tags and columns; '' lists all.")
+    team = Unicode(ANY, help="Only datasets of this team; '' for every team.")
+    tag = Unicode(ANY, help="Only datasets carrying this tag; '' for any tag.")
+    page = Int(0, min=0, help="The page of results shown, from 0: offset page * page_size.")
+    page_size = Int(20, min=1, max=MAX_LIMIT, help="Datasets per page; only one page is fetched.")
+    total = Int(0, read_only=True, help="How many datasets match the query and filters.")
+    selected = Unicode("", help="The dataset shown in the detail pane, 'team/name'; '' for none.")
+    version = Int(0, min=0, help="The version of the selected dataset shown; 0 when none is.")
+    status = Unicode("", read_only=True, help="The last message: what was loaded or what failed.")
+
+    loaded: pd.DataFrame | None
+    """The last data loaded with no IPython shell to put it in (else None)."""
+
+    def __init__(
+        self,
+        datasets: DatasetsAPI,
+        query: str = "",
+        team: str | None = None,
+        tag: str | None = None,
+        page_size: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.api = datasets
+        self.loaded = None
+        self.results: Page[DatasetInfo] | None = None
+        # Set while controls are updated from the traits, so that they do not echo back.
+        self._syncing = False
+        self.query, self.team, self.tag, self.page_size = query, team or ANY, tag or ANY, page_size
+        self._build()
+        self._connect()
+        self.reload()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        """Create the controls; no API call and no handler yet."""
+        self.search_box = w.Text(
+            value=self.query, placeholder="search datasets", continuous_update=False
+        )
+        self.search_button = w.Button(description="Search", icon="search")
+        self.team_box = w.Dropdown(options=[("all teams", ANY)], description="team")
+        self.tag_box = w.Dropdown(options=[("all tags", ANY)], description="tag")
+        self.results_box = w.Select(options=[], rows=min(self.page_size, 15))
+        self.results_box.layout.width = "100%"
+        self.previous_button = w.Button(description="Previous", icon="arrow-left", disabled=True)
+        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
+        self.page_label = w.Label()
+        self.card_pane = w.HTML()
+        self.version_box = w.Dropdown(options=[], description="version")
+        self.profile_pane = w.HTML()
+        self.preview_pane = w.HTML()
+        self.code_box = w.Text(description="load code")
+        self.code_box.layout.width = "100%"
+        self.variable_box = w.Text(description="variable")
+        self.load_button = w.Button(description="Load into kernel", icon="download")
+        self.status_line = w.HTML()
+        tabs = w.Tab(children=[self.profile_pane, self.preview_pane], titles=("Profile", "Preview"))
+        self.detail = w.VBox(
+            [
+                self.card_pane,
+                self.version_box,
+                tabs,
+                self.code_box,
+                w.HBox([self.variable_box, self.load_button]),
+            ]
+        )
+        self.detail.layout.display = "none"
+        self.children = [
+            w.HBox([self.search_box, self.search_button, self.team_box, self.tag_box]),
+            self.results_box,
+            w.HBox([self.previous_button, self.page_label, self.next_button]),
+            self.detail,
+            self.status_line,
+        ]
+
+    def _connect(self) -> None:
+        """Wire controls to traits and traits to the API, in one place."""
+        w.link((self.search_box, "value"), (self, "query"))
+        self.search_button.on_click(lambda _: self.reload())
+        self.previous_button.on_click(lambda _: self._turn(-1))
+        self.next_button.on_click(lambda _: self._turn(+1))
+        self.load_button.on_click(lambda _: self.load_into_kernel())
+        self.team_box.observe(self._control_changed("team"), names="value")
+        self.tag_box.observe(self._control_changed("tag"), names="value")
+        self.version_box.observe(self._control_changed("version"), names="value")
+        self.results_box.observe(self._control_changed("selected"), names="value")
+        self.observe(self._on_filter, names=["query", "team", "tag", "page_size"])
+        self.observe(lambda _: self.refresh(), names="page")
+        self.observe(lambda _: self._on_selected(), names="selected")
+        self.observe(lambda _: self._on_version(), names="version")
+
+    def _control_changed(self, trait: str) -> Callable[[dict[str, Any]], None]:
+        """An observer copying a control's value to ``trait`` (None, no choice, as empty)."""
+
+        def copy(change: dict[str, Any]) -> None:
+            if not self._syncing:
+                new = change["new"]
+                setattr(self, trait, new if new is not None else self.trait_defaults(trait))
+
+        return copy
+
+    def _set_control(
+        self, box: w.DOMWidget, value: Any, options: list[tuple[str, Any]] | None = None
+    ) -> None:
+        """Show ``value`` (and new ``options``) in a control without echoing back to the traits."""
+        self._syncing = True
+        try:
+            if options is not None:
+                box.index = None  # else a Select jumps to its first option
+                box.options = options
+            known = [v for _, v in box.options]
+            box.value = value if value in known else None
+        finally:
+            self._syncing = False
+
+    # -- the result list -----------------------------------------------------------------
+
+    @_shows_errors
+    def reload(self) -> None:
+        """Fetch the team and tag choices and the current page of results again."""
+        self.refresh()
+        self._set_control(self.team_box, self.team, [("all teams", ANY), *self._team_choices()])
+        tags = [(f"{tag} ({count})", tag) for tag, count in self.api.tags()]
+        if self.tag and self.tag not in {t for _, t in tags}:
+            tags.append((self.tag, self.tag))
+        self._set_control(self.tag_box, self.tag, [("all tags", ANY), *tags])
+
+    def _team_choices(self) -> list[tuple[str, str]]:
+        """Teams owning datasets the user can see (and the current filter)."""
+        teams = {team for team, _count in self.api.teams()} | ({self.team} - {ANY})
+        return [(team, team) for team in sorted(teams)]
+
+    @_shows_errors
+    def refresh(self) -> None:
+        """Fetch the current page of results: one search call, ``page_size`` datasets at most."""
+        self.results = self.api.search(
+            self.query,
+            team=self.team or None,
+            tag=self.tag or None,
+            limit=self.page_size,
+            offset=self.page * self.page_size,
+        )
+        self.set_trait("total", self.results.total)
+        options = [(render.result_label(info), info.ref) for info in self.results]
+        self._set_control(self.results_box, self.selected, options)
+        self.page_label.value = render.page_label(
+            self.results.offset, len(self.results), self.results.total
+        )
+        self.previous_button.disabled = self.page == 0
+        self.next_button.disabled = self.results.next_offset is None
+
+    def _on_filter(self, change: dict[str, Any]) -> None:
+        """A new query or filter starts again from the first page."""
+        if change["name"] == "page_size":
+            self.results_box.rows = min(self.page_size, 15)
+        box = {"team": self.team_box, "tag": self.tag_box}.get(change["name"])
+        if box is not None:
+            self._set_control(box, change["new"])
+        if self.page == 0:
+            self.refresh()
+        else:
+            self.page = 0  # the page observer refreshes
+
+    def _turn(self, pages: int) -> None:
+        self.page = max(self.page + pages, 0)
+
+    # -- the detail pane -----------------------------------------------------------------
+
+    @_shows_errors
+    def _on_selected(self) -> None:
+        """Show the selected dataset's card and versions, then its latest version."""
+        # Start from an empty pane, so that a failed call below leaves nothing stale (and no
+        # stale ``ref`` for the load button), and so that every selection changes ``version``.
+        self.detail.layout.display = "none"
+        self.version = 0
+        self._set_control(self.results_box, self.selected)
+        if not self.selected:
+            return
+        info = self.api.get(self.selected)
+        versions = self.api.versions(self.selected)
+        self.card_pane.value = render.card_html(info)
+        self._set_control(
+            self.version_box, None, [(render.version_label(v), v.version) for v in versions]
+        )
+        self.variable_box.value = render.default_variable(info.name)
+        self.detail.layout.display = ""
+        self.version = info.latest_version
+
+    @_shows_errors
+    def _on_version(self) -> None:
+        """Show the profile, preview and load code of ``selected@version``."""
+        self._set_control(self.version_box, self.version)
+        self.profile_pane.value = self.preview_pane.value = self.code_box.value = ""
+        if not self.selected or not self.version:
+            return
+        ref = self.ref
+        self.profile_pane.value = render.profile_html(self.api.profile(ref))
+        self.preview_pane.value = render.preview_html(self.api.preview(ref, PREVIEW_ROWS))
+        self.code_box.value = f'df = ll.datasets.load("{ref}")'
+
+    @property
+    def ref(self) -> str:
+        """``team/name@N`` of the version shown, or ``""`` when none is."""
+        return f"{self.selected}@{self.version}" if self.selected and self.version else ""
+
+    # -- loading -------------------------------------------------------------------------
+
+    @_shows_errors
+    def load_into_kernel(self, variable: str | None = None) -> pd.DataFrame | None:
+        """Load the version shown into the kernel as ``variable`` (default: the variable box).
+
+        Outside IPython there is no namespace to fill: the data is kept as :attr:`loaded`.
+        Returns the DataFrame, or None when nothing was loaded (the status line says why).
+        """
+        name = (self.variable_box.value if variable is None else variable).strip()
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise InvalidInput(
+                f"{name!r} is not a Python variable name: use letters, digits and _, "
+                "not starting with a digit"
+            )
+        if not self.ref:
+            raise InvalidInput("select a dataset first")
+        frame = self.api.load(self.ref)
+        size = f"{len(frame):,} rows, {len(frame.columns)} columns"
+        shell = _ipython_shell()
+        if shell is None:
+            self.loaded = frame
+            self._say(f"Loaded {self.ref} ({size}); no IPython kernel here: kept as .loaded")
+        else:
+            shell.user_ns[name] = frame
+            self._say(f"Loaded {self.ref} into {name} ({size})")
+        return frame
+
+    def _say(self, message: str, *, error: bool = False) -> None:
+        """Show ``message`` on the status line (escaped: API errors quote user input)."""
+        self.set_trait("status", message)
+        color = "var(--jp-error-color1, #d32f2f)" if error else "inherit"
+        text = html.escape(message)
+        self.status_line.value = f'<span style="color: {color}">{text}</span>' if message else ""
+
+
+def _ipython_shell() -> Any:
+    """The running IPython shell, or None in plain Python (a script, a test)."""
+    from IPython import get_ipython
+
+    return get_ipython()

@@ -1,0 +1,52 @@
+"""A workspace: the settings, the catalog database, the blob store and the services over them."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from lepton_lab.catalog.service import DatasetService
+from lepton_lab.config import Settings
+from lepton_lab.identity import Actor
+from lepton_lab.store import BlobStore, Database
+from lepton_lab.teams import TeamService
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """Everything one catalog holds; surfaces reach the services through it.
+
+    Opening a workspace creates its folders and applies pending database migrations.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(
+            self.settings.database_url, busy_timeout=self.settings.sqlite_busy_timeout
+        )
+        self.blobs = BlobStore(
+            self.settings.blob_root, cache_dir=self.settings.home / "cache" / "blobs"
+        )
+        self.teams = TeamService(self)
+        self.datasets = DatasetService(self)
+
+    @cached_property
+    def tmp_dir(self) -> Path:
+        """Scratch space for files being written before they are stored."""
+        path = self.settings.home / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def actor(self, user: str | None = None) -> Actor:
+        """The acting user (the settings' user by default) with their roles."""
+        return self.teams.actor(user or self.settings.user)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    def __repr__(self) -> str:
+        database = self.db.url.render_as_string()  # the password hidden
+        return f"Workspace(home={str(self.settings.home)!r}, database={database!r})"

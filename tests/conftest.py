@@ -1,0 +1,107 @@
+"""Shared fixtures: real catalogs on SQLite files and, when configured, on PostgreSQL.
+
+Set ``LEPTON_LAB_TEST_POSTGRES_URL`` (``.ci/run`` does) to run the storage and catalog
+tests once per database; each PostgreSQL test gets a schema of its own, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+
+from lepton_lab.client import LocalClient
+from lepton_lab.config import Settings
+from lepton_lab.workspace import Workspace
+
+POSTGRES_URL = os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL", "")
+DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's own workspace or identity."""
+    for var in list(os.environ):
+        if var.startswith(("LEPTON_LAB_", "JUPYTERHUB_")) and var != "LEPTON_LAB_TEST_POSTGRES_URL":
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("LEPTON_LAB_HOME", str(tmp_path / "default-home"))
+    monkeypatch.setenv("LEPTON_LAB_USER", "alice")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search path is a fresh schema, dropped afterwards."""
+    if not POSTGRES_URL:
+        pytest.skip("set LEPTON_LAB_TEST_POSTGRES_URL to test against PostgreSQL")
+    schema = f"ll_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    joiner = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{joiner}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each catalog test runs on a SQLite file and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "ws", database_url=database_url, user="alice")
+
+
+@pytest.fixture
+def workspace(settings: Settings) -> Iterator[Workspace]:
+    ws = Workspace(settings)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def local_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A SQLite-only workspace, for surfaces (CLI, widgets) that add no database logic."""
+    ws = Workspace(Settings(home=tmp_path / "local-ws", user="alice"))
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def client(local_workspace: Workspace) -> LocalClient:
+    """Alice's client on a SQLite workspace."""
+    return LocalClient(local_workspace, user="alice")
+
+
+@pytest.fixture(scope="session")
+def iris() -> pd.DataFrame:
+    """scikit-learn's bundled iris data with the species as text."""
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.copy()
+    frame["species"] = [bunch.target_names[t] for t in frame.pop("target")]
+    return frame
+
+
+@pytest.fixture(scope="session")
+def wine() -> pd.DataFrame:
+    return load_wine(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def breast_cancer() -> pd.DataFrame:
+    return load_breast_cancer(as_frame=True).frame
