@@ -21,7 +21,8 @@ def test_templates_are_valid_with_a_parameters_cell(path: Path) -> None:
     nbformat.validate(notebook)
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    assert {"title", "description", "tags", "kernel", "resources"} <= set(notebook.metadata["lepton"])
+    declared = set(notebook.metadata["lepton"])
+    assert {"title", "description", "tags", "kernel", "resources"} <= declared
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "kernels").glob("*/kernel.json")), ids=str)
