@@ -19,7 +19,22 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["LeptonLabError", "__version__", "configure", "datasets", "teams", "whoami"]
+__all__ = [
+    "LeptonLabError",
+    "__version__",
+    "_jupyter_server_extension_points",
+    "configure",
+    "datasets",
+    "teams",
+    "whoami",
+]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Tell Jupyter Server where the extension app is (imported only when it loads)."""
+    from lepton_lab.server import LeptonLabApp
+
+    return [{"module": "lepton_lab.server", "app": LeptonLabApp}]
 
 
 def configure(**settings: Any) -> LocalClient:

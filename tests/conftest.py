@@ -20,6 +20,8 @@ from lepton_lab.client import LocalClient
 from lepton_lab.config import Settings
 from lepton_lab.workspace import Workspace
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 POSTGRES_URL = os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL", "")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 

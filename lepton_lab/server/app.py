@@ -1,0 +1,81 @@
+"""``LeptonLabApp``: Lepton Lab as a Jupyter Server extension.
+
+Enabled on install (``jupyter-config/``); configured like any Jupyter app::
+
+    c.LeptonLabApp.database_url = "postgresql://lepton@db/lepton"
+    c.LeptonLabApp.blob_root = "s3://ml-platform/lepton-blobs"
+
+Every trait maps onto one field of :class:`lepton_lab.config.Settings`; a trait left
+unset falls back to the environment (``LEPTON_LAB_*``) and then to the default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Int, List, Unicode
+
+from lepton_lab.config import Settings
+from lepton_lab.server import datasets, meta, teams
+from lepton_lab.workspace import Workspace
+
+__all__ = ["LeptonLabApp"]
+
+#: The route tables of the handler modules, in order.
+ROUTE_MODULES = (meta, teams, datasets)
+
+
+class LeptonLabApp(ExtensionApp):
+    """The REST API of Lepton Lab under ``{base_url}lepton/api/v1/``."""
+
+    name = "lepton_lab"
+    load_other_extensions = True
+
+    home = Unicode(
+        "", config=True, help="Workspace folder (default: $LEPTON_LAB_HOME or ~/.lepton-lab)."
+    )
+    database_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the catalog (default: a SQLite file in the workspace).",
+    )
+    blob_root = Unicode(
+        "", config=True, help="Folder or fsspec URL for blobs (default: blobs/ in the workspace)."
+    )
+    admin_users = List(Unicode(), config=True, help="Users who administer every team.")
+    auto_create_teams = Bool(
+        None, allow_none=True, config=True, help="Registering into a missing team creates it."
+    )
+    max_upload_bytes = Int(
+        0, config=True, help="Largest dataset upload accepted, in bytes (default: 1 GiB)."
+    )
+
+    def lepton_settings(self) -> Settings:
+        """The workspace settings these traits, the environment and the defaults describe."""
+        overrides: dict[str, Any] = {
+            "home": self.home or None,
+            "database_url": self.database_url or None,
+            "blob_root": self.blob_root or None,
+            "admin_users": frozenset(self.admin_users) if self.admin_users else None,
+            "auto_create_teams": self.auto_create_teams,
+            "max_upload_bytes": self.max_upload_bytes or None,
+        }
+        return Settings.from_env(**overrides)
+
+    def initialize_settings(self) -> None:
+        """Open the workspace (migrating its database) once, for every handler to share."""
+        workspace = Workspace(self.lepton_settings())
+        self.settings["lepton_lab_workspace"] = workspace
+        self.log.info("Lepton Lab workspace: %r", workspace)
+
+    def initialize_handlers(self) -> None:
+        """Register the route table of every handler module."""
+        for module in ROUTE_MODULES:
+            self.handlers.extend(module.routes)
+
+    async def stop_extension(self) -> None:
+        """Release the database connections when the server stops."""
+        workspace = self.settings.get("lepton_lab_workspace")
+        if workspace is not None:
+            workspace.close()

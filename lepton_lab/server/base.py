@@ -1,0 +1,109 @@
+"""What every Lepton Lab handler shares: identity, JSON in and out, errors, threads.
+
+Handlers are thin: parse the request, call a service in a worker thread (database and
+file work never runs on the event loop), write the result.  A
+:class:`~lepton_lab.errors.LeptonLabError` becomes a JSON body with its HTTP status; bad
+input is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated
+from lepton_lab.identity import Actor
+from lepton_lab.workspace import Workspace
+
+__all__ = ["API", "LeptonHandler", "query_int"]
+
+T = TypeVar("T")
+
+#: Where the REST API lives, under the server's base URL.
+API = "/lepton/api/v1"
+
+
+class LeptonHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every Lepton Lab REST handler."""
+
+    auth_resource = "lepton"
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace the extension opened."""
+        workspace: Workspace = self.settings["lepton_lab_workspace"]
+        return workspace
+
+    @property
+    def username(self) -> str:
+        """The authenticated user's name, from Jupyter Server's identity provider."""
+        user = self.current_user
+        if user is None:
+            raise NotAuthenticated("log in to Jupyter Server first")
+        return str(user.username)
+
+    async def actor(self) -> Actor:
+        """The current user with their roles, read from the catalog."""
+        return await self.run(self.workspace.actor, self.username)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking service work in a thread, off the event loop."""
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    def json_body(self, allowed: set[str]) -> dict[str, Any]:
+        """The request's JSON object, refusing malformed JSON and unknown fields by name."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("the request body must be a JSON object")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        return body
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        """Finish with ``data`` as JSON."""
+        self.set_status(status)
+        self.finish(json.dumps(data, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Lepton Lab errors as ``{"error", "message"}`` with their own status."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, LeptonLabError):
+            self.set_status(exc.http_status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.to_dict()))
+            return
+        if isinstance(exc, web.HTTPError):
+            self.set_header("Content-Type", "application/json")
+            message = exc.log_message % exc.args if exc.log_message else self._reason
+            self.finish(json.dumps({"error": "HTTPError", "message": message}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A Lepton Lab error is the client's mistake: one line, no traceback."""
+        if isinstance(value, LeptonLabError) and value.http_status < 500:
+            self.log.info("%s %s: %s", self.request.method, self.request.uri, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def query_int(handler: web.RequestHandler, name: str, default: int | None) -> int | None:
+    """An integer query argument, or a 400 naming it."""
+    raw = handler.get_query_argument(name, None)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"query argument {name}={raw!r} must be a whole number") from None

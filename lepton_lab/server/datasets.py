@@ -1,0 +1,335 @@
+"""Datasets: search, cards, versions, previews, profiles, uploads and downloads."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow.parquet as pq
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.http1connection import HTTP1Connection
+
+from lepton_lab.catalog.ingest import FORMATS
+from lepton_lab.errors import InvalidInput, TooLarge
+from lepton_lab.refs import check_slug
+from lepton_lab.server.base import API, LeptonHandler, query_int
+
+__all__ = ["routes"]
+
+PARQUET = "application/vnd.apache.parquet"
+_CONTENT_TYPES = {
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
+    PARQUET: "parquet",
+    "application/x-parquet": "parquet",
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+}
+_SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
+_READER = re.compile(r"job:[A-Za-z0-9_-]{1,64}")
+
+
+def _ref(team: str, name: str, version: str | None = None) -> str:
+    """``team/name[@N]`` from path parts; ``latest`` pins nothing."""
+    check_slug(team, "team")
+    check_slug(name, "name")
+    base = f"{team}/{name}"
+    if version is None or version == "latest":
+        return base
+    if not version.isdigit():
+        raise InvalidInput(f"version {version!r} must be a number (1, 2, …) or 'latest'")
+    return f"{base}@{version}"
+
+
+def _csv_list(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+class DatasetsHandler(LeptonHandler):
+    """``GET /datasets?q=&team=&tag=&owner=&limit=&offset=``: a page of visible datasets."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        actor = await self.actor()
+        page = await self.run(
+            self.workspace.datasets.search,
+            actor,
+            self.get_query_argument("q", ""),
+            team=self.get_query_argument("team", None) or None,
+            tag=self.get_query_argument("tag", None) or None,
+            owner=self.get_query_argument("owner", None) or None,
+            limit=query_int(self, "limit", 20),
+            offset=query_int(self, "offset", 0),
+        )
+        self.reply(
+            {
+                "items": [d.to_dict() for d in page.items],
+                "total": page.total,
+                "offset": page.offset,
+                "limit": page.limit,
+                "next_offset": page.next_offset,
+            }
+        )
+
+
+class FacetsHandler(LeptonHandler):
+    """``GET /datasets/facets``: teams and tags of visible datasets, with counts."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        actor = await self.actor()
+        teams = await self.run(self.workspace.datasets.teams, actor)
+        tags = await self.run(self.workspace.datasets.tags, actor)
+        self.reply({"teams": teams, "tags": tags})
+
+
+class DatasetHandler(LeptonHandler):
+    """``GET /datasets/{team}/{name}``: the card; ``PATCH``: change card, tags, visibility."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str) -> None:
+        actor = await self.actor()
+        info = await self.run(self.workspace.datasets.get, actor, _ref(team, name))
+        self.reply(info.to_dict())
+
+    @web.authenticated
+    @authorized
+    async def patch(self, team: str, name: str) -> None:
+        body = self.json_body({"description", "tags", "visibility"})
+        actor = await self.actor()
+        info = await self.run(
+            self.workspace.datasets.update,
+            actor,
+            _ref(team, name),
+            description=body.get("description"),
+            tags=body.get("tags"),
+            visibility=body.get("visibility"),
+        )
+        self.reply(info.to_dict())
+
+
+@web.stream_request_body
+class VersionsHandler(LeptonHandler):
+    """``GET …/versions``: every version; ``POST …/versions``: upload a new one.
+
+    The upload body is the file itself (CSV, Parquet or JSON lines), streamed to disk in
+    bounded memory; ``?format=`` or the Content-Type or ``?filename=`` says which format,
+    ``?description=&tags=a,b&visibility=`` set the card.  201 for a new version, 200 when
+    identical content was already a version.
+    """
+
+    _upload: IO[bytes] | None = None
+    _upload_path: Path | None = None
+    _received = 0
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        limit = self.workspace.settings.max_upload_bytes
+        if isinstance(self.request.connection, HTTP1Connection):
+            self.request.connection.set_max_body_size(limit + 1)
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+        folder = self.workspace.tmp_dir / f"upload-{uuid.uuid4().hex}"
+        folder.mkdir()
+        self._upload_path = folder / self._filename()
+        self._upload = open(self._upload_path, "wb")  # noqa: SIM115 - closed in on_finish
+
+    def _filename(self) -> str:
+        given = self.get_query_argument("filename", "") or ""
+        if given and not _SAFE_FILENAME.fullmatch(given):
+            raise InvalidInput(f"filename {given!r}: use letters, digits, '.', '-' and '_'")
+        fmt = self.get_query_argument("format", None) or _CONTENT_TYPES.get(
+            self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        )
+        if fmt is not None and fmt not in FORMATS:
+            raise InvalidInput(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        if given:
+            return given
+        if fmt is None:
+            raise InvalidInput(
+                "say what the upload is: ?format=csv|parquet|jsonl, a Content-Type such as "
+                "text/csv, or ?filename=data.csv"
+            )
+        return f"upload{FORMATS[fmt][0]}"
+
+    def data_received(self, chunk: bytes) -> None:
+        """Write the body to disk as it arrives; refuse it once over the limit."""
+        if self._upload is None:
+            return
+        self._received += len(chunk)
+        limit = self.workspace.settings.max_upload_bytes
+        if self._received > limit:
+            raise TooLarge(f"the upload is over the limit of {limit} bytes")
+        self._upload.write(chunk)
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str) -> None:
+        actor = await self.actor()
+        versions = await self.run(self.workspace.datasets.versions, actor, _ref(team, name))
+        self.reply({"items": [v.to_dict() for v in versions]})
+
+    @web.authenticated
+    @authorized
+    async def post(self, team: str, name: str) -> None:
+        assert self._upload is not None and self._upload_path is not None
+        self._upload.close()
+        fmt = self.get_query_argument("format", None)
+        visibility = self.get_query_argument("visibility", None) or None
+        actor = await self.actor()
+        version = await self.run(
+            self.workspace.datasets.register,
+            actor,
+            self._upload_path,
+            _ref(team, name),
+            description=self.get_query_argument("description", None),
+            tags=_csv_list(self.get_query_argument("tags", None)),
+            visibility=visibility,
+            format=fmt or None,
+            source=f"upload:{self._upload_path.name}",
+        )
+        self.reply(version.to_dict(), status=201 if version.created else 200)
+
+    def on_finish(self) -> None:
+        self._discard_upload()
+
+    def on_connection_close(self) -> None:
+        self._discard_upload()
+        super().on_connection_close()
+
+    def _discard_upload(self) -> None:
+        if self._upload is not None:
+            self._upload.close()
+        if self._upload_path is not None:
+            shutil.rmtree(self._upload_path.parent, ignore_errors=True)
+            self._upload_path = None
+
+
+class VersionHandler(LeptonHandler):
+    """``GET …/versions/{N|latest}``: one version."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str, version: str) -> None:
+        actor = await self.actor()
+        info = await self.run(self.workspace.datasets.version, actor, _ref(team, name, version))
+        self.reply(info.to_dict())
+
+
+class PreviewHandler(LeptonHandler):
+    """``GET …/versions/{N}/preview?limit=``: the stored first rows."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str, version: str) -> None:
+        actor = await self.actor()
+        limit = query_int(self, "limit", 20)
+        ref = _ref(team, name, version)
+        preview = await self.run(self.workspace.datasets.preview, actor, ref, limit)
+        self.reply(preview)
+
+
+class ProfileHandler(LeptonHandler):
+    """``GET …/versions/{N}/profile``: the stored column profile."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str, version: str) -> None:
+        actor = await self.actor()
+        profile = await self.run(self.workspace.datasets.profile, actor, _ref(team, name, version))
+        self.reply(profile)
+
+
+class DataHandler(LeptonHandler):
+    """``GET …/versions/{N}/data?columns=a,b&limit=``: the data as Parquet.
+
+    The version served is named in the ``X-Lepton-Version`` header.  A read is recorded in
+    the lineage against the user, or against ``X-Lepton-Reader: job:ID`` inside a job.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str, version: str) -> None:
+        actor = await self.actor()
+        ref = _ref(team, name, version)
+        reader = self._reader()
+        columns = _csv_list(self.get_query_argument("columns", None))
+        limit = query_int(self, "limit", None)
+        if columns is None and limit is None:
+            info, path = await self.run(self.workspace.datasets.path, actor, ref, reader=reader)
+            self.set_header("X-Lepton-Version", info.ref)
+            await self._send_file(path)
+            return
+        info = await self.run(self.workspace.datasets.version, actor, ref)
+        table = await self.run(
+            self.workspace.datasets.load_table,
+            actor,
+            info.ref,
+            columns=columns,
+            limit=limit,
+            reader=reader,
+        )
+        self.set_header("X-Lepton-Version", info.ref)
+        self.finish(await self.run(_parquet_bytes, table), set_content_type=PARQUET)
+
+    def _reader(self) -> str | None:
+        given = self.request.headers.get("X-Lepton-Reader")
+        if given and _READER.fullmatch(given):
+            return given
+        return None
+
+    async def _send_file(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            while chunk := await self.run(fh.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type=PARQUET)
+
+
+def _parquet_bytes(table: Any) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+class EventsHandler(LeptonHandler):
+    """``GET /datasets/{team}/{name}/events?limit=``: the audit trail, newest first."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, team: str, name: str) -> None:
+        actor = await self.actor()
+        limit = query_int(self, "limit", 50) or 50
+        if not 1 <= limit <= 500:
+            raise InvalidInput(f"limit must be between 1 and 500, not {limit}")
+        events = await self.run(self.workspace.datasets.events, actor, _ref(team, name), limit)
+        self.reply({"items": [e.to_dict() for e in events]})
+
+
+_DATASET = rf"{API}/datasets/([^/]+)/([^/]+)"
+routes = [
+    (rf"{API}/datasets", DatasetsHandler),
+    (rf"{API}/datasets/facets", FacetsHandler),
+    (_DATASET, DatasetHandler),
+    (rf"{_DATASET}/events", EventsHandler),
+    (rf"{_DATASET}/versions", VersionsHandler),
+    (rf"{_DATASET}/versions/([^/]+)", VersionHandler),
+    (rf"{_DATASET}/versions/([^/]+)/preview", PreviewHandler),
+    (rf"{_DATASET}/versions/([^/]+)/profile", ProfileHandler),
+    (rf"{_DATASET}/versions/([^/]+)/data", DataHandler),
+]
