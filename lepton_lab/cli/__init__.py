@@ -29,6 +29,7 @@ __all__ = ["SUBCOMMANDS", "CliState", "RootGroup", "cli", "main", "pass_state"]
 #: Subcommand group name -> the module defining a click group of that name.
 SUBCOMMANDS: dict[str, str] = {
     "datasets": "lepton_lab.cli.datasets",
+    "serve": "lepton_lab.cli.serve",
     "teams": "lepton_lab.cli.teams",
 }
 

@@ -86,6 +86,11 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(exc, web.HTTPError):
             self.set_header("Content-Type", "application/json")
             message = exc.log_message % exc.args if exc.log_message else self._reason
+            if status_code == 403 and self.current_user is None:
+                message = (
+                    "not logged in: send 'Authorization: token <your API token>' "
+                    "(an unknown or expired token is refused)"
+                )
             self.finish(json.dumps({"error": "HTTPError", "message": message}))
             return
         super().write_error(status_code, **kwargs)

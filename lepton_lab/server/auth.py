@@ -1,0 +1,99 @@
+"""API tokens for a shared Lepton Lab server that runs without JupyterHub.
+
+Under JupyterHub, users and their tokens come from the Hub.  A team that runs one shared
+``lepton-lab serve`` instead can give each person a token::
+
+    c.ServerApp.identity_provider_class = "lepton_lab.server.auth.StaticTokenIdentityProvider"
+    c.StaticTokenIdentityProvider.tokens = {
+        "3f1c…": "alice",
+        "9ab2…": {"user": "bob", "expires": "2027-01-31T00:00:00Z"},
+    }
+
+A request carries ``Authorization: token <t>`` (or ``Bearer <t>``).  An unknown or
+expired token is refused; without one, Jupyter Server's own login applies.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from jupyter_server.auth.identity import IdentityProvider, User
+from traitlets import Dict, TraitError, validate
+
+__all__ = ["StaticTokenIdentityProvider"]
+
+
+class StaticTokenIdentityProvider(IdentityProvider):
+    """Users identified by per-person API tokens, optionally with an expiry time."""
+
+    tokens = Dict(
+        config=True,
+        help="API token -> user name, or -> {'user': name, 'expires': ISO 8601 time}.",
+    )
+
+    @validate("tokens")
+    def _check_tokens(self, proposal: Any) -> dict[str, Any]:
+        for token, entry in proposal["value"].items():
+            if len(token) < 16:
+                raise TraitError("each API token must be at least 16 characters")
+            user, expires = _entry(entry)
+            if not user:
+                raise TraitError(f"token …{token[-4:]} names no user")
+            if expires is None and isinstance(entry, dict) and "expires" in entry:
+                raise TraitError(f"token …{token[-4:]}: expires must be an ISO 8601 time")
+        return dict(proposal["value"])
+
+    def get_user(self, handler: Any) -> Any:
+        """The token's user; an unknown or expired token is nobody."""
+        token = _request_token(handler)
+        if not token:
+            return super().get_user(handler)
+        entry = self._lookup(token)
+        if entry is None:
+            return super().get_user(handler)  # perhaps the server's own token
+        user, expires = _entry(entry)
+        if expires is not None and expires <= datetime.now(UTC):
+            self.log.warning("refused an expired API token of %s", user)
+            return None
+        handler._lepton_token_user = user
+        return User(username=user)
+
+    def is_token_authenticated(self, handler: Any) -> bool:
+        """API-token requests skip XSRF checks, as Jupyter's own token requests do."""
+        if getattr(handler, "_lepton_token_user", None):
+            return True
+        return bool(super().is_token_authenticated(handler))
+
+    def _lookup(self, token: str) -> Any:
+        # Compare every token in constant time, so timing reveals nothing about them.
+        found = None
+        for known, entry in self.tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = entry
+        return found
+
+
+def _request_token(handler: Any) -> str:
+    header: str = handler.request.headers.get("Authorization", "")
+    for scheme in ("token ", "Bearer "):
+        if header.startswith(scheme):
+            return header[len(scheme) :].strip()
+    return ""
+
+
+def _entry(entry: Any) -> tuple[str, datetime | None]:
+    if isinstance(entry, str):
+        return entry, None
+    if not isinstance(entry, dict):
+        return "", None
+    expires = None
+    raw = entry.get("expires")
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+            expires = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            expires = None
+    return str(entry.get("user") or ""), expires
