@@ -145,9 +145,8 @@ class VersionsHandler(LeptonHandler):
         if declared and declared.isdigit() and int(declared) > limit:
             raise TooLarge(f"the upload is {declared} bytes; the limit is {limit}")
         folder = self.workspace.tmp_dir / f"upload-{uuid.uuid4().hex}"
-        folder.mkdir()
         self._upload_path = folder / self._filename()
-        self._upload = open(self._upload_path, "wb")  # noqa: SIM115 - closed in on_finish
+        self._upload = await self.run(_open_upload, self._upload_path)
 
     def _filename(self) -> str:
         given = self.get_query_argument("filename", "") or ""
@@ -167,15 +166,15 @@ class VersionsHandler(LeptonHandler):
             )
         return f"upload{FORMATS[fmt][0]}"
 
-    def data_received(self, chunk: bytes) -> None:
-        """Write the body to disk as it arrives; refuse it once over the limit."""
+    async def data_received(self, chunk: bytes) -> None:
+        """Write the body to disk as it arrives (in a thread); refuse it once over the limit."""
         if self._upload is None:
             return
         self._received += len(chunk)
         limit = self.workspace.settings.max_upload_bytes
         if self._received > limit:
             raise TooLarge(f"the upload is over the limit of {limit} bytes")
-        self._upload.write(chunk)
+        await self.run(self._upload.write, chunk)
 
     @web.authenticated
     @authorized
@@ -299,6 +298,11 @@ class DataHandler(LeptonHandler):
                 self.write(chunk)
                 await self.flush()
         self.finish(set_content_type=PARQUET)
+
+
+def _open_upload(path: Path) -> IO[bytes]:
+    path.parent.mkdir()
+    return open(path, "wb")  # closed when the request finishes
 
 
 def _parquet_bytes(table: Any) -> bytes:
