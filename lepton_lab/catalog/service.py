@@ -330,9 +330,12 @@ class DatasetService:
     ) -> tuple[VersionInfo, Path]:
         """The version and a verified local Parquet file holding it; records the read."""
         version = self.version(actor, ref)
+        return version, self._fetch(actor, version, reader)
+
+    def _fetch(self, actor: Actor, version: VersionInfo, reader: str | None) -> Path:
         path = self._ws.blobs.local_path(version.sha256)
         self._record_read(actor, version, reader)
-        return version, path
+        return path
 
     def load_table(
         self,
@@ -346,10 +349,10 @@ class DatasetService:
         """The version's data as a pyarrow Table, optionally some columns and first rows."""
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InvalidInput(f"limit must be a number of rows (0 or more), not {limit!r}")
-        version, path = self.path(actor, ref, reader=reader)
+        version = self.version(actor, ref)
         if columns is not None:
             _check_columns_exist(version, columns)
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(self._fetch(actor, version, reader))
         if limit is None:
             return parquet.read(columns=columns)
         batches, rows = [], 0
