@@ -4,8 +4,10 @@
     ll.datasets.register(df, "finance/credit", description="…", tags=["risk"])
     df = ll.datasets.load("finance/credit@1")
 
-``ll.datasets`` and ``ll.teams`` open the workspace named by the environment
-(``LEPTON_LAB_HOME`` …) on first use; :func:`configure` points them elsewhere.
+``ll.datasets`` and ``ll.teams`` work the same on two backends, chosen on first use:
+a Lepton Lab server over REST when ``LEPTON_LAB_URL`` is set (with ``LEPTON_LAB_TOKEN``,
+else ``JUPYTERHUB_API_TOKEN``), otherwise the local workspace the environment names
+(``LEPTON_LAB_HOME`` …).  :func:`connect` and :func:`configure` choose explicitly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
-    from lepton_lab.client import DatasetsAPI, LocalClient, TeamsAPI
+    from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,7 @@ __all__ = [
     "__version__",
     "_jupyter_server_extension_points",
     "configure",
+    "connect",
     "datasets",
     "teams",
     "whoami",
@@ -38,22 +41,34 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 
 def configure(**settings: Any) -> LocalClient:
-    """Use the workspace these settings describe from now on; returns its client."""
+    """Use the local workspace these settings describe from now on; returns its client."""
     from lepton_lab.client import configure as _configure
 
     return _configure(**settings)
 
 
+def connect(url: str | None = None, token: str | None = None) -> RemoteClient:
+    """Use the Lepton Lab server at ``url`` (default ``LEPTON_LAB_URL``) from now on.
+
+    ``token`` defaults to ``LEPTON_LAB_TOKEN``, then ``JUPYTERHUB_API_TOKEN``; the server is
+    asked who it belongs to first, so a wrong URL or token fails here.  Returns the client.
+    """
+    from lepton_lab.client import connect as _connect
+
+    return _connect(url, token)
+
+
 def whoami() -> dict[str, Any]:
-    """Who you are here: user, teams and roles, and the workspace in use."""
+    """Who you are here: user, teams and roles, and the workspace (or server URL) in use."""
     from lepton_lab.client import default_client
 
     return default_client().whoami()
 
 
 def __getattr__(name: str) -> Any:
-    # The namespaces are opened lazily so that importing lepton_lab stays cheap and
-    # touches no database until it is used.
+    # The namespaces are opened lazily, so that importing lepton_lab stays cheap and
+    # touches no database or network until they are used.  No submodule is named like
+    # them (the services live in catalog/ and membership.py), so nothing shadows them.
     if name in ("datasets", "teams"):
         from lepton_lab.client import default_client
 

@@ -29,6 +29,18 @@ class EventInfo:
         """JSON form."""
         return {**self.__dict__, "at": self.at.isoformat()}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventInfo:
+        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
+        ignored, so that a newer server's extra fields do not break an older client."""
+        return cls(
+            **{
+                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
+                "details": dict(data["details"]),
+                "at": datetime.fromisoformat(data["at"]),
+            }
+        )
+
 
 def record_event(session: Session, actor: str, action: str, subject: str, **details: Any) -> None:
     """Append an event in the caller's transaction, so it exists exactly when the change does."""

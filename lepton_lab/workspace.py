@@ -8,8 +8,8 @@ from pathlib import Path
 from lepton_lab.catalog.service import DatasetService
 from lepton_lab.config import Settings
 from lepton_lab.identity import Actor
+from lepton_lab.membership import TeamService
 from lepton_lab.store import BlobStore, Database
-from lepton_lab.teams import TeamService
 
 __all__ = ["Workspace"]
 

@@ -63,6 +63,19 @@ class DatasetInfo:
         data["updated_at"] = self.updated_at.isoformat()
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
+        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
+        ignored, so that a newer server's extra fields do not break an older client."""
+        return cls(
+            **{
+                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
+                "tags": list(data["tags"]),
+                "created_at": datetime.fromisoformat(data["created_at"]),
+                "updated_at": datetime.fromisoformat(data["updated_at"]),
+            }
+        )
+
     def row(self) -> dict[str, Any]:
         """One line of a listing."""
         return {
@@ -118,6 +131,18 @@ class VersionInfo:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
+        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
+        ignored, so that a newer server's extra fields do not break an older client."""
+        return cls(
+            **{
+                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
+                "columns": [dict(c) for c in data["columns"]],
+                "created_at": datetime.fromisoformat(data["created_at"]),
+            }
+        )
 
     def row(self) -> dict[str, Any]:
         """One line of a listing."""

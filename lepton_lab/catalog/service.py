@@ -34,10 +34,10 @@ from lepton_lab.identity import (
     visible_filter,
 )
 from lepton_lab.lineage import Edge, add_edge, edges_of
+from lepton_lab.membership import require_team
 from lepton_lab.paging import Page, check_page
 from lepton_lab.refs import Ref, check_slug, parse_ref
 from lepton_lab.store.tables import Dataset, DatasetTag, DatasetVersion, Team, utcnow
-from lepton_lab.teams import require_team
 
 if TYPE_CHECKING:
     import pandas as pd

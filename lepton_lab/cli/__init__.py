@@ -1,10 +1,11 @@
 """The ``lepton-lab`` command: a thin shell over the Python client.
 
-Each command parses its input, calls :class:`~lepton_lab.client.LocalClient` and renders
-the answer (``--json`` for machines).  The workspace is opened only when a command needs
-it, and every :class:`~lepton_lab.errors.LeptonLabError` is reported in one place, as
-``error: <message>`` with the error's exit code.  Subcommand groups are imported when
-they run, so ``--help`` and ``--version`` stay fast.
+Each command parses its input, calls the client (local, or remote when ``LEPTON_LAB_URL``
+names a server: see :attr:`CliState.client`) and renders the answer (``--json`` for
+machines).  The client is opened only when a command needs it, and every
+:class:`~lepton_lab.errors.LeptonLabError` is reported in one place, as ``error: <message>``
+with the error's exit code.  Subcommand groups are imported when they run, so ``--help``
+and ``--version`` stay fast.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from rich.console import Console
 
 from lepton_lab import __version__
 from lepton_lab.cli import output
-from lepton_lab.errors import LeptonLabError
+from lepton_lab.errors import InvalidInput, LeptonLabError
 
 if TYPE_CHECKING:
-    from lepton_lab.client import LocalClient
+    from lepton_lab.client import Client
 
 __all__ = ["SUBCOMMANDS", "CliState", "RootGroup", "cli", "main", "pass_state"]
 
@@ -56,24 +57,34 @@ class CliState:
     console: Console = field(default_factory=output.make_console)
     """Where tables and text go (standard output)."""
 
-    _client: LocalClient | None = field(default=None, init=False, repr=False)
+    _client: Client | None = field(default=None, init=False, repr=False)
 
     @property
-    def client(self) -> LocalClient:
-        """The client over the workspace the options describe, opened on first use."""
-        if self._client is None:
-            from lepton_lab.client import open_local
+    def client(self) -> Client:
+        """The client the options and the environment describe, opened on first use.
 
-            self._client = open_local(
+        ``--home``, ``--database-url`` or ``--blob-root`` mean that local workspace;
+        otherwise the same discovery as ``ll.datasets``: the server at ``LEPTON_LAB_URL``
+        (with ``LEPTON_LAB_TOKEN``) when set, else the local workspace.
+        """
+        if self._client is None:
+            self._client = self._open_client()
+        return self._client
+
+    def _open_client(self) -> Client:
+        from lepton_lab.client import discover, open_local
+
+        if self.home or self.database_url or self.blob_root:
+            return open_local(
                 home=self.home,
                 database_url=self.database_url,
                 blob_root=self.blob_root,
                 user=self.user,
             )
-        return self._client
+        return discover(user=self.user)
 
     def close(self) -> None:
-        """Release the workspace's database connections, if it was opened."""
+        """Release the client's connections, if it was opened."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -172,8 +183,12 @@ def demo(state: CliState) -> None:
     Example: LEPTON_LAB_HOME=./.workspace lepton-lab demo
     """
     from lepton_lab import demo as demo_module
+    from lepton_lab.client import LocalClient
 
-    demo_module.run(state.client, state.console)
+    client = state.client
+    if not isinstance(client, LocalClient):
+        raise InvalidInput("the demo seeds a local workspace: pass --home, or unset LEPTON_LAB_URL")
+    demo_module.run(client, state.console)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import click
 
 from lepton_lab.cli import CliState, output, pass_state
 from lepton_lab.identity import Role
-from lepton_lab.teams import TeamInfo
+from lepton_lab.membership import TeamInfo
 
 __all__ = ["teams"]
 

@@ -1,4 +1,9 @@
-"""The local backend: the kernel talks to the services directly (single user, embedded)."""
+"""The local backend: the kernel talks to the services directly (single user, embedded).
+
+:class:`LocalClient` opens a workspace (database and blob store) in this process and acts
+as one user; :class:`LocalDatasets` and :class:`LocalTeams` implement the protocols of
+:mod:`lepton_lab.client.api` by calling the services with that user's :class:`Actor`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
+from lepton_lab.client.api import DatasetsAPI, TeamsAPI
 from lepton_lab.config import Settings
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Actor
+from lepton_lab.membership import TeamInfo
 from lepton_lab.paging import Page
-from lepton_lab.teams import TeamInfo
 from lepton_lab.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -20,7 +26,8 @@ if TYPE_CHECKING:
 
     from lepton_lab.widgets.datasets import DatasetBrowser
 
-__all__ = ["DatasetsAPI", "LocalClient", "TeamsAPI"]
+# DatasetsAPI and TeamsAPI (the interfaces) stay importable from here for older imports.
+__all__ = ["DatasetsAPI", "LocalClient", "LocalDatasets", "LocalTeams", "TeamsAPI", "open_local"]
 
 
 class LocalClient:
@@ -29,8 +36,8 @@ class LocalClient:
     def __init__(self, workspace: Workspace | None = None, *, user: str | None = None) -> None:
         self.workspace = workspace or Workspace()
         self.user = user or self.workspace.settings.user
-        self.datasets = DatasetsAPI(self)
-        self.teams = TeamsAPI(self)
+        self.datasets = LocalDatasets(self)
+        self.teams = LocalTeams(self)
 
     def actor(self) -> Actor:
         """The acting user with their current roles (read fresh: roles change)."""
@@ -54,8 +61,8 @@ class LocalClient:
         return f"<LocalClient user={self.user!r} {self.workspace!r}>"
 
 
-class DatasetsAPI:
-    """``ll.datasets``: register, find, inspect and load shared datasets."""
+class LocalDatasets(DatasetsAPI):
+    """``ll.datasets`` on a local workspace: register, find, inspect and load datasets."""
 
     def __init__(self, client: LocalClient) -> None:
         self._client = client
@@ -188,8 +195,8 @@ class DatasetsAPI:
         return DatasetBrowser(self, query=query, team=team, tag=tag, page_size=page_size)
 
 
-class TeamsAPI:
-    """``ll.teams``: teams and their members."""
+class LocalTeams(TeamsAPI):
+    """``ll.teams`` on a local workspace: teams and their members."""
 
     def __init__(self, client: LocalClient) -> None:
         self._client = client

@@ -1,4 +1,7 @@
-"""Teams and memberships: the namespaces assets live in and the roles people hold there."""
+"""Teams and memberships: the namespaces assets live in and the roles people hold there.
+
+Named apart from ``ll.teams`` (the client namespace), so the two never shadow each other.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,18 @@ class TeamInfo:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {**self.__dict__, "created_at": self.created_at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TeamInfo:
+        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
+        ignored, so that a newer server's extra fields do not break an older client."""
+        return cls(
+            **{
+                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
+                "members": dict(data.get("members") or {}),
+                "created_at": datetime.fromisoformat(data["created_at"]),
+            }
+        )
 
 
 class TeamService:

@@ -1,0 +1,115 @@
+"""What the remote backend uploads for ``register``: the body and the query of one POST.
+
+A DataFrame or pyarrow Table is checked and read exactly as the local backend reads it
+(:func:`~lepton_lab.catalog.ingest.open_source`) and sent as Parquet; a file (a path or
+an fsspec URL) is streamed as it is, under its own file name, so that the server reads
+its format and reports errors about it by that name.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from lepton_lab.catalog.ingest import FORMATS, open_source
+from lepton_lab.errors import InvalidData, InvalidInput
+
+__all__ = ["PARQUET", "Upload", "csv_param", "open_upload"]
+
+PARQUET = "application/vnd.apache.parquet"
+_COMPRESSION = (".gz", ".bz2", ".zst", ".xz")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Upload:
+    """One upload: the body (bytes or an open file) and what the server needs to read it."""
+
+    body: bytes | IO[bytes]
+    filename: str
+    content_type: str = "application/octet-stream"
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def open_upload(data: Any, format: str | None) -> Iterator[Upload]:
+    """The upload for ``data``; a file is held open until the block ends."""
+    if isinstance(data, str | Path):
+        with _open_file(str(data), format) as upload:
+            yield upload
+        return
+    yield Upload(_parquet_bytes(data), "upload.parquet", PARQUET, {"format": "parquet"})
+
+
+def _parquet_bytes(data: Any) -> bytes:
+    """A DataFrame or Table as Parquet, with the local backend's checks and errors."""
+    import pyarrow.parquet as pq
+
+    source = open_source(data)
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, source.schema, compression="zstd") as writer:
+        for batch in source.batches:
+            writer.write_batch(batch)
+    return sink.getvalue()
+
+
+@contextmanager
+def _open_file(location: str, format: str | None) -> Iterator[Upload]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(location)
+    except (ValueError, ImportError) as exc:
+        raise InvalidInput(f"cannot open {location!r}: {exc}") from None
+    if not fs.exists(path):
+        raise InvalidInput(f"no file {location}; check the path")
+    if fs.isdir(path):
+        raise InvalidInput(f"{location} is a folder; pass one CSV, Parquet or JSON lines file")
+    name = location.rsplit("/", 1)[-1]
+    if fs.size(path) == 0:
+        raise InvalidData(f"{name} is empty: there is nothing to register")
+    params = {"filename": _safe_filename(name, location, format)}
+    if format is not None:
+        params["format"] = format
+    with fs.open(path, "rb") as body:
+        yield Upload(body, params["filename"], params=params)
+
+
+def _safe_filename(name: str, location: str, format: str | None) -> str:
+    """The file's name as the server accepts it (letters, digits, '.', '-', '_')."""
+    if format is None:
+        _check_suffix(location)
+    safe = _UNSAFE.sub("_", name).lstrip("._-") or "upload"
+    if len(safe) > 120:
+        stem, dot, suffix = safe.rpartition(".")
+        safe = f"{stem[: 119 - len(suffix)]}{dot}{suffix}" if dot else safe[:120]
+    return safe
+
+
+def _check_suffix(location: str) -> None:
+    """Refuse a file whose suffix names no format, before uploading it."""
+    lowered = location.lower()
+    for suffix in _COMPRESSION:
+        lowered = lowered.removesuffix(suffix)
+    if not lowered.endswith(tuple(s for suffixes in FORMATS.values() for s in suffixes)):
+        raise InvalidInput(
+            f"cannot tell the format of {location!r} from its suffix; name it .csv, .parquet "
+            "or .jsonl, or pass format='csv' | 'parquet' | 'jsonl'"
+        )
+
+
+def csv_param(values: object, invalid: str) -> str:
+    """A list of names as the comma-separated query argument the REST API takes.
+
+    ``invalid`` is the message for anything but a list of strings (the local backend's).
+    """
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        raise InvalidInput(invalid)
+    if any("," in v for v in values):
+        raise InvalidInput(f"names holding ',' cannot be sent to a server: {list(values)}")
+    return ",".join(values)
