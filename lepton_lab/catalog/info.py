@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,11 +57,13 @@ class DatasetInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["updated_at"] = self.updated_at.isoformat()
-        return data
+        """JSON form; a shallow copy, since ``asdict`` deep-copies and this is a hot path."""
+        return {
+            **self.__dict__,
+            "tags": list(self.tags),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
@@ -127,10 +129,12 @@ class VersionInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
+        """JSON form (a shallow copy, as for :meth:`DatasetInfo.to_dict`)."""
+        return {
+            **self.__dict__,
+            "columns": [dict(c) for c in self.columns],
+            "created_at": self.created_at.isoformat(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
