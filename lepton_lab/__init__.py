@@ -18,6 +18,7 @@ from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
     from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
+    from lepton_lab.training import Evaluation, Leaderboard, TrainResult
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,9 @@ __all__ = [
     "configure",
     "connect",
     "datasets",
+    "evaluate",
     "teams",
+    "train",
     "whoami",
 ]
 
@@ -56,6 +59,40 @@ def connect(url: str | None = None, token: str | None = None) -> RemoteClient:
     from lepton_lab.client import connect as _connect
 
     return _connect(url, token)
+
+
+def train(dataset: Any, target: str, **options: Any) -> TrainResult | Leaderboard:
+    """Train one model family (or a list, for a leaderboard) on a dataset, in one call.
+
+    ``ll.train("finance/credit", target="default", model="hist_gradient_boosting")``: the
+    reference is pinned to its version, the run is linked to it in the lineage, and
+    ``options`` are those of :func:`lepton_lab.training.train` (model, task, params, split,
+    cv, seed, device, epochs, callbacks, …).
+    """
+    from lepton_lab.client import default_client
+    from lepton_lab.training import train as _train
+
+    client = default_client()
+    return _train(client.datasets, dataset, target, record=_recorder(client.datasets), **options)
+
+
+def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
+    """Evaluate a trained model (or a training result) on another dataset or version."""
+    from lepton_lab.client import default_client
+    from lepton_lab.training import evaluate as _evaluate
+
+    client = default_client()
+    record = _recorder(client.datasets)
+    return _evaluate(client.datasets, model_or_result, dataset, record=record, **options)
+
+
+def _recorder(datasets: DatasetsAPI) -> Any:
+    """The lineage hook of a training run: ``dataset:ref --kind--> node``, through the client."""
+
+    def record(src: str, dst: str, kind: str) -> None:
+        datasets.link(src.removeprefix("dataset:"), dst, kind)
+
+    return record
 
 
 def whoami() -> dict[str, Any]:

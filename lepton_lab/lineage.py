@@ -7,6 +7,7 @@ graph spans datasets, models, jobs and users without a table per pair.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from lepton_lab.store.tables import LineageEdge, ref_or_versions
 
-__all__ = ["Edge", "add_edge", "edges_of"]
+__all__ = ["KINDS", "NODE", "Edge", "add_edge", "edges_of"]
 
 KINDS = frozenset({"read", "produced", "trained_on", "evaluated_on", "registered_from"})
+#: What a node looks like: ``kind:identifier`` (``job:42``, ``training:3f2a…``).
+NODE = re.compile(r"[a-z][a-z_-]{0,30}:[A-Za-z0-9_.@/+-]{1,200}")
 
 
 @dataclass(frozen=True)

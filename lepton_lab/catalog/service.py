@@ -33,7 +33,7 @@ from lepton_lab.identity import (
     require_role,
     visible_filter,
 )
-from lepton_lab.lineage import Edge, add_edge, edges_of
+from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of
 from lepton_lab.membership import require_team
 from lepton_lab.paging import Page, check_page
 from lepton_lab.refs import Ref, check_slug, parse_ref
@@ -382,6 +382,24 @@ class DatasetService:
             actor, ref, columns=columns, limit=limit, reader=reader
         ).to_pandas()
         return frame
+
+    def link(self, actor: Actor, ref: str | Ref, node: str, kind: str) -> Edge:
+        """Record that ``node`` used the version ``ref`` names (trained or evaluated on it)."""
+        if kind not in KINDS - {"read"}:
+            allowed = ", ".join(sorted(KINDS - {"read"}))
+            raise InvalidInput(f"unknown lineage kind {kind!r}; use one of: {allowed}")
+        if not isinstance(node, str) or not NODE.fullmatch(node):
+            raise InvalidInput(
+                f"lineage node {node!r} must look like 'training:abc123' or 'job:42'"
+            )
+        version = self.version(actor, ref)
+        src = f"dataset:{version.ref}"
+
+        def work(session: Session) -> None:
+            add_edge(session, src, node, kind, actor.user)
+
+        self._ws.db.transact(work)
+        return Edge(src, node, kind, actor.user, utcnow())
 
     def _record_read(self, actor: Actor, version: VersionInfo, reader: str | None) -> None:
         def work(session: Session) -> None:

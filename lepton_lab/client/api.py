@@ -121,6 +121,13 @@ class DatasetsAPI(Protocol):
         """Who changed the dataset, when, and how (newest first)."""
         ...
 
+    def link(self, ref: str, node: str, kind: str) -> None:
+        """Record in the lineage that ``node`` (``training:…``, ``job:…``) used ``ref``.
+
+        ``kind`` is trained_on, evaluated_on, produced or registered_from.
+        """
+        ...
+
     def browse(
         self,
         query: str = "",

@@ -181,6 +181,10 @@ class LocalDatasets(DatasetsAPI):
         """Who changed the dataset, when, and how."""
         return self._service.events(self._client.actor(), ref, limit)
 
+    def link(self, ref: str, node: str, kind: str) -> None:
+        """Record in the lineage that ``node`` used ``ref`` (trained_on, evaluated_on, …)."""
+        self._service.link(self._client.actor(), ref, node, kind)
+
     def browse(
         self,
         query: str = "",

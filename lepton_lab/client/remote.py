@@ -252,6 +252,11 @@ class RemoteDatasets(DatasetsAPI):
         answer = self._http.json("GET", *parts, "events", params={"limit": str(limit)})
         return [EventInfo.from_dict(e) for e in answer["items"]]
 
+    def link(self, ref: str, node: str, kind: str) -> None:
+        """Record in the lineage that ``node`` used ``ref`` (trained_on, evaluated_on, …)."""
+        parts = _version(parse_ref(ref, "dataset"))
+        self._http.json("POST", *parts, "links", json={"node": node, "kind": kind})
+
     def browse(
         self,
         query: str = "",

@@ -39,7 +39,9 @@ def test_the_public_api_is_exactly_this() -> None:
         "configure",
         "connect",
         "datasets",
+        "evaluate",
         "teams",
+        "train",
         "whoami",
     ]
     for name in ll.__all__:

@@ -1,0 +1,44 @@
+"""Seeding and the record of what a run ran with (library versions)."""
+
+from __future__ import annotations
+
+import platform
+import random
+import sys
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+__all__ = ["library_versions", "seed_everything"]
+
+_LIBRARIES = ("lepton-lab", "numpy", "pandas", "scikit-learn", "torch", "pyarrow")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU).
+
+    scikit-learn estimators get ``random_state=seed`` from their builders instead: they do
+    not read the global generators.  torch is seeded only once something imported it, so
+    that sklearn-only runs do not pay for importing it.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def library_versions() -> dict[str, Any]:
+    """Python and the versions of the libraries a result depends on (None: not installed)."""
+    versions: dict[str, Any] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    if versions["lepton-lab"] is None:
+        from lepton_lab import __version__
+
+        versions["lepton-lab"] = __version__
+    return versions

@@ -1,0 +1,243 @@
+"""PyTorch networks as scikit-learn estimators, so that they sit in the same pipeline.
+
+:class:`TorchClassifier` and :class:`TorchRegressor` take the preprocessed matrix the
+pipeline hands them and train one of two networks with :mod:`torch_loop`:
+
+* ``mlp``: fully connected layers (Linear, ReLU, Dropout) for tabular data;
+* ``cnn``: two convolutions and a pooling layer for one square single-channel image per
+  row (the side is inferred from the number of features: 64 -> 8x8 for digits).
+
+``fit`` takes ``progress`` and ``stop_event`` as fit parameters (a pipeline passes them
+as ``model__progress=…``), so that they are not part of the estimator's parameters and a
+fitted model keeps no reference to a widget.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from torch import nn
+
+from lepton_lab.errors import InvalidInput
+from lepton_lab.training.progress import Progress
+from lepton_lab.training.torch_loop import (
+    LoopConfig,
+    fit_loop,
+    predict_batches,
+    resolve_device,
+    torch_session,
+)
+
+__all__ = ["MLP", "SmallCNN", "TorchClassifier", "TorchRegressor", "image_side"]
+
+
+class MLP(nn.Module):
+    """``layers`` hidden layers of ``hidden`` units: Linear, ReLU, Dropout."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        width = n_in
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        self.net = nn.Sequential(*blocks, nn.Linear(width, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (or the standardised prediction) for a batch of rows."""
+        out: torch.Tensor = self.net(x)
+        return out
+
+
+def image_side(n_features: int) -> int:
+    """The side of the square image ``n_features`` pixels make, or ``InvalidInput``."""
+    side = math.isqrt(n_features)
+    if side * side != n_features or side < 4:
+        raise InvalidInput(
+            f"model 'cnn' reads each row as one square single-channel image of at least "
+            f"4x4 pixels, but the rows have {n_features} features after preprocessing, not "
+            "a square number (64 = 8x8 for digits); use model='mlp' for tabular data"
+        )
+    return side
+
+
+class SmallCNN(nn.Module):
+    """Conv(c) ReLU Conv(2c) ReLU MaxPool, then a 64-unit head: small and quick to train."""
+
+    def __init__(self, n_in: int, n_out: int, channels: int, dropout: float) -> None:
+        super().__init__()
+        self.side = image_side(n_in)
+        pooled = self.side // 2
+        self.features = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * channels * pooled * pooled, 64),
+            nn.ReLU(),
+            nn.Linear(64, n_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs for a batch of flattened images."""
+        out: torch.Tensor = self.head(self.features(x.view(-1, 1, self.side, self.side)))
+        return out
+
+
+def _dense(x: Any) -> np.ndarray[Any, Any]:
+    # One-hot and TF-IDF blocks arrive sparse; the networks take dense float32 rows.
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
+    """What the classifier and the regressor share: the parameters, the network, the loop."""
+
+    def __init__(
+        self,
+        architecture: str = "mlp",
+        *,
+        hidden_units: int = 128,
+        layers: int = 2,
+        channels: int = 16,
+        dropout: float = 0.1,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 128,
+        epochs: int = 50,
+        patience: int = 5,
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.architecture = architecture
+        self.hidden_units = hidden_units
+        self.layers = layers
+        self.channels = channels
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+        self.device = device
+
+    def _network(self, n_in: int, n_out: int) -> nn.Module:
+        if self.architecture == "cnn":
+            return SmallCNN(n_in, n_out, self.channels, self.dropout)
+        if self.architecture == "mlp":
+            return MLP(n_in, n_out, self.hidden_units, self.layers, self.dropout)
+        raise InvalidInput(f"unknown architecture {self.architecture!r}; known: mlp, cnn")
+
+    def _train(
+        self,
+        x: Any,
+        y: np.ndarray[Any, Any],
+        n_out: int,
+        loss_fn: nn.Module,
+        progress: Progress | None,
+        stop_event: threading.Event | None,
+    ) -> None:
+        data = _dense(x)
+        device = resolve_device(self.device)
+        config = LoopConfig(
+            epochs=self.epochs,
+            batch_size=min(self.batch_size, len(data)),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            validation_fraction=self.validation_fraction,
+            seed=self.seed,
+        )
+        with torch_session(device, self.seed):
+            # Built inside the session: the seed fixes the initial weights.
+            module = self._network(data.shape[1], n_out).to(device)
+            self.threads_ = torch.get_num_threads()
+            outcome = fit_loop(
+                module, data, y, loss_fn, config, device, progress=progress, stop_event=stop_event
+            )
+        self.module_, self.device_ = module, str(device)
+        self.n_features_in_ = data.shape[1]
+        self.history_, self.best_epoch_, self.stopped_ = (
+            outcome.history,
+            outcome.best_epoch,
+            outcome.stopped,
+        )
+
+    def _outputs(self, x: Any) -> np.ndarray[Any, Any]:
+        if not hasattr(self, "module_"):
+            raise InvalidInput(f"this {type(self).__name__} is not fitted yet; call fit first")
+        return predict_batches(self.module_, _dense(x), torch.device(self.device_))
+
+
+class TorchClassifier(ClassifierMixin, _TorchEstimator):  # type: ignore[misc]
+    """A PyTorch network trained with cross-entropy; ``predict_proba`` gives softmax."""
+
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        progress: Progress | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> TorchClassifier:
+        """Train on ``x`` (preprocessed rows) and ``y`` (class labels)."""
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self._train(
+            x,
+            codes.astype(np.int64),
+            len(self.classes_),
+            nn.CrossEntropyLoss(),
+            progress,
+            stop_event,
+        )
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray[Any, Any]:
+        """Class probabilities, one column per class in ``classes_`` order."""
+        logits = torch.from_numpy(self._outputs(x))
+        probabilities: np.ndarray[Any, Any] = torch.softmax(logits, dim=1).numpy()
+        return probabilities
+
+    def predict(self, x: Any) -> np.ndarray[Any, Any]:
+        """The most probable class of each row."""
+        labels: np.ndarray[Any, Any] = self.classes_[self._outputs(x).argmax(axis=1)]
+        return labels
+
+
+class TorchRegressor(RegressorMixin, _TorchEstimator):  # type: ignore[misc]
+    """A PyTorch network trained with mean squared error on a standardised target."""
+
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        progress: Progress | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> TorchRegressor:
+        """Train on ``x`` (preprocessed rows) and ``y`` (numbers)."""
+        target = np.asarray(y, dtype=np.float64)
+        # Standardised so that one learning rate suits targets in cents or in millions.
+        self.y_mean_, self.y_scale_ = float(target.mean()), float(target.std()) or 1.0
+        scaled = ((target - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+        self._train(x, scaled, 1, nn.MSELoss(), progress, stop_event)
+        return self
+
+    def predict(self, x: Any) -> np.ndarray[Any, Any]:
+        """The predicted number for each row."""
+        out: np.ndarray[Any, Any] = self._outputs(x)[:, 0].astype(np.float64)
+        return out * self.y_scale_ + self.y_mean_
