@@ -56,7 +56,7 @@ def restrict(
         return narrowed, -literal_column("dataset_search.rank")
     if dialect == "postgresql":
         # A stored, indexed column (migration 0002): ranking reads it, never re-tokenises.
-        vector = literal_column("datasets.search_vector")
+        vector: ColumnElement[str] = literal_column("datasets.search_vector")
         tsquery = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
         return query.where(vector.op("@@")(tsquery)), func.ts_rank(vector, tsquery)
     like = and_(*(Dataset.search_text.ilike(f"%{w}%") for w in words))
