@@ -29,6 +29,8 @@ T = TypeVar("T")
 #: Where the REST API lives, under the server's base URL.
 API = "/lepton/api/v1"
 
+_INT64 = 2**63
+
 
 class LeptonHandler(ExtensionHandlerMixin, APIHandler):
     """Base of every Lepton Lab REST handler."""
@@ -53,6 +55,13 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         """The current user with their roles, read from the catalog."""
         return await self.run(self.workspace.actor, self.username)
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Jupyter Server's checks (who is calling), then refuse a NUL in the URL's path."""
+        await super().prepare()
+        # Only for a known user: anyone else gets their 403 from @web.authenticated.
+        if self.current_user is not None and any("\x00" in arg for arg in self.path_args):
+            raise InvalidInput("the URL's path holds a NUL character (%00), which no name may")
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking service work in a thread, off the event loop."""
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
@@ -68,6 +77,9 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise InvalidInput(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        if _holds_nul(body):
+            # PostgreSQL cannot store one in text, and no name or description needs one.
+            raise InvalidInput("the request body holds a NUL character (\\u0000); remove it")
         return body
 
     def reply(self, data: Any, status: int = 200) -> None:
@@ -103,12 +115,26 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         super().log_exception(typ, value, tb)
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string of a JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def query_int(handler: web.RequestHandler, name: str, default: int | None) -> int | None:
     """An integer query argument, or a 400 naming it."""
     raw = handler.get_query_argument(name, None)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidInput(f"query argument {name}={raw!r} must be a whole number") from None
+    if not -_INT64 <= value < _INT64:  # what a database integer holds
+        raise InvalidInput(f"query argument {name}={raw!r} is out of range")
+    return value

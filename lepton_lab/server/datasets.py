@@ -6,7 +6,7 @@ import io
 import re
 import shutil
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 import pyarrow.parquet as pq
@@ -30,8 +30,10 @@ _CONTENT_TYPES = {
     "application/x-ndjson": "jsonl",
     "application/jsonl": "jsonl",
 }
+_SUFFIXES = {suffix for suffixes in FORMATS.values() for suffix in suffixes}
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
 _READER = re.compile(r"job:[A-Za-z0-9_-]{1,64}")
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 def _ref(team: str, name: str, version: str | None = None) -> str:
@@ -41,7 +43,8 @@ def _ref(team: str, name: str, version: str | None = None) -> str:
     base = f"{team}/{name}"
     if version is None or version == "latest":
         return base
-    if not version.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough for a database integer.
+    if not _VERSION.fullmatch(version):
         raise InvalidInput(f"version {version!r} must be a number (1, 2, …) or 'latest'")
     return f"{base}@{version}"
 
@@ -148,15 +151,25 @@ class VersionsHandler(LeptonHandler):
         self._upload_path = folder / self._filename()
         self._upload = await self.run(_open_upload, self._upload_path)
 
-    def _filename(self) -> str:
-        given = self.get_query_argument("filename", "") or ""
-        if given and not _SAFE_FILENAME.fullmatch(given):
-            raise InvalidInput(f"filename {given!r}: use letters, digits, '.', '-' and '_'")
+    def _format(self) -> str | None:
+        """The format ``?format=`` or else the Content-Type names, if any."""
         fmt = self.get_query_argument("format", None) or _CONTENT_TYPES.get(
             self.request.headers.get("Content-Type", "").split(";")[0].strip()
         )
         if fmt is not None and fmt not in FORMATS:
             raise InvalidInput(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        return fmt
+
+    def _filename(self) -> str:
+        given = self.get_query_argument("filename", "") or ""
+        if given and not _SAFE_FILENAME.fullmatch(given):
+            raise InvalidInput(f"filename {given!r}: use letters, digits, '.', '-' and '_'")
+        fmt = self._format()
+        if given and fmt is None and not _SUFFIXES & set(PurePath(given.lower()).suffixes):
+            raise InvalidInput(
+                f"filename {given!r} does not say the format: name it .csv, .parquet or .jsonl, "
+                "or add ?format=csv|parquet|jsonl"
+            )
         if given:
             return given
         if fmt is None:
@@ -188,7 +201,6 @@ class VersionsHandler(LeptonHandler):
     async def post(self, team: str, name: str) -> None:
         assert self._upload is not None and self._upload_path is not None
         self._upload.close()
-        fmt = self.get_query_argument("format", None)
         visibility = self.get_query_argument("visibility", None) or None
         actor = await self.actor()
         version = await self.run(
@@ -199,7 +211,7 @@ class VersionsHandler(LeptonHandler):
             description=self.get_query_argument("description", None),
             tags=_csv_list(self.get_query_argument("tags", None)),
             visibility=visibility,
-            format=fmt or None,
+            format=self._format(),
             source=f"upload:{self._upload_path.name}",
         )
         self.reply(version.to_dict(), status=201 if version.created else 200)
@@ -293,6 +305,8 @@ class DataHandler(LeptonHandler):
         return None
 
     async def _send_file(self, path: Path) -> None:
+        # Before the first flush: the headers go out with it, and finish() is too late.
+        self.set_header("Content-Type", PARQUET)
         with open(path, "rb") as fh:
             while chunk := await self.run(fh.read, 1 << 20):
                 self.write(chunk)

@@ -6,8 +6,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from lepton_lab.server.base import API, LeptonHandler
+from lepton_lab.server.openapi import document
 
-__all__ = ["WhoAmIHandler", "routes"]
+__all__ = ["OpenAPIHandler", "WhoAmIHandler", "routes"]
 
 
 class WhoAmIHandler(LeptonHandler):
@@ -20,6 +21,16 @@ class WhoAmIHandler(LeptonHandler):
         self.reply(actor.to_dict())
 
 
+class OpenAPIHandler(LeptonHandler):
+    """``GET /openapi.json``: the OpenAPI 3.1 document of this API, for this server."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(document(self.base_url))
+
+
 routes = [
     (rf"{API}/whoami", WhoAmIHandler),
+    (rf"{API}/openapi\.json", OpenAPIHandler),
 ]

@@ -1,0 +1,134 @@
+"""The CI check that no endpoint is open, as the Jupyter extension template's check_auth.
+
+The server runs with unauthenticated access off (``ServerApp.allow_unauthenticated_access
+= False``), once with Jupyter's own token and once with Lepton Lab's per-user API tokens.
+Starting it fails on a handler method without ``@web.authenticated`` (the warning Jupyter
+Server gives is an error here).  Then every route of every route table is called with
+every verb its handler defines, with plausible path arguments naming data that exists:
+without credentials and with wrong ones, each must be refused with 401 or 403, never
+answered and never a 5xx, and nothing may have changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from tornado import web
+from traitlets.config import Config
+
+from lepton_lab.server.app import ROUTE_MODULES
+from lepton_lab.server.auth import StaticTokenIdentityProvider
+from lepton_lab.workspace import Workspace
+
+pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServerAuthWarning")
+
+API_TOKEN = "alice-api-token-0123456789"
+#: How each kind of deployment identifies people.
+IDENTITIES: dict[str, dict[str, Any]] = {
+    "jupyter-token": {},
+    "api-tokens": {
+        "ServerApp": {"identity_provider_class": StaticTokenIdentityProvider},
+        "StaticTokenIdentityProvider": {"tokens": {API_TOKEN: "alice"}},
+    },
+}
+#: Plausible path arguments, by the name of the handler method's parameter.
+ARGUMENTS = {"team": "finance", "name": "credit", "version": "1", "slug": "finance", "user": "bob"}
+#: No credentials, and wrong ones.
+WRONG = [
+    {},
+    {"Authorization": ""},
+    {"Authorization": "token not-a-known-token-0123456789"},
+    {"Authorization": "Bearer not-a-known-token-0123456789"},
+    {"Authorization": f"token {API_TOKEN[:-1]}"},
+]
+VERBS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture(params=sorted(IDENTITIES))
+def identity(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def jp_server_config(identity: str, tmp_path: Path) -> Config:
+    chosen = IDENTITIES[identity]
+    return Config(
+        {
+            **chosen,
+            "ServerApp": {
+                # Only Lepton Lab's handlers, so that a warning is about them.
+                "jpserver_extensions": {"lepton_lab": True, "jupyter_server_terminals": False},
+                "allow_unauthenticated_access": False,
+                **chosen.get("ServerApp", {}),
+            },
+            "LeptonLabApp": {"home": str(tmp_path / "workspace")},
+        }
+    )
+
+
+def endpoints() -> list[tuple[str, str]]:
+    """(verb, URL path under the base URL) for every verb of every route's handler."""
+    found = []
+    for module in ROUTE_MODULES:
+        for pattern, handler in module.routes:
+            for verb in VERBS:
+                method = getattr(handler, verb)
+                if method is web.RequestHandler._unimplemented_method:
+                    continue
+                names = list(inspect.signature(method).parameters)[1:]
+                path = pattern.replace(r"\.", ".")
+                for name in names:
+                    path = path.replace("([^/]+)", ARGUMENTS[name], 1)
+                found.append((verb.upper(), path))
+    return found
+
+
+def _body(verb: str, path: str) -> bytes | None:
+    """A body that would succeed, were the endpoint open."""
+    if verb == "POST":
+        return b"a,b\n1,2\n" if path.endswith("/versions") else b'{"slug": "opened"}'
+    return {"PUT": b'{"role": "admin"}', "PATCH": b'{"visibility": "private"}'}.get(verb)
+
+
+def _state(workspace: Workspace) -> Any:
+    alice = workspace.actor("alice")
+    teams = [t.to_dict() for t in workspace.teams.list(alice)]
+    return teams, workspace.datasets.get(alice, "finance/credit").to_dict()
+
+
+async def test_no_endpoint_answers_without_a_known_user(
+    identity: str, jp_serverapp: Any, http_server_client: Any, iris: pd.DataFrame
+) -> None:
+    workspace: Workspace = jp_serverapp.web_app.settings["lepton_lab_workspace"]
+    workspace.datasets.register(workspace.actor("alice"), iris, "finance/credit", visibility="org")
+    base = jp_serverapp.base_url.rstrip("/")
+    # The right credentials open the door, so the refusals below are about identity.
+    token = API_TOKEN if identity == "api-tokens" else jp_serverapp.identity_provider.token
+    response = await http_server_client.fetch(
+        f"{base}/lepton/api/v1/datasets/finance/credit",
+        headers={"Authorization": f"token {token}"},
+        raise_error=False,
+    )
+    assert response.code == 200, "the extension did not load: an endpoint without auth?"
+    before = _state(workspace)
+    checked = endpoints()
+    assert {verb for verb, _ in checked} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
+    assert ("GET", "/lepton/api/v1/datasets/finance/credit/versions/1/data") in checked
+    for verb, path in checked:
+        for headers in WRONG:
+            response = await http_server_client.fetch(
+                base + path,
+                method=verb,
+                # The upload reads the Content-Type; the JSON endpoints ignore it.
+                headers={"Content-Type": "text/csv", **headers},
+                body=_body(verb, path),
+                raise_error=False,
+                follow_redirects=False,
+            )
+            assert response.code in (401, 403), (verb, path, headers, response.code)
+    assert _state(workspace) == before
