@@ -16,13 +16,17 @@ from sqlalchemy.orm import Session
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from lepton_lab.events import record_event
 from lepton_lab.identity import Actor, Role, require_role
-from lepton_lab.refs import check_slug
+from lepton_lab.refs import check_slug, check_text
 from lepton_lab.store.tables import Membership, Team
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
 
-__all__ = ["TeamInfo", "TeamService", "require_team"]
+#: Longest team title and description.
+MAX_TITLE = 200
+MAX_TEAM_DESCRIPTION = 10_000
+
+__all__ = ["MAX_TEAM_DESCRIPTION", "MAX_TITLE", "TeamInfo", "TeamService", "require_team"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class TeamService:
     ) -> TeamInfo:
         """Create a team; its creator becomes its first admin."""
         check_slug(slug, "team")
+        check_text(title, "title", limit=MAX_TITLE)
+        check_text(description, "description", limit=MAX_TEAM_DESCRIPTION)
 
         def work(session: Session) -> TeamInfo:
             if session.get(Team, slug) is not None:

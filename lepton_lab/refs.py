@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from lepton_lab.errors import InvalidInput
 
-__all__ = ["Ref", "check_slug", "parse_ref"]
+__all__ = ["MAX_VERSION_DIGITS", "Ref", "check_slug", "check_text", "parse_ref"]
+
+#: Versions are database integers: nine digits are far more than any dataset gets.
+MAX_VERSION_DIGITS = 9
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -30,6 +33,17 @@ def check_slug(value: str, what: str = "name") -> str:
         f"{what} {value!r} is not allowed: use lowercase letters, digits, '-' and '_' "
         f"(at most 64, starting with a letter or digit){suggestion}"
     )
+
+
+def check_text(value: object, what: str, *, limit: int) -> str:
+    """Free text (titles, descriptions): a string of at most ``limit`` characters, no NUL."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters; keep it to {limit}")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} holds a NUL character; remove it")
+    return value
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,9 @@ def parse_ref(text: str | Ref, what: str = "reference") -> Ref:
     name = check_slug(parts[1], "name")
     if not sep or suffix == "latest":
         return Ref(team, name)
-    if suffix.isdigit() and int(suffix) >= 1:
+    # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
+    digits = suffix.isascii() and suffix.isdigit() and len(suffix) <= MAX_VERSION_DIGITS
+    if digits and int(suffix) >= 1:
         return Ref(team, name, version=int(suffix))
     if _ALIAS.fullmatch(suffix):
         return Ref(team, name, alias=suffix)

@@ -36,6 +36,8 @@ def test_valid_references(text: str, expected: Ref) -> None:
         "finance/credit@",
         "",
         "finance/Crédit",
+        "finance/credit@²",
+        "finance/credit@99999999999999999999",
     ],
 )
 def test_malformed_references_are_refused(text: str) -> None:

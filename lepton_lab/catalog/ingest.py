@@ -90,6 +90,8 @@ def _check_columns(schema: pa.Schema, where: str) -> None:
         raise InvalidData(f"{where} repeats column names {repeated}; give each column its own name")
     if any(not n.strip() for n in names):
         raise InvalidData(f"{where} has a column without a name; name every column")
+    if any("\x00" in n for n in names):
+        raise InvalidData(f"{where} has a column name with a NUL character; rename it")
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from lepton_lab.identity import (
 from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of
 from lepton_lab.membership import require_team
 from lepton_lab.paging import Page, check_page
-from lepton_lab.refs import Ref, check_slug, parse_ref
+from lepton_lab.refs import Ref, check_slug, check_text, parse_ref
 from lepton_lab.store.tables import Dataset, DatasetTag, DatasetVersion, Team, utcnow
 
 if TYPE_CHECKING:
@@ -555,12 +555,7 @@ def _is_str_list(value: object) -> TypeGuard[list[str] | tuple[str, ...]]:
 def _check_description(description: str | None) -> None:
     if description is None:
         return
-    if not isinstance(description, str):
-        raise InvalidInput("description must be text (markdown)")
-    if len(description) > _MAX_DESCRIPTION:
-        raise InvalidInput(
-            f"description is {len(description)} characters; keep it under {_MAX_DESCRIPTION}"
-        )
+    check_text(description, "description", limit=_MAX_DESCRIPTION)
 
 
 def _check_columns_exist(version: VersionInfo, columns: object) -> None:

@@ -19,9 +19,9 @@ from lepton_lab import __version__
 from lepton_lab.catalog.ingest import FORMATS
 from lepton_lab.catalog.writer import PREVIEW_ROWS
 from lepton_lab.identity import Role, Visibility
+from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.server.datasets import PARQUET
-from lepton_lab.server.teams import MAX_TITLE
 
 __all__ = ["ERRORS", "SCHEMAS", "UPLOAD_MEDIA_TYPES", "document"]
 
@@ -253,7 +253,11 @@ def _meta_paths() -> dict[str, Schema]:
 
 def _team_paths() -> dict[str, Schema]:
     new_team = _object(
-        {"slug": _SLUG, "title": {**_STRING, "maxLength": MAX_TITLE}, "description": _STRING},
+        {
+            "slug": _SLUG,
+            "title": {**_STRING, "maxLength": MAX_TITLE},
+            "description": {**_STRING, "maxLength": MAX_TEAM_DESCRIPTION},
+        },
         optional=("title", "description"),
     )
     role = _object({"role": {**_ROLE, "default": Role.contributor.name}}, optional=("role",))

@@ -59,3 +59,10 @@ def test_changes_are_audited(workspace: Workspace, alice: Actor, bob: Actor) -> 
         ("team.member", "bob"),
         ("team.create", None),
     ]
+
+
+def test_team_text_is_checked(workspace: Workspace, alice: Actor) -> None:
+    with pytest.raises(InvalidInput, match="keep it to 200"):
+        workspace.teams.create(alice, "big", title="x" * 201)
+    with pytest.raises(InvalidInput, match="NUL"):
+        workspace.teams.create(alice, "nul", description="a\x00b")
