@@ -12,6 +12,7 @@ else ``JUPYTERHUB_API_TOKEN``), otherwise the local workspace the environment na
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lepton_lab.errors import LeptonLabError
@@ -19,6 +20,7 @@ from lepton_lab.errors import LeptonLabError
 if TYPE_CHECKING:
     from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
+    from lepton_lab.widgets.train import TrainWidget
 
 __version__ = "0.1.0"
 
@@ -32,6 +34,7 @@ __all__ = [
     "evaluate",
     "teams",
     "train",
+    "train_widget",
     "whoami",
 ]
 
@@ -84,6 +87,40 @@ def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
     client = default_client()
     record = _recorder(client.datasets)
     return _evaluate(client.datasets, model_or_result, dataset, record=record, **options)
+
+
+def train_widget(
+    dataset: str | None = None,
+    *,
+    target: str | None = None,
+    model: str | Sequence[str] | None = None,
+    autorun: bool = False,
+    wait: bool = True,
+    **options: Any,
+) -> TrainWidget:
+    """The train panel, in one cell: pick data, target and models, train, compare, register.
+
+    ``ll.train_widget("finance/credit", target="default", model=["knn", "mlp"])``.
+    ``options`` set the widget's traits (task, params, split, cv, seed, device, epochs,
+    static_copy) or its ``register`` callable.  ``autorun=True`` trains at once, shows the
+    widget and, unless ``wait=False``, returns when the run has ended: in a template run by
+    papermill the result is in the output when the cell ends.  docs/widgets.md has more.
+    """
+    from lepton_lab.client import default_client
+    from lepton_lab.widgets.train import TrainWidget
+
+    client = default_client()
+    widget = TrainWidget(
+        client.datasets,
+        dataset,
+        target=target,
+        model=model,
+        record=_recorder(client.datasets),
+        **options,
+    )
+    if autorun:
+        widget.autorun(wait=wait)
+    return widget
 
 
 def _recorder(datasets: DatasetsAPI) -> Any:

@@ -42,6 +42,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "evaluate",
         "teams",
         "train",
+        "train_widget",
         "whoami",
     ]
     for name in ll.__all__:
