@@ -97,13 +97,18 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
             return
         if isinstance(exc, web.HTTPError):
             self.set_header("Content-Type", "application/json")
-            message = exc.log_message % exc.args if exc.log_message else self._reason
+            name, message = (
+                "HTTPError",
+                exc.log_message % exc.args if exc.log_message else self._reason,
+            )
             if status_code == 403 and self.current_user is None:
+                # Named like the Python error, so that clients raise the same class.
+                name = NotAuthenticated.__name__
                 message = (
                     "not logged in: send 'Authorization: token <your API token>' "
                     "(an unknown or expired token is refused)"
                 )
-            self.finish(json.dumps({"error": "HTTPError", "message": message}))
+            self.finish(json.dumps({"error": name, "message": message}))
             return
         super().write_error(status_code, **kwargs)
 

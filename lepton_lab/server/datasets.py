@@ -325,6 +325,23 @@ def _parquet_bytes(table: Any) -> bytes:
     return sink.getvalue()
 
 
+class LinksHandler(LeptonHandler):
+    """``POST …/versions/{N}/links`` {"node", "kind"}: record that a run used the version."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, team: str, name: str, version: str) -> None:
+        body = self.json_body({"node", "kind"})
+        actor = await self.actor()
+        ref = _ref(team, name, version)
+        edge = await self.run(
+            self.workspace.datasets.link, actor, ref, body.get("node"), body.get("kind")
+        )
+        self.reply(
+            {"src": edge.src, "dst": edge.dst, "kind": edge.kind, "actor": edge.actor}, status=201
+        )
+
+
 class EventsHandler(LeptonHandler):
     """``GET /datasets/{team}/{name}/events?limit=``: the audit trail, newest first."""
 
@@ -350,4 +367,5 @@ routes = [
     (rf"{_DATASET}/versions/([^/]+)/preview", PreviewHandler),
     (rf"{_DATASET}/versions/([^/]+)/profile", ProfileHandler),
     (rf"{_DATASET}/versions/([^/]+)/data", DataHandler),
+    (rf"{_DATASET}/versions/([^/]+)/links", LinksHandler),
 ]

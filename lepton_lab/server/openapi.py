@@ -19,6 +19,7 @@ from lepton_lab import __version__
 from lepton_lab.catalog.ingest import FORMATS
 from lepton_lab.catalog.writer import PREVIEW_ROWS
 from lepton_lab.identity import Role, Visibility
+from lepton_lab.lineage import KINDS, NODE
 from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.server.datasets import PARQUET
@@ -182,6 +183,7 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Events": _items(_ref("Event")),
+    "Link": _object({"src": _STRING, "dst": _STRING, "kind": _STRING, "actor": _STRING}),
     "Document": {"type": "object", "required": ["openapi", "info", "paths"]},
 }
 
@@ -331,6 +333,22 @@ def _download() -> Schema:
     )
 
 
+def _link() -> Schema:
+    body = _object(
+        {
+            "node": {**_STRING, "pattern": NODE.pattern, "description": "e.g. training:3f2a"},
+            "kind": {"type": "string", "enum": sorted(KINDS - {"read"})},
+        }
+    )
+    return _operation(
+        "linkVersion",
+        "Record in the lineage that a run (training, evaluation, job) used this version.",
+        {201: _ok("Link", "The edge recorded")},
+        (400, 404),
+        requestBody=_json_body(body),
+    )
+
+
 def _dataset_paths() -> dict[str, Schema]:
     card = _object(
         {"description": _STRING, "tags": _array(_SLUG), "visibility": _VISIBILITY},
@@ -404,6 +422,7 @@ def _dataset_paths() -> dict[str, Schema]:
             ),
         },
         f"{version}/data": {"parameters": by_version, "get": _download()},
+        f"{version}/links": {"parameters": by_version, "post": _link()},
     }
 
 

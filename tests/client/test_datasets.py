@@ -152,3 +152,18 @@ def test_a_long_card_survives_the_upload(backend: Backend, alice: Client) -> Non
     ref = f"{backend.team('docs')}/notes"
     alice.datasets.register(pd.DataFrame({"a": [1]}), ref, description=card)
     assert alice.datasets.get(ref).description == card
+
+
+def test_runs_are_linked_to_the_versions_they_used(
+    backend: Backend, alice: Client, iris: pd.DataFrame
+) -> None:
+    from lepton_lab.errors import InvalidInput, NotFound
+
+    ref = f"{backend.team('botany')}/iris"
+    alice.datasets.register(iris, ref)
+    alice.datasets.link(f"{ref}@1", "training:abc123", "trained_on")
+    alice.datasets.link(ref, "evaluation:def456", "evaluated_on")
+    with pytest.raises(InvalidInput, match="unknown lineage kind"):
+        alice.datasets.link(ref, "training:abc123", "liked")
+    with pytest.raises(NotFound):
+        alice.datasets.link(f"{ref}@9", "training:abc123", "trained_on")

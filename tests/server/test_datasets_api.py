@@ -201,3 +201,39 @@ async def test_nothing_answers_without_a_known_user(api: Api) -> None:
         "GET", "datasets", headers={"Authorization": "token stolen-or-expired"}, user=None
     )
     assert status == 403
+
+
+async def test_links_record_runs_in_the_lineage(api: Api, iris: pd.DataFrame) -> None:
+    await api(
+        "POST", "datasets", "botany", "iris", "versions", raw=_csv(iris), params={"format": "csv"}
+    )
+    status, edge = await api(
+        "POST",
+        "datasets",
+        "botany",
+        "iris",
+        "versions",
+        "1",
+        "links",
+        body={"node": "training:abc123", "kind": "trained_on"},
+    )
+    assert (status, edge) == (
+        201,
+        {
+            "src": "dataset:botany/iris@1",
+            "dst": "training:abc123",
+            "kind": "trained_on",
+            "actor": "alice",
+        },
+    )
+    status, error = await api(
+        "POST",
+        "datasets",
+        "botany",
+        "iris",
+        "versions",
+        "1",
+        "links",
+        body={"node": "training:abc123", "kind": "read"},
+    )
+    assert (status, error["error"]) == (400, "InvalidInput")

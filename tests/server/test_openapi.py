@@ -115,7 +115,7 @@ async def test_the_served_document_is_valid_openapi(api: Api, jp_base_url: str) 
 
 async def test_the_document_is_only_served_to_known_users(api: Api) -> None:
     status, body = await api("GET", "openapi.json", user=None)
-    assert status == 403 and body["error"] == "HTTPError"
+    assert status == 403 and body["error"] == "NotAuthenticated"
 
 
 def test_every_route_and_verb_is_documented_and_nothing_else() -> None:
@@ -164,6 +164,13 @@ def _scenario(iris_csv: bytes) -> list[tuple[str, str, dict[str, str], dict[str,
         ("delete", "/teams/{slug}/members/{user}", {"slug": "botany", "user": "bob"}, {}, 200),
         ("get", "/whoami", {}, {}, 200),
         ("get", "/openapi.json", {}, {}, 200),
+        (
+            "post",
+            f"{VERSION}/links",
+            {**IRIS, "version": "1"},
+            {"body": {"node": "training:abc", "kind": "trained_on"}},
+            201,
+        ),
         # …and what goes wrong.
         ("get", DATASET, {"team": "botany", "name": "irsi"}, {}, 404),
         ("get", VERSION, {**IRIS, "version": "x"}, {}, 400),
