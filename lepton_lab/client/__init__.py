@@ -60,12 +60,15 @@ def __getattr__(name: str) -> Any:
 def discover(env: Mapping[str, str] | None = None, **settings: Any) -> Client:
     """The client the environment describes: remote when ``LEPTON_LAB_URL`` is set, else local.
 
-    The remote token is ``LEPTON_LAB_TOKEN``, else ``JUPYTERHUB_API_TOKEN`` (which
-    JupyterHub gives every single-user server and its kernels).  ``settings`` (not None)
+    Inside JupyterHub (``JUPYTERHUB_SERVICE_URL`` and ``JUPYTERHUB_API_TOKEN`` set, no
+    ``LEPTON_LAB_HOME`` or ``LEPTON_LAB_DATABASE_URL``) the kernel talks to the user's own
+    server, whose extension holds the catalog's credentials.  The remote token is
+    ``LEPTON_LAB_TOKEN``, else ``JUPYTERHUB_API_TOKEN`` (which JupyterHub gives every
+    single-user server and its kernels).  ``settings`` (not None)
     are for a local workspace, as :func:`configure` takes them; a server refuses them.
     """
     env = os.environ if env is None else env
-    url = env.get("LEPTON_LAB_URL", "").strip()
+    url = env.get("LEPTON_LAB_URL", "").strip() or _hub_server(env)
     settings = {k: v for k, v in settings.items() if v is not None}
     if url and settings:
         raise InvalidInput(
@@ -79,6 +82,15 @@ def discover(env: Mapping[str, str] | None = None, **settings: Any) -> Client:
     from lepton_lab.client.local import open_local
 
     return open_local(**settings)
+
+
+def _hub_server(env: Mapping[str, str]) -> str:
+    """Inside JupyterHub, the user's own server (which runs the extension), unless the
+    environment names a local workspace or database explicitly."""
+    local = any(env.get(var) for var in ("LEPTON_LAB_HOME", "LEPTON_LAB_DATABASE_URL"))
+    if local or not env.get("JUPYTERHUB_API_TOKEN"):
+        return ""
+    return env.get("JUPYTERHUB_SERVICE_URL", "").strip()
 
 
 def _token(env: Mapping[str, str]) -> str | None:

@@ -121,3 +121,21 @@ def test_the_command_line_follows_lepton_lab_url(server: Server, tmp_path: Path)
     assert result.exit_code == 2 and "LEPTON_LAB_URL names a server" in result.output
     result = CliRunner(env=env).invoke(cli, ["demo"], catch_exceptions=False)
     assert result.exit_code == 2 and "the demo seeds a local workspace" in result.output
+
+
+def test_inside_jupyterhub_the_kernel_talks_to_its_own_server(tmp_path: Path) -> None:
+    from lepton_lab.client import discover
+    from lepton_lab.client.remote import RemoteClient
+
+    hub = {
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:8888/user/alice/",
+        "JUPYTERHUB_API_TOKEN": "hub-token-of-alice",
+    }
+    found = discover(hub)
+    assert isinstance(found, RemoteClient)
+    assert found.url.startswith("http://127.0.0.1:8888/user/alice")
+    found.close()
+    # A workspace named explicitly wins: the user chose local.
+    local = discover({**hub, "LEPTON_LAB_HOME": str(tmp_path / "ws")})
+    assert not isinstance(local, RemoteClient)
+    local.close()
