@@ -128,6 +128,8 @@ class DatasetsAPI(Protocol):
         """
         ...
 
+    # Written once here: both backends subclass this protocol and inherit it, since the
+    # widget only calls the methods above.
     def browse(
         self,
         query: str = "",
@@ -137,7 +139,9 @@ class DatasetsAPI(Protocol):
         page_size: int = 20,
     ) -> DatasetBrowser:
         """The shared dataset browser widget: search, filter, inspect, load."""
-        ...
+        from lepton_lab.widgets.datasets import DatasetBrowser
+
+        return DatasetBrowser(self, query=query, team=team, tag=tag, page_size=page_size)
 
 
 class TeamsAPI(Protocol):

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from lepton_lab.widgets.datasets import DatasetBrowser
 
 # DatasetsAPI and TeamsAPI (the interfaces) stay importable from here for older imports.
 __all__ = ["DatasetsAPI", "LocalClient", "LocalDatasets", "LocalTeams", "TeamsAPI", "open_local"]
@@ -184,19 +183,6 @@ class LocalDatasets(DatasetsAPI):
     def link(self, ref: str, node: str, kind: str) -> None:
         """Record in the lineage that ``node`` used ``ref`` (trained_on, evaluated_on, …)."""
         self._service.link(self._client.actor(), ref, node, kind)
-
-    def browse(
-        self,
-        query: str = "",
-        *,
-        team: str | None = None,
-        tag: str | None = None,
-        page_size: int = 20,
-    ) -> DatasetBrowser:
-        """The shared dataset browser widget: search, filter, inspect, load."""
-        from lepton_lab.widgets.datasets import DatasetBrowser
-
-        return DatasetBrowser(self, query=query, team=team, tag=tag, page_size=page_size)
 
 
 class LocalTeams(TeamsAPI):

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from lepton_lab.widgets.datasets import DatasetBrowser
 
 __all__ = ["RemoteClient", "RemoteDatasets", "RemoteTeams"]
 
@@ -256,19 +255,6 @@ class RemoteDatasets(DatasetsAPI):
         """Record in the lineage that ``node`` used ``ref`` (trained_on, evaluated_on, …)."""
         parts = _version(parse_ref(ref, "dataset"))
         self._http.json("POST", *parts, "links", json={"node": node, "kind": kind})
-
-    def browse(
-        self,
-        query: str = "",
-        *,
-        team: str | None = None,
-        tag: str | None = None,
-        page_size: int = 20,
-    ) -> DatasetBrowser:
-        """The shared dataset browser widget: search, filter, inspect, load."""
-        from lepton_lab.widgets.datasets import DatasetBrowser
-
-        return DatasetBrowser(self, query=query, team=team, tag=tag, page_size=page_size)
 
 
 class RemoteTeams(TeamsAPI):
