@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
 import sys
@@ -31,6 +32,13 @@ def seed_everything(seed: int) -> None:
 
 def library_versions() -> dict[str, Any]:
     """Python and the versions of the libraries a result depends on (None: not installed)."""
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, Any]:
+    # Reading package metadata costs ~3 ms a call (bench/training.py), and versions do not
+    # change while a process runs: read once, hand out copies.
     versions: dict[str, Any] = {"python": platform.python_version()}
     for name in _LIBRARIES:
         try:
