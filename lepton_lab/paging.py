@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from lepton_lab.errors import InvalidInput
+
 __all__ = ["MAX_LIMIT", "Page", "check_page"]
 
 #: The most items one page may hold.
@@ -62,8 +64,6 @@ class Page(Generic[T]):
 
 def check_page(limit: int, offset: int) -> None:
     """Refuse a limit or offset that is not a sensible page."""
-    from lepton_lab.errors import InvalidInput
-
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, not {limit!r}")
     if not isinstance(offset, int) or offset < 0:
