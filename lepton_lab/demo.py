@@ -9,8 +9,10 @@ stored twice), so the demo is safe to repeat.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
@@ -171,12 +173,15 @@ def _show_profile(client: LocalClient, console: Console, ref: str) -> None:
 
 def _next_steps(console: Console, client: LocalClient) -> None:
     home = client.workspace.settings.home
+    # The environment's own programs, so the lines work without activating it first.
+    bin_dir = Path(sys.executable).parent
     console.rule("Next")
     for command in (
         f"export LEPTON_LAB_HOME={home}",
-        "lepton-lab datasets search cancer",
-        "lepton-lab datasets show medical/breast-cancer",
-        "python -c \"import lepton_lab as ll; print(ll.datasets.load('agri/wine@1').head())\"",
+        f"{bin_dir / 'lepton-lab'} datasets search cancer",
+        f"{bin_dir / 'lepton-lab'} datasets show medical/breast-cancer",
+        f'{bin_dir / "python"} -c "import lepton_lab as ll; '
+        "print(ll.datasets.load('agri/wine@1').head())\"",
         "make lab   # JupyterLab on this workspace; in a notebook: ll.datasets.browse()",
     ):
         _say(console, command)
