@@ -62,6 +62,19 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         if self.current_user is not None and any("\x00" in arg for arg in self.path_args):
             raise InvalidInput("the URL's path holds a NUL character (%00), which no name may")
 
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(actor, *args, **kwargs)`` in one worker thread, the actor read there too.
+
+        One hop off the event loop per request instead of two: looking the actor up in a
+        hop of its own was a fifth of a small request's time (bench/api.py).
+        """
+        user = self.username
+
+        def work() -> T:
+            return fn(self.workspace.actor(user), *args, **kwargs)
+
+        return await asyncio.to_thread(work)
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking service work in a thread, off the event loop."""
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))

@@ -61,10 +61,8 @@ class DatasetsHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        actor = await self.actor()
-        page = await self.run(
+        page = await self.call(
             self.workspace.datasets.search,
-            actor,
             self.get_query_argument("q", ""),
             team=self.get_query_argument("team", None) or None,
             tag=self.get_query_argument("tag", None) or None,
@@ -101,18 +99,15 @@ class DatasetHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str) -> None:
-        actor = await self.actor()
-        info = await self.run(self.workspace.datasets.get, actor, _ref(team, name))
+        info = await self.call(self.workspace.datasets.get, _ref(team, name))
         self.reply(info.to_dict())
 
     @web.authenticated
     @authorized
     async def patch(self, team: str, name: str) -> None:
         body = self.json_body({"description", "tags", "visibility"})
-        actor = await self.actor()
-        info = await self.run(
+        info = await self.call(
             self.workspace.datasets.update,
-            actor,
             _ref(team, name),
             description=body.get("description"),
             tags=body.get("tags"),
@@ -192,8 +187,7 @@ class VersionsHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str) -> None:
-        actor = await self.actor()
-        versions = await self.run(self.workspace.datasets.versions, actor, _ref(team, name))
+        versions = await self.call(self.workspace.datasets.versions, _ref(team, name))
         self.reply({"items": [v.to_dict() for v in versions]})
 
     @web.authenticated
@@ -202,10 +196,8 @@ class VersionsHandler(LeptonHandler):
         assert self._upload is not None and self._upload_path is not None
         self._upload.close()
         visibility = self.get_query_argument("visibility", None) or None
-        actor = await self.actor()
-        version = await self.run(
+        version = await self.call(
             self.workspace.datasets.register,
-            actor,
             self._upload_path,
             _ref(team, name),
             description=self.get_query_argument("description", None),
@@ -237,8 +229,7 @@ class VersionHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str, version: str) -> None:
-        actor = await self.actor()
-        info = await self.run(self.workspace.datasets.version, actor, _ref(team, name, version))
+        info = await self.call(self.workspace.datasets.version, _ref(team, name, version))
         self.reply(info.to_dict())
 
 
@@ -248,10 +239,9 @@ class PreviewHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str, version: str) -> None:
-        actor = await self.actor()
         limit = query_int(self, "limit", 20)
         ref = _ref(team, name, version)
-        preview = await self.run(self.workspace.datasets.preview, actor, ref, limit)
+        preview = await self.call(self.workspace.datasets.preview, ref, limit)
         self.reply(preview)
 
 
@@ -261,8 +251,7 @@ class ProfileHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str, version: str) -> None:
-        actor = await self.actor()
-        profile = await self.run(self.workspace.datasets.profile, actor, _ref(team, name, version))
+        profile = await self.call(self.workspace.datasets.profile, _ref(team, name, version))
         self.reply(profile)
 
 
@@ -348,11 +337,10 @@ class EventsHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str) -> None:
-        actor = await self.actor()
         limit = query_int(self, "limit", 50) or 50
         if not 1 <= limit <= 500:
             raise InvalidInput(f"limit must be between 1 and 500, not {limit}")
-        events = await self.run(self.workspace.datasets.events, actor, _ref(team, name), limit)
+        events = await self.call(self.workspace.datasets.events, _ref(team, name), limit)
         self.reply({"items": [e.to_dict() for e in events]})
 
 

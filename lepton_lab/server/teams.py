@@ -18,8 +18,7 @@ class TeamsHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        actor = await self.actor()
-        teams = await self.run(self.workspace.teams.list, actor)
+        teams = await self.call(self.workspace.teams.list)
         self.reply({"items": [t.to_dict() for t in teams]})
 
     @web.authenticated
@@ -27,10 +26,8 @@ class TeamsHandler(LeptonHandler):
     async def post(self) -> None:
         body = self.json_body({"slug", "title", "description"})
         title, description = body.get("title") or "", body.get("description") or ""
-        actor = await self.actor()
-        team = await self.run(
+        team = await self.call(
             self.workspace.teams.create,
-            actor,
             body.get("slug"),
             title=title,
             description=description,
@@ -44,8 +41,7 @@ class TeamHandler(LeptonHandler):
     @web.authenticated
     @authorized
     async def get(self, slug: str) -> None:
-        actor = await self.actor()
-        team = await self.run(self.workspace.teams.get, actor, slug)
+        team = await self.call(self.workspace.teams.get, slug)
         self.reply(team.to_dict())
 
 
@@ -56,17 +52,15 @@ class MemberHandler(LeptonHandler):
     @authorized
     async def put(self, slug: str, user: str) -> None:
         body = self.json_body({"role"})
-        actor = await self.actor()
-        team = await self.run(
-            self.workspace.teams.add_member, actor, slug, user, body.get("role", "contributor")
+        team = await self.call(
+            self.workspace.teams.add_member, slug, user, body.get("role", "contributor")
         )
         self.reply(team.to_dict())
 
     @web.authenticated
     @authorized
     async def delete(self, slug: str, user: str) -> None:
-        actor = await self.actor()
-        team = await self.run(self.workspace.teams.remove_member, actor, slug, user)
+        team = await self.call(self.workspace.teams.remove_member, slug, user)
         self.reply(team.to_dict())
 
 
