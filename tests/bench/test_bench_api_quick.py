@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "api.py"
+from tests.bench.support import run_bench
+
 ENDPOINTS = [
     "GET /api/status (reference)",
     "GET /lepton/api/v1/datasets?limit=20",
@@ -34,16 +32,8 @@ def table_rows(out: str) -> dict[tuple[str, int], list[str]]:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_quick_run_prints_every_row_and_cleans_up(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        cwd=SCRIPT.parents[1],
-        # The script's temporary workspace goes under tmp_path, so leftovers are visible.
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
+    # The script's temporary workspace goes under tmp_path, so leftovers are visible.
+    done = run_bench("api.py", "--quick", timeout=150, env={"TMPDIR": str(tmp_path)})
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("bench/api.py (quick)")
@@ -60,13 +50,7 @@ def test_quick_run_prints_every_row_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_bad_rounds_is_refused() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rounds", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("api.py", "--rounds", "0", timeout=60)
 
     assert done.returncode == 2
     assert "--rounds must be at least 1" in done.stderr

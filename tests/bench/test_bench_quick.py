@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "datasets.py"
+from tests.bench.support import run_bench
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_run_prints_every_table_and_cleans_up(tmp_path: Path) -> None:
     data = tmp_path / "bench-data"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--data-dir", str(data)],
-        cwd=SCRIPT.parents[1],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_bench("datasets.py", "--quick", "--data-dir", str(data), timeout=240)
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -40,13 +29,7 @@ def test_quick_run_prints_every_table_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_unknown_section_is_refused(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--only", "nope", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("datasets.py", "--only", "nope", "--data-dir", str(tmp_path), timeout=60)
 
     assert done.returncode == 2
     assert "unknown section(s) nope" in done.stderr

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "training.py"
+from tests.bench.support import run_bench
+
 PAIRS = [
     ("hist_gradient_boosting", "wine"),
     ("random_forest", "wine"),
@@ -36,15 +33,7 @@ def cells_of(out: str) -> list[list[str]]:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_run_prints_both_tables_with_figures() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        cwd=SCRIPT.parents[1],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
-    )
+    done = run_bench("training.py", "--quick", timeout=200)
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -70,13 +59,7 @@ def test_quick_run_prints_both_tables_with_figures() -> None:
 
 
 def test_bad_rounds_is_refused() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rounds", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("training.py", "--rounds", "0", timeout=60)
 
     assert done.returncode == 2
     assert "--rounds must be at least 1" in done.stderr
