@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -12,6 +13,13 @@ from tests.server.conftest import Api
 
 def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
+
+
+async def _upload(api: Api, name: str, frame: pd.DataFrame) -> tuple[int, Any]:
+    """Upload ``frame`` as CSV into ``team/name``."""
+    return await api(
+        "POST", "datasets", *name.split("/"), "versions", raw=_csv(frame), params={"format": "csv"}
+    )
 
 
 async def test_upload_then_find_inspect_and_download(api: Api, iris: pd.DataFrame) -> None:
@@ -32,9 +40,7 @@ async def test_upload_then_find_inspect_and_download(api: Api, iris: pd.DataFram
         "upload:upload.csv",
     )
 
-    status, again = await api(
-        "POST", "datasets", "botany", "iris", "versions", raw=_csv(iris), params={"format": "csv"}
-    )
+    status, again = await _upload(api, "botany/iris", iris)
     assert (status, again["version"], again["created"]) == (200, 1, False)
 
     status, page = await api("GET", "datasets", params={"q": "fisher"})
@@ -82,15 +88,7 @@ async def test_upload_then_find_inspect_and_download(api: Api, iris: pd.DataFram
 
 
 async def test_card_updates_and_teams(api: Api, iris: pd.DataFrame) -> None:
-    await api(
-        "POST",
-        "datasets",
-        "finance",
-        "credit",
-        "versions",
-        raw=_csv(iris),
-        params={"format": "csv"},
-    )
+    await _upload(api, "finance/credit", iris)
     status, card = await api(
         "PATCH", "datasets", "finance", "credit", body={"description": "Loans", "tags": ["risk"]}
     )
@@ -109,15 +107,7 @@ async def test_card_updates_and_teams(api: Api, iris: pd.DataFrame) -> None:
 
 
 async def test_errors_are_json_with_the_right_status(api: Api, iris: pd.DataFrame) -> None:
-    await api(
-        "POST",
-        "datasets",
-        "finance",
-        "credit",
-        "versions",
-        raw=_csv(iris),
-        params={"format": "csv"},
-    )
+    await _upload(api, "finance/credit", iris)
     cases = [
         (("GET", "datasets", "finance", "credti"), {}, 404, "did you mean finance/credit?"),
         (("GET", "datasets", "finance", "credit", "versions", "9"), {}, 404, "no version 9"),
@@ -204,9 +194,7 @@ async def test_nothing_answers_without_a_known_user(api: Api) -> None:
 
 
 async def test_links_record_runs_in_the_lineage(api: Api, iris: pd.DataFrame) -> None:
-    await api(
-        "POST", "datasets", "botany", "iris", "versions", raw=_csv(iris), params={"format": "csv"}
-    )
+    await _upload(api, "botany/iris", iris)
     status, edge = await api(
         "POST",
         "datasets",
