@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,16 +64,6 @@ def template(
     finally:
         workspace.close()
     return home
-
-
-@pytest.fixture
-def local_workspace(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    """A copy of the template workspace (a real SQLite file and blobs) for one test to change."""
-    home = tmp_path / "local-ws"
-    shutil.copytree(template, home)
-    workspace = Workspace(Settings(home=home, user="alice"))
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

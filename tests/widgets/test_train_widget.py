@@ -7,7 +7,6 @@ background thread; ``wait()`` joins it.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,16 +44,6 @@ def template(
     finally:
         workspace.close()
     return home
-
-
-@pytest.fixture
-def local_workspace(template: Path, tmp_path: Path) -> Iterator[Workspace]:
-    """A copy of the template workspace for one test (training adds lineage links)."""
-    home = tmp_path / "local-ws"
-    shutil.copytree(template, home)
-    workspace = Workspace(Settings(home=home, user="alice"))
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture(autouse=True)
