@@ -37,6 +37,9 @@ test: lint  ## Lint, type-check, then the whole test suite.
 
 bench: install  ## Benchmarks: side-by-side tables against the reference tools.
 	$(BIN)/python bench/datasets.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/training.py
+	$(BIN)/python bench/jobs.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

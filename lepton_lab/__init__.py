@@ -4,10 +4,13 @@
     ll.datasets.register(df, "finance/credit", description="…", tags=["risk"])
     df = ll.datasets.load("finance/credit@1")
 
-``ll.datasets`` and ``ll.teams`` work the same on two backends, chosen on first use:
-a Lepton Lab server over REST when ``LEPTON_LAB_URL`` is set (with ``LEPTON_LAB_TOKEN``,
-else ``JUPYTERHUB_API_TOKEN``), otherwise the local workspace the environment names
-(``LEPTON_LAB_HOME`` …).  :func:`connect` and :func:`configure` choose explicitly.
+    job = ll.jobs.submit("dataset-report", {"dataset": "finance/credit"}); job.wait()
+
+``ll.datasets``, ``ll.teams``, ``ll.templates`` and ``ll.jobs`` work the same on two
+backends, chosen on first use: a Lepton Lab server over REST when ``LEPTON_LAB_URL`` is
+set (with ``LEPTON_LAB_TOKEN``, else ``JUPYTERHUB_API_TOKEN``), otherwise the local
+workspace the environment names (``LEPTON_LAB_HOME`` …).  :func:`connect` and
+:func:`configure` choose explicitly.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
     from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
+    from lepton_lab.client.api import JobsAPI, TemplatesAPI
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
     from lepton_lab.widgets.train import TrainWidget
 
@@ -32,7 +36,10 @@ __all__ = [
     "connect",
     "datasets",
     "evaluate",
+    "jobs",
+    "record",
     "teams",
+    "templates",
     "train",
     "train_widget",
     "whoami",
@@ -132,6 +139,18 @@ def _recorder(datasets: DatasetsAPI) -> Any:
     return record
 
 
+def record(name: str, value: Any) -> None:
+    """Record a value of a job: ``ll.record("auc", 0.91)`` inside a template.
+
+    Numbers, text, booleans, JSON lists and dicts, small DataFrames (up to 1,000 rows) and
+    matplotlib figures.  The value shows in the notebook and, when the notebook runs as a
+    job, is stored with the job, shown in its view and compared when the job is re-run.
+    """
+    from lepton_lab.runs.record import record as _record
+
+    _record(name, value)
+
+
 def whoami() -> dict[str, Any]:
     """Who you are here: user, teams and roles, and the workspace (or server URL) in use."""
     from lepton_lab.client import default_client
@@ -142,8 +161,8 @@ def whoami() -> dict[str, Any]:
 def __getattr__(name: str) -> Any:
     # The namespaces are opened lazily, so that importing lepton_lab stays cheap and
     # touches no database or network until they are used.  No submodule is named like
-    # them (the services live in catalog/ and membership.py), so nothing shadows them.
-    if name in ("datasets", "teams"):
+    # them (the services live in catalog/, membership.py and runs/), so nothing shadows them.
+    if name in ("datasets", "teams", "templates", "jobs"):
         from lepton_lab.client import default_client
 
         return getattr(default_client(), name)
@@ -153,3 +172,5 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     datasets: DatasetsAPI
     teams: TeamsAPI
+    templates: TemplatesAPI
+    jobs: JobsAPI

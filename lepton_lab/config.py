@@ -30,6 +30,8 @@ ENV_VARS: dict[str, str] = {
     "LEPTON_LAB_ADMINS": "admin_users",
     "LEPTON_LAB_AUTO_CREATE_TEAMS": "auto_create_teams",
     "LEPTON_LAB_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "LEPTON_LAB_AUTO_RUNNER": "auto_start_runner",
+    "LEPTON_LAB_JOB_LEASE": "job_lease_seconds",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -71,6 +73,14 @@ class Settings:
     sqlite_busy_timeout: float = 60.0
     """Seconds a SQLite writer waits for another process's write lock before failing."""
 
+    auto_start_runner: bool = True
+    """Submitting a job starts a job runner (``lepton-lab runner``) when none is alive.
+    Turn off where runners are deployed as services."""
+
+    job_lease_seconds: float = 30.0
+    """How long a runner owns a job without a heartbeat; a job whose runner died is
+    retried or marked lost once this has passed."""
+
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().absolute()
         object.__setattr__(self, "home", home)
@@ -83,6 +93,8 @@ class Settings:
         object.__setattr__(self, "admin_users", frozenset(self.admin_users))
         if self.max_upload_bytes <= 0:
             raise InvalidInput("max_upload_bytes must be a positive number of bytes")
+        if not 0.5 <= self.job_lease_seconds <= 3600:
+            raise InvalidInput("job_lease_seconds must be between 0.5 and 3600 seconds")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -113,7 +125,7 @@ def _parse(name: str, raw: str, var: str) -> Any:
     """Turn one environment variable's text into the field's type, or say what is wrong."""
     if name == "admin_users":
         return frozenset(u.strip() for u in raw.split(",") if u.strip())
-    if name == "auto_create_teams":
+    if name in ("auto_create_teams", "auto_start_runner"):
         lowered = raw.strip().lower()
         if lowered not in _TRUE | _FALSE:
             raise InvalidInput(f"{var}={raw!r}: use one of {sorted(_TRUE | _FALSE)}")
@@ -123,6 +135,11 @@ def _parse(name: str, raw: str, var: str) -> Any:
             return int(raw)
         except ValueError:
             raise InvalidInput(f"{var}={raw!r}: expected a number of bytes") from None
+    if name == "job_lease_seconds":
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidInput(f"{var}={raw!r}: expected a number of seconds") from None
     if name == "home":
         return Path(raw)
     return raw

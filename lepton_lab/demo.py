@@ -2,12 +2,15 @@
 
 Three teams register datasets that scikit-learn ships (nothing is downloaded), with
 visibilities that show sharing at work: ``org`` datasets are seen by everyone, ``team``
-datasets by their team only.  Running it again changes nothing (identical content is not
-stored twice), so the demo is safe to repeat.
+datasets by their team only.  Then the shipped ``dataset-report`` template runs as a
+reproducible job on the local runner, and its recorded values and manifest are shown.
+Running it again stores no data twice (identical content is the same version); it runs
+one more job.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
@@ -119,6 +122,7 @@ def run(client: LocalClient, console: Console) -> None:
     _show_catalog(client, console)
     _show_sharing(client, console)
     _show_profile(client, console, "medical/breast-cancer")
+    _run_report_job(client, console)
     _next_steps(console, client)
 
 
@@ -171,6 +175,30 @@ def _show_profile(client: LocalClient, console: Console, ref: str) -> None:
     console.print(table)
 
 
+def _run_report_job(client: LocalClient, console: Console) -> None:
+    """The shipped dataset-report template as a reproducible job, on the local runner."""
+    from lepton_lab.runs.runner import RunnerConfig, run_until_done
+
+    console.rule("A template job on the local runner")
+    job = client.jobs.submit("dataset-report", {"dataset": "agri/wine", "max_columns": 4}, seed=7)
+    _say(console, f"submitted job {job.id}: dataset-report on {job.info.parameters['dataset']}")
+    config = RunnerConfig(concurrency=1, pool_size=0, prewarm=())
+    asyncio.run(run_until_done(client.workspace, [job.id], config))
+    info = job.refresh()
+    reason = f": {info.reason['message']}" if info.reason else ""
+    _say(console, f"job {info.id} {info.status} in {info.duration or 0:.1f} s, "
+                  f"{info.cells_done}/{info.cells_total} cells{reason}")  # fmt: skip
+    values = {r.name: r.value for r in job.records if r.kind in ("number", "string")}
+    _say(console, f"recorded values: {values}")
+    manifest = info.manifest
+    _say(console, f"manifest: seed {manifest.get('seed')}, template sha256 "
+                  f"{str(manifest.get('template_sha256'))[:12]}…, datasets "
+                  f"{ {k: v['ref'] for k, v in manifest.get('datasets', {}).items()} }, "
+                  f"python {str(manifest.get('python', '')).split()[0]}")  # fmt: skip
+    saved = client.jobs.notebook_path(job.id, client.workspace.settings.home / "outputs")
+    _say(console, f"output notebook: {saved}")
+
+
 def _next_steps(console: Console, client: LocalClient) -> None:
     home = client.workspace.settings.home
     # The environment's own programs, so the lines work without activating it first.
@@ -180,6 +208,9 @@ def _next_steps(console: Console, client: LocalClient) -> None:
         f"export LEPTON_LAB_HOME={home}",
         f"{bin_dir / 'lepton-lab'} datasets search cancer",
         f"{bin_dir / 'lepton-lab'} datasets show medical/breast-cancer",
+        f"{bin_dir / 'lepton-lab'} templates list",
+        f"{bin_dir / 'lepton-lab'} run dataset-report -p dataset medical/diabetes --wait",
+        f"{bin_dir / 'lepton-lab'} jobs list",
         f'{bin_dir / "python"} -c "import lepton_lab as ll; '
         "print(ll.datasets.load('agri/wine@1').head())\"",
         "make lab   # JupyterLab on this workspace; in a notebook: ll.datasets.browse()",

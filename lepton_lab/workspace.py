@@ -9,6 +9,8 @@ from lepton_lab.catalog.service import DatasetService
 from lepton_lab.config import Settings
 from lepton_lab.identity import Actor
 from lepton_lab.membership import TeamService
+from lepton_lab.runs.queue import JobService
+from lepton_lab.runs.templates import TemplateService
 from lepton_lab.store import BlobStore, Database
 
 __all__ = ["Workspace"]
@@ -31,6 +33,8 @@ class Workspace:
         )
         self.teams = TeamService(self)
         self.datasets = DatasetService(self)
+        self.templates = TemplateService(self)
+        self.jobs = JobService(self)
 
     @cached_property
     def tmp_dir(self) -> Path:
@@ -42,6 +46,13 @@ class Workspace:
     def actor(self, user: str | None = None) -> Actor:
         """The acting user (the settings' user by default) with their roles."""
         return self.teams.actor(user or self.settings.user)
+
+    def runner_hook(self) -> None:
+        """After a submit: start a job runner if none is alive (``auto_start_runner``)."""
+        if self.settings.auto_start_runner:
+            from lepton_lab.runs.autostart import ensure_runner
+
+            ensure_runner(self)
 
     def close(self) -> None:
         """Release database connections."""

@@ -19,6 +19,7 @@ from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from lepton_lab.client import LocalClient
 from lepton_lab.config import Settings
 from lepton_lab.workspace import Workspace
+from tests.runner_support import RunnerThread
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -34,6 +35,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(var)
     monkeypatch.setenv("LEPTON_LAB_HOME", str(tmp_path / "default-home"))
     monkeypatch.setenv("LEPTON_LAB_USER", "alice")
+    # Tests start the runners they need (tests/runner_support.py); none on its own.
+    monkeypatch.setenv("LEPTON_LAB_AUTO_RUNNER", "0")
 
 
 @pytest.fixture
@@ -66,7 +69,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(home=tmp_path / "ws", database_url=database_url, user="alice")
+    return Settings(
+        home=tmp_path / "ws", database_url=database_url, user="alice", auto_start_runner=False
+    )
 
 
 @pytest.fixture
@@ -79,7 +84,7 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
 @pytest.fixture
 def local_workspace(tmp_path: Path) -> Iterator[Workspace]:
     """A SQLite-only workspace, for surfaces (CLI, widgets) that add no database logic."""
-    ws = Workspace(Settings(home=tmp_path / "local-ws", user="alice"))
+    ws = Workspace(Settings(home=tmp_path / "local-ws", user="alice", auto_start_runner=False))
     yield ws
     ws.close()
 
@@ -88,6 +93,14 @@ def local_workspace(tmp_path: Path) -> Iterator[Workspace]:
 def client(local_workspace: Workspace) -> LocalClient:
     """Alice's client on a SQLite workspace."""
     return LocalClient(local_workspace, user="alice")
+
+
+@pytest.fixture
+def job_runner(local_workspace: Workspace) -> Iterator[RunnerThread]:
+    """A job runner working on ``local_workspace`` (what ``client`` uses), in a thread."""
+    runner = RunnerThread(local_workspace).start()
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture(scope="session")

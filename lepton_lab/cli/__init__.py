@@ -30,8 +30,13 @@ __all__ = ["SUBCOMMANDS", "CliState", "RootGroup", "cli", "main", "pass_state"]
 #: Subcommand group name -> the module defining a click group of that name.
 SUBCOMMANDS: dict[str, str] = {
     "datasets": "lepton_lab.cli.datasets",
+    "runner": "lepton_lab.cli.runner",
+    "kernels": "lepton_lab.cli.kernels",
     "serve": "lepton_lab.cli.serve",
     "teams": "lepton_lab.cli.teams",
+    "templates": "lepton_lab.cli.templates",
+    "jobs": "lepton_lab.cli.jobs",
+    "run": "lepton_lab.cli.run",
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
 from lepton_lab.client.api import DatasetsAPI, TeamsAPI
+from lepton_lab.client.local_runs import LocalJobs, LocalTemplates
 from lepton_lab.config import Settings
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Actor
@@ -37,6 +38,8 @@ class LocalClient:
         self.user = user or self.workspace.settings.user
         self.datasets = LocalDatasets(self)
         self.teams = LocalTeams(self)
+        self.jobs = LocalJobs(self)
+        self.templates = LocalTemplates(self, self.jobs)
 
     def actor(self) -> Actor:
         """The acting user with their current roles (read fresh: roles change)."""

@@ -2,10 +2,13 @@
 
 :func:`document` is what ``GET {base_url}lepton/api/v1/openapi.json`` answers with.  The
 schemas of what the API returns live in :data:`SCHEMAS`, one entry per JSON shape the
-services' ``to_dict`` methods produce; the paths are written out below, one function per
-handler module.  ``tests/server/test_openapi.py`` keeps both true: every route and verb
-of the route tables is documented and nothing else is, real responses validate against
-their schemas, and schemathesis fuzzes the server against this document.
+services' ``to_dict`` methods produce; the paths are written out one function per handler
+module: here those of the meta, team and dataset handlers, in
+:mod:`lepton_lab.server.openapi_runs` those of templates and jobs, from the building blocks
+of :mod:`lepton_lab.server.openapi_parts`.  ``tests/server/test_openapi.py`` keeps both
+true: every route and verb of the route tables is documented and nothing else is, real
+responses validate against their schemas, and schemathesis fuzzes the server against this
+document.
 """
 
 from __future__ import annotations
@@ -18,67 +21,43 @@ from jupyter_server.utils import url_path_join
 from lepton_lab import __version__
 from lepton_lab.catalog.ingest import FORMATS
 from lepton_lab.catalog.writer import PREVIEW_ROWS
-from lepton_lab.identity import Role, Visibility
+from lepton_lab.identity import Role
 from lepton_lab.lineage import KINDS, NODE
 from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE
 from lepton_lab.paging import MAX_LIMIT
+from lepton_lab.server import openapi_runs
 from lepton_lab.server.datasets import PARQUET
+from lepton_lab.server.openapi_parts import (
+    _COUNT,
+    _INT,
+    _INT64,
+    _SLUG,
+    _STRING,
+    _TIME,
+    _VISIBILITY,
+    ERRORS,
+    JSON,
+    Schema,
+    _array,
+    _items,
+    _json_body,
+    _limit,
+    _nullable,
+    _object,
+    _ok,
+    _operation,
+    _param,
+    _ref,
+    _returning,
+)
 
-__all__ = ["ERRORS", "SCHEMAS", "UPLOAD_MEDIA_TYPES", "document"]
-
-Schema = dict[str, Any]
-
-JSON = "application/json"
+__all__ = ["ERRORS", "JSON", "SCHEMAS", "UPLOAD_MEDIA_TYPES", "document"]
 
 #: Media types an upload (``POST …/versions``) may be sent as.
 UPLOAD_MEDIA_TYPES = ("text/csv", PARQUET, "application/x-ndjson", "application/octet-stream")
 
-#: What each error status means, for every operation that can answer with it.
-ERRORS: dict[int, str] = {
-    400: "Bad input: a name that is not a slug, a malformed body or query argument.",
-    403: "Not logged in (no, unknown or expired token), or without the role needed.",
-    404: "No such team, dataset or version, or none that you may see.",
-    409: "A name already taken, the last admin of a team, or a change that lost a race.",
-    413: "The upload is larger than the server's max_upload_bytes.",
-}
-
-_STRING: Schema = {"type": "string"}
-_INT: Schema = {"type": "integer"}
-_COUNT: Schema = {"type": "integer", "minimum": 0}
-_INT64: Schema = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
-_TIME: Schema = {"type": "string", "format": "date-time"}
-_SLUG: Schema = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
 _ROLE: Schema = {"type": "string", "enum": [r.name for r in Role]}
-_VISIBILITY: Schema = {"type": "string", "enum": [v.value for v in Visibility]}
 _ROLES: Schema = {"type": "object", "additionalProperties": _ROLE, "description": "user -> role"}
-
-
-def _ref(name: str) -> Schema:
-    """A reference to one of :data:`SCHEMAS`."""
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _object(properties: dict[str, Schema], *, optional: tuple[str, ...] = ()) -> Schema:
-    """A closed JSON object: every property required unless named ``optional``."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [p for p in properties if p not in optional],
-        "additionalProperties": False,
-    }
-
-
-def _array(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
-
-
-def _items(schema: Schema) -> Schema:
-    """``{"items": [...]}``, how the API returns a whole list."""
-    return _object({"items": _array(schema)})
-
-
-def _nullable(schema: Schema) -> Schema:
-    return {**schema, "type": [schema["type"], "null"]}
 
 
 def _counts(what: str) -> Schema:
@@ -187,55 +166,8 @@ SCHEMAS: dict[str, Schema] = {
     "Document": {"type": "object", "required": ["openapi", "info", "paths"]},
 }
 
-
-# -- building blocks of operations ---------------------------------------------------------
-
-
-def _param(where: str, name: str, about: str, schema: Schema = _STRING) -> Schema:
-    """A path, query or header parameter; only path parameters are required."""
-    return {
-        "name": name,
-        "in": where,
-        "required": where == "path",
-        "description": about,
-        "schema": schema,
-    }
-
-
-def _limit(default: int, low: int, high: int) -> Schema:
-    bounds = {"type": "integer", "minimum": low, "maximum": high, "default": default}
-    return _param("query", "limit", f"How many ({low} to {high}, default {default}).", bounds)
-
-
-def _json_body(schema: Schema, *, required: bool = True) -> Schema:
-    return {"required": required, "content": {JSON: {"schema": schema}}}
-
-
-def _ok(schema: str | Schema, description: str = "OK", media_type: str = JSON) -> Schema:
-    body = _ref(schema) if isinstance(schema, str) else schema
-    return {"description": description, "content": {media_type: {"schema": body}}}
-
-
-def _operation(
-    operation_id: str,
-    summary: str,
-    responses: dict[int, Schema],
-    errors: tuple[int, ...],
-    **extra: Any,
-) -> Schema:
-    """One operation: its successful responses, then every error status it can answer."""
-    every = {str(status): response for status, response in responses.items()}
-    for status in (*errors, 403):
-        error = {JSON: {"schema": _ref("Error")}}
-        every[str(status)] = {"description": ERRORS[status], "content": error}
-    return {"operationId": operation_id, "summary": summary, "responses": every, **extra}
-
-
-def _returning(
-    operation_id: str, summary: str, schema: str, errors: tuple[int, ...] = (), **extra: Any
-) -> Schema:
-    """An operation answering 200 with the component ``schema``."""
-    return _operation(operation_id, summary, {200: _ok(schema)}, errors, **extra)
+# The template gallery and the job queue (lepton_lab.server.openapi_runs).
+SCHEMAS |= openapi_runs.SCHEMAS
 
 
 _TEAM = _param("path", "team", "The team that owns the dataset.", _SLUG)
@@ -434,13 +366,19 @@ def document(base_url: str) -> dict[str, Any]:
             "title": "Lepton Lab REST API",
             "version": __version__,
             "description": (
-                "Shared datasets and teams. Errors are JSON {error, message} with the "
-                "status given per operation."
+                "Shared datasets and teams, notebook templates and reproducible jobs. "
+                "Errors are JSON {error, message} with the status given per operation."
             ),
         },
         "servers": [{"url": url_path_join(base_url, "lepton/api/v1")}],
         "security": [{"token": []}],
-        "paths": {**_meta_paths(), **_team_paths(), **_dataset_paths()},
+        "paths": {
+            **_meta_paths(),
+            **_team_paths(),
+            **_dataset_paths(),
+            **openapi_runs.template_paths(),
+            **openapi_runs.job_paths(),
+        },
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

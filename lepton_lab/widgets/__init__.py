@@ -1,5 +1,6 @@
-"""The ipywidgets set of Lepton Lab: the dataset browser (``ll.datasets.browse()``) and the
-train panel (``ll.train_widget()``).
+"""The ipywidgets set of Lepton Lab: the dataset browser (``ll.datasets.browse()``), the
+train panel (``ll.train_widget()``), the template gallery (``ll.templates.browse()``) and
+the job monitor (``ll.jobs.monitor(job_id)``).
 
 Widgets are imported on first use: ``import lepton_lab.widgets`` stays cheap and does not
 load ipywidgets, pandas or markdown-it until a widget is asked for.
@@ -7,22 +8,27 @@ load ipywidgets, pandas or markdown-it until a widget is asked for.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lepton_lab.widgets.datasets import DatasetBrowser
+    from lepton_lab.widgets.jobs import JobMonitor
+    from lepton_lab.widgets.templates import TemplateGallery
     from lepton_lab.widgets.train import TrainWidget
 
-__all__ = ["DatasetBrowser", "TrainWidget"]
+__all__ = ["DatasetBrowser", "JobMonitor", "TemplateGallery", "TrainWidget"]
+
+# Which module defines each widget, imported when the widget is first asked for.
+_MODULES = {
+    "DatasetBrowser": "lepton_lab.widgets.datasets",
+    "JobMonitor": "lepton_lab.widgets.jobs",
+    "TemplateGallery": "lepton_lab.widgets.templates",
+    "TrainWidget": "lepton_lab.widgets.train",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DatasetBrowser":
-        from lepton_lab.widgets.datasets import DatasetBrowser
-
-        return DatasetBrowser
-    if name == "TrainWidget":
-        from lepton_lab.widgets.train import TrainWidget
-
-        return TrainWidget
+    if name in _MODULES:
+        return getattr(importlib.import_module(_MODULES[name]), name)
     raise AttributeError(f"module 'lepton_lab.widgets' has no attribute {name!r}")

@@ -67,6 +67,9 @@ def _server_env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_LAB_", "JUPYTER"))}
     env.update(
         LEPTON_LAB_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
+        # Tests start the job runners they need (tests/runner_support.py): a runner the
+        # server started on its own would outlive the tests by its ten idle minutes.
+        LEPTON_LAB_AUTO_RUNNER="0",
         JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(root / "jupyter-runtime"),
         JUPYTER_DATA_DIR=str(root / "jupyter-data"),
@@ -173,7 +176,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     workspace = None
     server = None
     if request.param == "local":
-        workspace = Workspace(Settings(home=tmp_path / "ws", user="alice"))
+        workspace = Workspace(Settings(home=tmp_path / "ws", user="alice", auto_start_runner=False))
     else:
         server = request.getfixturevalue("server")
     made = Backend(request.param, server, workspace, tmp_path / "cache")

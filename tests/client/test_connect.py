@@ -40,13 +40,16 @@ def test_the_public_api_is_exactly_this() -> None:
         "connect",
         "datasets",
         "evaluate",
+        "jobs",
+        "record",
         "teams",
+        "templates",
         "train",
         "train_widget",
         "whoami",
     ]
     for name in ll.__all__:
-        assert name in ("datasets", "teams") or hasattr(ll, name), name
+        assert name in ("datasets", "teams", "templates", "jobs") or hasattr(ll, name), name
 
 
 def test_importing_lepton_lab_loads_no_backend() -> None:

@@ -12,6 +12,7 @@ answered and never a 5xx, and nothing may have changed.
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from traitlets.config import Config
 from lepton_lab.server.app import ROUTE_MODULES
 from lepton_lab.server.auth import StaticTokenIdentityProvider
 from lepton_lab.workspace import Workspace
+from tests.runs.helpers import make_notebook
 
 pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServerAuthWarning")
 
@@ -35,8 +37,16 @@ IDENTITIES: dict[str, dict[str, Any]] = {
         "StaticTokenIdentityProvider": {"tokens": {API_TOKEN: "alice"}},
     },
 }
-#: Plausible path arguments, by the name of the handler method's parameter.
-ARGUMENTS = {"team": "finance", "name": "credit", "version": "1", "slug": "finance", "user": "bob"}
+#: Plausible path arguments, by the name of the handler method's parameter (and
+#: ``job_id``, the id of a job the test submits).
+ARGUMENTS = {
+    "team": "finance",
+    "name": "credit",
+    "version": "1",
+    "slug": "finance",
+    "user": "bob",
+    "template": "dataset-report",
+}
 #: No credentials, and wrong ones.
 WRONG = [
     {},
@@ -71,7 +81,7 @@ def jp_server_config(identity: str, tmp_path: Path) -> Config:
     )
 
 
-def endpoints() -> list[tuple[str, str]]:
+def endpoints(arguments: dict[str, str]) -> list[tuple[str, str]]:
     """(verb, URL path under the base URL) for every verb of every route's handler."""
     found = []
     for module in ROUTE_MODULES:
@@ -83,29 +93,44 @@ def endpoints() -> list[tuple[str, str]]:
                 names = list(inspect.signature(method).parameters)[1:]
                 path = pattern.replace(r"\.", ".")
                 for name in names:
-                    path = path.replace("([^/]+)", ARGUMENTS[name], 1)
+                    path = path.replace("([^/]+)", arguments[name], 1)
                 found.append((verb.upper(), path))
     return found
 
 
-def _body(verb: str, path: str) -> bytes | None:
+#: What a POST that would succeed sends, by the end of its path.
+POSTS = {
+    "/versions": b"a,b\n1,2\n",
+    "/teams": b'{"slug": "opened"}',
+    "/templates": json.dumps({"name": "finance/opened", "notebook": make_notebook().decode()}),
+    "/jobs": json.dumps(
+        {"template": "dataset-report", "parameters": {"dataset": "finance/credit"}}
+    ),
+}
+
+
+def _body(verb: str, path: str) -> bytes | str | None:
     """A body that would succeed, were the endpoint open."""
-    if verb == "POST":
-        return b"a,b\n1,2\n" if path.endswith("/versions") else b'{"slug": "opened"}'
+    if verb == "POST":  # cancel and rerun read none
+        return next((body for end, body in POSTS.items() if path.endswith(end)), b"")
     return {"PUT": b'{"role": "admin"}', "PATCH": b'{"visibility": "private"}'}.get(verb)
 
 
 def _state(workspace: Workspace) -> Any:
     alice = workspace.actor("alice")
     teams = [t.to_dict() for t in workspace.teams.list(alice)]
-    return teams, workspace.datasets.get(alice, "finance/credit").to_dict()
+    templates = [t.to_dict() for t in workspace.templates.list(alice)]
+    jobs = [j.to_dict() for j in workspace.jobs.list(alice).items]
+    return teams, workspace.datasets.get(alice, "finance/credit").to_dict(), templates, jobs
 
 
 async def test_no_endpoint_answers_without_a_known_user(
     identity: str, jp_serverapp: Any, http_server_client: Any, iris: pd.DataFrame
 ) -> None:
     workspace: Workspace = jp_serverapp.web_app.settings["lepton_lab_workspace"]
-    workspace.datasets.register(workspace.actor("alice"), iris, "finance/credit", visibility="org")
+    alice = workspace.actor("alice")
+    workspace.datasets.register(alice, iris, "finance/credit", visibility="org")
+    job = workspace.jobs.submit(alice, "dataset-report", {"dataset": "finance/credit"})
     base = jp_serverapp.base_url.rstrip("/")
     # The right credentials open the door, so the refusals below are about identity.
     token = API_TOKEN if identity == "api-tokens" else jp_serverapp.identity_provider.token
@@ -116,7 +141,7 @@ async def test_no_endpoint_answers_without_a_known_user(
     )
     assert response.code == 200, "the extension did not load: an endpoint without auth?"
     before = _state(workspace)
-    checked = endpoints()
+    checked = endpoints({**ARGUMENTS, "job_id": job.id})
     assert {verb for verb, _ in checked} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
     assert ("GET", "/lepton/api/v1/datasets/finance/credit/versions/1/data") in checked
     for verb, path in checked:

@@ -39,6 +39,8 @@ from lepton_lab.server.app import ROUTE_MODULES
 from lepton_lab.server.base import API
 from lepton_lab.server.datasets import PARQUET
 from lepton_lab.server.openapi import JSON, document
+from lepton_lab.server.templates import NOTEBOOK
+from tests.runs.helpers import make_notebook
 from tests.server.conftest import Api
 
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -76,6 +78,10 @@ def conforms(doc: dict[str, Any], verb: str, path: str, status: int, body: Any) 
     responses = doc["paths"][path][verb]["responses"]
     assert str(status) in responses, (verb, path, status, body)
     content = responses[str(status)]["content"]
+    if NOTEBOOK in content:
+        # The api fixture decodes any JSON media type: a notebook arrives as an object.
+        assert list(content) == [NOTEBOOK] and isinstance(body, dict), (verb, path, body)
+        body, content = body, {JSON: content[NOTEBOOK]}
     if JSON not in content:
         assert isinstance(body, bytes) and list(content) == [PARQUET]
         return
@@ -197,17 +203,75 @@ def _scenario(iris_csv: bytes) -> list[tuple[str, str, dict[str, str], dict[str,
     ]
 
 
+TEMPLATE = "/templates/{team}/{template}"
+BUILTIN = "/templates/{template}"
+JOB = "/jobs/{job_id}"
+REPORT = {"template": "dataset-report"}
+MINE = {"team": "botany", "template": "tiny"}
+Step = tuple[str, str, dict[str, str], dict[str, Any], int]
+
+
+def _template_scenario() -> list[Step]:
+    """The gallery's operations, after the datasets' (botany/iris exists)."""
+    tiny = make_notebook("x = 1").decode()
+    submit = {"template": "dataset-report", "parameters": {"dataset": "botany/iris"}}
+    return [
+        ("post", "/templates", {}, {"body": {"name": "botany/tiny", "notebook": tiny}}, 201),
+        ("get", "/templates", {}, {"params": {"q": "report"}}, 200),
+        ("get", BUILTIN, REPORT, {}, 200),
+        ("get", f"{BUILTIN}/versions", REPORT, {}, 200),
+        ("get", f"{BUILTIN}/notebook", {"template": "dataset-report@1"}, {}, 200),
+        ("get", TEMPLATE, {**MINE, "template": "tiny@latest"}, {}, 200),
+        ("get", f"{TEMPLATE}/versions", MINE, {}, 200),
+        ("get", f"{TEMPLATE}/notebook", MINE, {}, 200),
+        ("post", "/jobs", {}, {"body": submit}, 201),
+        ("get", "/jobs", {}, {"params": {"status": "queued"}}, 200),
+        # …and what goes wrong.
+        ("post", "/templates", {}, {"body": {"name": "botany/x", "notebook": "{}"}}, 400),
+        ("get", TEMPLATE, {**MINE, "template": "tnyi"}, {}, 404),
+        ("post", "/jobs", {}, {"body": {**submit, "parameters": {"datset": "a/b"}}}, 400),
+    ]
+
+
+def _job_scenario(job: str, rerun: str) -> list[Step]:
+    """The operations on one job (``job``) and its rerun (``rerun``), both queued."""
+    return [
+        ("get", JOB, {"job_id": job}, {}, 200),
+        ("get", f"{JOB}/logs", {"job_id": job}, {"params": {"after": 0}}, 200),
+        ("get", f"{JOB}/records", {"job_id": job}, {}, 200),
+        ("get", f"{JOB}/reproduction", {"job_id": rerun}, {}, 200),
+        ("post", f"{JOB}/cancel", {"job_id": rerun}, {}, 200),
+        ("get", f"{JOB}/notebook", {"job_id": job}, {}, 404),
+        ("post", f"{JOB}/cancel", {"job_id": rerun}, {}, 409),
+        ("get", f"{JOB}/reproduction", {"job_id": job}, {}, 400),
+        ("post", f"{JOB}/rerun", {"job_id": job}, {"user": "bob"}, 404),
+    ]
+
+
+async def _exchange(api: Api, doc: dict[str, Any], step: Step) -> Any:
+    """Make one request of a scenario; check its status and that it matches the document."""
+    verb, path, arguments, options, expected = step
+    parts = path.format(**arguments).strip("/").split("/")
+    status, body = await api(verb.upper(), *parts, **options)
+    assert status == expected, (verb, path, arguments, body)
+    conforms(doc, verb, path, status, body)
+    return body
+
+
 async def test_real_responses_match_the_document(api: Api, iris: pd.DataFrame) -> None:
     doc = document("/")
     iris_csv = iris.to_csv(index=False).encode()
     seen = set()
-    for verb, path, arguments, options, expected in _scenario(iris_csv):
-        parts = path.format(**arguments).strip("/").split("/")
-        status, body = await api(verb.upper(), *parts, **options)
-        assert status == expected, (verb, path, arguments, body)
-        conforms(doc, verb, path, status, body)
-        seen.add((path, verb))
-    assert seen == route_operations()
+    for step in [*_scenario(iris_csv), *_template_scenario()]:
+        await _exchange(api, doc, step)
+        seen.add((step[1], step[0]))
+    # The job the gallery's scenario submitted, and a rerun of it.
+    job = (await api("GET", "jobs"))[1]["items"][0]["id"]
+    rerun = await _exchange(api, doc, ("post", f"{JOB}/rerun", {"job_id": job}, {}, 201))
+    for step in _job_scenario(job, rerun["id"]):
+        await _exchange(api, doc, step)
+        seen.add((step[1], step[0]))
+    assert seen | {(f"{JOB}/rerun", "post")} == route_operations()
 
 
 # What fuzzing found, kept fixed.
@@ -296,29 +360,41 @@ FUZZ = settings(
 )
 
 
-#: Path parameters naming what the fuzzing test seeds, so that reads reach real data.
-KNOWN = {"team": "finance", "name": "credit", "version": "1", "slug": "finance", "user": "bob"}
+#: Path parameters naming what the fuzzing test seeds, so that reads reach real data (and
+#: ``job_id``, the id of a job it seeds).
+KNOWN = {
+    "team": "finance",
+    "name": "credit",
+    "version": "1",
+    "slug": "finance",
+    "user": "bob",
+    "template": "dataset-report",
+}
 
 
-def _strategies(operation: Any, headers: dict[str, str]) -> Iterator[tuple[str, Any]]:
+def _strategies(
+    operation: Any, headers: dict[str, str], seeded: dict[str, str]
+) -> Iterator[tuple[str, Any]]:
     """Valid and invalid requests; with path parameters, also some on the seeded data."""
     names = re.findall(r"{(\w+)}", operation.path)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         yield mode.value, operation.as_strategy(mode, headers=headers)
         if names:
-            known = {name: KNOWN[name] for name in names}
+            known = {name: seeded[name] for name in names}
             strategy = operation.as_strategy(mode, headers=headers, path_parameters=known)
             yield f"{mode.value}, on {known}", strategy
 
 
-def fuzz(base_url: str, headers: dict[str, str]) -> tuple[list[str], Counter[tuple[str, int]]]:
+def fuzz(
+    base_url: str, headers: dict[str, str], seeded: dict[str, str]
+) -> tuple[list[str], Counter[tuple[str, int]]]:
     """Fuzz every operation of the served document: the failures and the statuses seen."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", headers=headers)
     failures: list[str] = []
     statuses: Counter[tuple[str, int]] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
-        for label, strategy in _strategies(operation, headers):
+        for label, strategy in _strategies(operation, headers, seeded):
 
             @FUZZ
             @given(case=strategy)
@@ -348,15 +424,31 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
         params={"format": "csv", "tags": "risk"},
     )
     assert status == 201
+    # finance/dataset-report (a copy of the shipped template), a job, and a rerun of it.
+    report = (await api("GET", "templates", "dataset-report", "notebook"))[1]
+    body = {"name": "finance/dataset-report", "notebook": report}
+    assert (await api("POST", "templates", body=body))[0] == 201
+    submit = {"template": "dataset-report", "parameters": {"dataset": "finance/credit"}}
+    status, job = await api("POST", "jobs", body=submit)
+    status, rerun = await api("POST", "jobs", job["id"], "rerun")
+    assert status == 201
     base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}lepton/api/v1"
     failures, statuses = await asyncio.to_thread(
-        fuzz, base_url, {"Authorization": "token alice-token"}
+        fuzz, base_url, {"Authorization": "token alice-token"}, {**KNOWN, "job_id": rerun["id"]}
     )
     assert not failures, "\n\n".join(failures)
     # Every operation but the document's own was fuzzed, and reached real data or a 4xx.
     fuzzed = {f"{verb.upper()} {path}" for path, verb in route_operations()}
     assert {label for label, _ in statuses} == fuzzed - {"GET /openapi.json"}
     succeeded = {label for label, status in statuses if status < 300}
-    # (Random bytes seldom make a table, so the upload may only ever have been refused.)
-    assert succeeded >= fuzzed - {"GET /openapi.json", "POST /datasets/{team}/{name}/versions"}
+    # Random bytes seldom make a table, random JSON a notebook or a template's parameters,
+    # so uploads, publishing and submitting may only ever have been refused; and with no
+    # runner, no job has an output notebook.
+    assert succeeded >= fuzzed - {
+        "GET /openapi.json",
+        "POST /datasets/{team}/{name}/versions",
+        "POST /templates",
+        "POST /jobs",
+        "GET /jobs/{job_id}/notebook",
+    }
     assert {status for _, status in statuses} >= {200, 201, 400, 404, 409}

@@ -17,6 +17,6 @@ def local_workspace(template: Path, tmp_path: Path) -> Iterator[Workspace]:
     """A copy of the module's template workspace (a real SQLite file and blobs) to change."""
     home = tmp_path / "local-ws"
     shutil.copytree(template, home)
-    workspace = Workspace(Settings(home=home, user="alice"))
+    workspace = Workspace(Settings(home=home, user="alice", auto_start_runner=False))
     yield workspace
     workspace.close()

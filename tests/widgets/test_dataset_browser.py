@@ -56,7 +56,7 @@ def template(
 ) -> Path:
     """A workspace holding every dataset these tests browse, registered once for the module."""
     home = tmp_path_factory.mktemp("browser") / "ws"
-    workspace = Workspace(Settings(home=home, user="alice"))
+    workspace = Workspace(Settings(home=home, user="alice", auto_start_runner=False))
     try:
         client = LocalClient(workspace, user="alice")
         register_sklearn(client, {"iris": iris, "wine": wine, "breast-cancer": breast_cancer})

@@ -36,7 +36,7 @@ def template(
 ) -> Path:
     """A workspace holding the datasets these tests train on, registered once."""
     home = tmp_path_factory.mktemp("train-widget") / "ws"
-    workspace = Workspace(Settings(home=home, user="alice"))
+    workspace = Workspace(Settings(home=home, user="alice", auto_start_runner=False))
     try:
         client = LocalClient(workspace, user="alice")
         client.datasets.register(iris, "uci/iris", description="Fisher's iris flowers.")

@@ -1,0 +1,184 @@
+"""The code a job's kernel runs, silently, before the notebook's first cell.
+
+The executor sends this file's source to the kernel (so it must only use the standard
+library: the kernel's Python need not have lepton_lab installed), loads it there as the
+module ``_lepton_lab_bootstrap`` and calls :func:`start`.  That sets the job's
+environment variables and seeds ``random``, numpy and torch; numpy and torch are seeded
+at once when the kernel already imported them and otherwise right after their first
+import, so that starting a job never pays for importing them.  :func:`kernel_info_json`
+tells the executor which Python and packages the job ran with.
+
+:func:`request` and :func:`parse_kernel_info` are the executor's side: they travel to the
+kernel with the rest of the file but are never called there.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import random
+import socket
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+#: Distributions whose versions :func:`kernel_info` reports, when installed.
+PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "papermill", "ipykernel", "lepton-lab")
+#: Never taken from a job's environment: a kernel's devices are fixed when it starts.
+FIXED_ENV = ("CUDA_VISIBLE_DEVICES",)
+
+
+def start(args_json: str) -> None:
+    """Prepare the kernel for one job, from ``{"job_id", "user", "seed", "env"}`` in JSON."""
+    args = json.loads(args_json)
+    env = {str(k): str(v) for k, v in args.get("env", {}).items() if k not in FIXED_ENV}
+    env["LEPTON_LAB_JOB_ID"] = str(args["job_id"])
+    env["LEPTON_LAB_USER"] = str(args["user"])
+    env["LEPTON_LAB_SEED"] = str(args["seed"])
+    os.environ.update(env)
+    seed_all(int(args["seed"]))
+
+
+def seed_all(seed: int) -> None:
+    """Seed ``random`` now, and numpy and torch now or as soon as they are imported."""
+    random.seed(seed)
+    seeders: dict[str, Callable[[ModuleType], None]] = {
+        "numpy": lambda np: np.random.seed(seed % 2**32),  # numpy only takes 32-bit seeds
+        "torch": lambda torch: torch.manual_seed(seed),  # seeds the CUDA devices as well
+    }
+    pending = {}
+    for name, seeder in seeders.items():
+        if name in sys.modules:
+            _seed(seeder, sys.modules[name])
+        else:
+            pending[name] = seeder
+    if pending:
+        sys.meta_path.insert(0, SeedOnImport(pending))
+
+
+def _seed(seeder: Callable[[ModuleType], None], module: ModuleType) -> None:
+    try:
+        seeder(module)
+    except Exception as exc:  # a broken install must not break the import itself
+        warnings.warn(f"Lepton Lab could not seed {module.__name__}: {exc}", stacklevel=2)
+
+
+class SeedOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; wraps the loader of a pending module so it is seeded once loaded."""
+
+    def __init__(self, pending: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.pending = pending
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """The spec the other finders give for ``fullname``, its loader wrapped if pending."""
+        seeder = self.pending.pop(fullname, None)  # popped first: the lookup below recurses
+        if seeder is None:
+            return None
+        if not self.pending:
+            sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec: importlib.machinery.ModuleSpec | None = None
+            if find is not None and finder is not self:
+                spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = SeedingLoader(spec.loader, seeder)
+        return spec
+
+
+class SeedingLoader(importlib.abc.Loader):
+    """Loads a module with its real loader, then seeds it."""
+
+    def __init__(self, loader: Any, seeder: Callable[[ModuleType], None]) -> None:
+        self.loader = loader
+        self.seeder = seeder
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        """What the real loader creates."""
+        created: ModuleType | None = self.loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Run the module with its real loader put back in place, then seed it."""
+        # Restored before running it, so the module and its submodules only ever see the
+        # real loader (importlib.resources and friends look at it).
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        _seed(self.seeder, module)
+
+
+def kernel_info() -> dict[str, Any]:
+    """The Python, its executable, the versions of :data:`PACKAGES` and the host name."""
+    packages = {}
+    for dist in PACKAGES:
+        try:
+            packages[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": sys.version,
+        "executable": sys.executable,
+        "packages": packages,
+        "hostname": socket.gethostname(),
+    }
+
+
+def kernel_info_json() -> str:
+    """:func:`kernel_info` as JSON (what a ``user_expressions`` entry evaluates to)."""
+    return json.dumps(kernel_info())
+
+
+# -- the executor's side ------------------------------------------------------------------
+
+#: The module name this file is loaded under in the kernel.
+MODULE = "_lepton_lab_bootstrap"
+
+
+def request(
+    job_id: str, user: str, seed: int, env: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
+    """The code that loads this file in the kernel and starts the job, and the expressions
+    (for the execute request's ``user_expressions``) that give back :func:`kernel_info`."""
+    source = _source()
+    args = json.dumps({"job_id": job_id, "user": user, "seed": seed, "env": dict(env)})
+    code = "\n".join(
+        [  # literals made with repr(): nothing of the job's is ever pasted in as code
+            "import sys as _ll_sys, types as _ll_types",
+            f"_ll_mod = _ll_sys.modules[{MODULE!r}] = _ll_types.ModuleType({MODULE!r})",
+            f"exec(compile({source!r}, '<lepton-lab bootstrap>', 'exec'), _ll_mod.__dict__)",
+            f"_ll_mod.start({args!r})",
+            "del _ll_sys, _ll_types, _ll_mod",
+        ]
+    )
+    return code, {"kernel_info": f"__import__({MODULE!r}).kernel_info_json()"}
+
+
+@functools.cache
+def _source() -> str:
+    return Path(__file__).read_text(encoding="utf-8")
+
+
+def parse_kernel_info(user_expressions: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`kernel_info` from an execute reply's ``user_expressions``; {} if missing."""
+    result = user_expressions.get("kernel_info", {})
+    try:
+        info = json.loads(ast.literal_eval(result["data"]["text/plain"]))
+    except (KeyError, TypeError, ValueError, SyntaxError):
+        return {}
+    return info if isinstance(info, dict) else {}

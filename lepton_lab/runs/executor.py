@@ -1,0 +1,393 @@
+"""Run a job's notebook on this machine the way papermill does, on a fresh kernel.
+
+papermill's own pieces decide everything a user can see: the injected parameters cell
+(its typed translators), the notebook and cell metadata, where execution stops and
+whether the job failed (``raise_for_execution_errors``: ``sys.exit(0)`` stops early and
+succeeds), and the error marker cells.  This module drives the cells itself, async, so
+that it can also stream logs and recorded values to the runner, cap huge output, stop a
+job at its deadline or on cancel, and tell a dead kernel from a failing cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import nbformat
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbformat import NotebookNode
+from papermill.engines import NotebookExecutionManager
+from papermill.exceptions import PapermillExecutionError
+from papermill.execute import (
+    prepare_notebook_metadata,
+    raise_for_execution_errors,
+    remove_error_markers,
+)
+from papermill.parameterize import parameterize_notebook
+from papermill.utils import nb_language
+
+from lepton_lab.runs import bootstrap
+from lepton_lab.runs.capture import JobClient, OutputCapture
+from lepton_lab.runs.info import RecordInfo
+from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel
+
+__all__ = ["LocalExecutor", "Outcome", "RunEvents", "RunSpec"]
+
+log = logging.getLogger(__name__)
+
+#: How long a timed-out job's kernel gets, once interrupted, before it is killed.
+INTERRUPT_GRACE = 3.0
+_NO_ENV: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One job to run: its notebook snapshot and everything the kernel must be given."""
+
+    job_id: str
+    #: The snapshot, not yet parameterised (it is left untouched).
+    notebook: NotebookNode
+    #: Validated, typed values, injected with papermill's translators; {} for none.
+    parameters: dict[str, Any]
+    #: The kernelspec name, e.g. "python3" or "lepton-cpu".
+    kernel: str
+    #: GPUs assigned to the job; () hides every GPU (``CUDA_VISIBLE_DEVICES=""``).
+    devices: tuple[int, ...]
+    seed: int
+    #: ``LEPTON_LAB_USER`` inside the kernel.
+    user: str
+    #: Seconds the whole job may take, None for no limit.
+    timeout: float | None
+    #: More environment for the kernel (``LEPTON_LAB_HOME``, ``DATABASE_URL``, ...).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class RunEvents(Protocol):
+    """What a running job tells the runner; called on the event loop, so cheap and no raising."""
+
+    def progress(self, cells_done: int, cells_total: int, current: str) -> None:
+        """A cell starts (``current`` is its first line), or the run ended (``current`` "")."""
+
+    def log(self, stream: str, text: str) -> None:
+        """Text a cell wrote to ``stream`` (stdout or stderr)."""
+
+    def record(self, record: RecordInfo) -> None:
+        """A value a cell recorded with ``ll.record``."""
+
+
+@dataclass
+class Outcome:
+    """How a job ended: status, why, and the executed notebook (always there)."""
+
+    #: succeeded, failed or cancelled.
+    status: str
+    #: None on success, else {"kind", "message"} and for a cell "cell", "ename", "evalue".
+    reason: dict[str, Any] | None
+    #: The output notebook, with papermill's error markers on a failure.
+    notebook: NotebookNode
+    #: The job's working folder (the kernel's cwd); ``output.ipynb`` is written there.
+    staging: Path
+    #: {"python", "executable", "packages", "hostname"} from the kernel; {} if it never ran.
+    kernel_info: dict[str, Any]
+
+
+class LocalExecutor:
+    """Runs jobs on fresh local kernels, from a warm pool for jobs without GPUs.
+
+    ``base_env`` goes to every kernel at launch (warm kernels start before their job is
+    known; a job's own ``env`` is set when it starts); ``kernel_names`` are pre-warmed by
+    :meth:`start`; ``max_output_bytes`` caps the stream text a cell keeps in the notebook
+    and the log text a job sends to its events.
+    """
+
+    def __init__(
+        self,
+        staging_root: Path,
+        *,
+        pool_size: int = 2,
+        start_timeout: float = 60,
+        max_output_bytes: int = 4 * 2**20,
+        base_env: Mapping[str, str] = _NO_ENV,
+        kernel_names: Iterable[str] = ("python3",),
+    ) -> None:
+        self.staging_root = Path(staging_root)
+        self.max_output_bytes = max_output_bytes
+        self._kernel_names = tuple(kernel_names)
+        self._pool = KernelPool(
+            self.staging_root, size=pool_size, base_env=base_env, start_timeout=start_timeout
+        )
+        self._running: set[Kernel] = set()
+
+    async def start(self) -> None:
+        """Start filling the warm pools in the background; returns at once."""
+        await self.prewarm(self._kernel_names)
+
+    async def prewarm(self, kernel_names: Iterable[str]) -> None:
+        """Start warm kernels for ``kernel_names`` too, in the background; returns at once."""
+        self._pool.prewarm(kernel_names)
+
+    def warm(self, kernel_name: str) -> int:
+        """How many warm kernels are ready for ``kernel_name`` now."""
+        return self._pool.ready(kernel_name)
+
+    async def run(self, spec: RunSpec, events: RunEvents, cancel: asyncio.Event) -> Outcome:
+        """Run ``spec`` to its end, its deadline or ``cancel``; never raises for a job's fault."""
+        deadline = None if spec.timeout is None else _now() + spec.timeout
+        nb = _prepare(spec)
+        kernel = await self._acquire(spec, cancel, deadline)
+        if not isinstance(kernel, Kernel):
+            return await _unstarted(nb, self.staging_root / spec.job_id, kernel)
+        self._running.add(kernel)
+        try:
+            job = _Job(spec, events, nb, kernel, self.max_output_bytes)
+            return await job.run(cancel, deadline)
+        finally:
+            self._running.discard(kernel)
+            await self._pool.discard(kernel)
+
+    async def _acquire(
+        self, spec: RunSpec, cancel: asyncio.Event, deadline: float | None
+    ) -> Kernel | tuple[str, dict[str, Any]]:
+        """The job's kernel, or the status and reason why there is none."""
+        acquiring = asyncio.create_task(
+            self._pool.acquire(spec.kernel, spec.job_id, devices=spec.devices, env=spec.env)
+        )
+        stop = await _race(acquiring, cancel, deadline)
+        if stop is not None:
+            acquiring.cancel()  # the pool kills a kernel it was starting for us
+        await asyncio.wait({acquiring})
+        failure = None if acquiring.cancelled() else acquiring.exception()
+        if stop is None and failure is None:
+            return acquiring.result()
+        if failure is None and not acquiring.cancelled():  # it came just too late
+            await self._pool.discard(acquiring.result())
+        if stop is not None:
+            return _stopped(stop, spec, None)
+        message = (
+            f"could not start kernel {spec.kernel!r}: {type(failure).__name__}: {failure}; "
+            "`lepton-lab kernels list` shows the kernels installed"
+        )
+        return "failed", {"kind": "kernel_start", "message": message}
+
+    async def close(self) -> None:
+        """Kill every kernel: warm ones and those of running jobs (they end as kernel_died)."""
+        for kernel in list(self._running):
+            await kill_kernel(kernel.km)
+        await self._pool.close()
+
+
+class _Job:
+    """One run of a notebook on one kernel; :meth:`run` gives its outcome."""
+
+    def __init__(
+        self, spec: RunSpec, events: RunEvents, nb: NotebookNode, kernel: Kernel, limit: int
+    ) -> None:
+        self.spec, self.events, self.kernel = spec, events, kernel
+        self.output_path = kernel.cwd / "output.ipynb"
+        self.nb = prepare_notebook_metadata(nb, "", str(self.output_path))
+        self.nb_man = NotebookExecutionManager(self.nb, output_path=None, progress_bar=False)
+        self.capture = OutputCapture(events, limit)
+        self.client = JobClient(self.nb_man, kernel, self.capture)
+        self.kernel_info: dict[str, Any] = {}
+        self.current: int | None = None  # the cell running, or the last one that ran
+        self.done = 0
+        self.stop: str | None = None  # "cancelled" or "timeout"
+        self.setup_error: str | None = None
+        self.lost: BaseException | None = None  # why the kernel stopped answering
+
+    async def run(self, cancel: asyncio.Event, deadline: float | None) -> Outcome:
+        """Drive the cells until done, deadline or cancel; mark the notebook and judge it."""
+        driver = asyncio.create_task(self._drive())
+        try:
+            self.stop = await _race(driver, cancel, deadline)
+            if self.stop == "timeout":  # interrupted first, so the traceback shows where
+                with contextlib.suppress(RuntimeError):  # it may have died meanwhile
+                    await self.kernel.km.interrupt_kernel()
+                await asyncio.wait({driver}, timeout=INTERRUPT_GRACE)
+            if not driver.done():
+                await kill_kernel(self.kernel.km)
+                driver.cancel()  # nbclient turns this into DeadKernelError for the cell
+            await asyncio.wait({driver})
+        finally:
+            driver.cancel()
+        if not driver.cancelled() and driver.exception() is not None:
+            self.lost = driver.exception()
+        status, reason = self._judge()
+        self.capture.finish()
+        self.events.progress(self.done, len(self.nb.cells), "")
+        await _save(self.nb, self.output_path)
+        return Outcome(status, reason, self.nb, self.kernel.cwd, self.kernel_info)
+
+    async def _drive(self) -> None:
+        self.nb_man.notebook_start()
+        try:
+            if await self._setup():
+                await self._cells()
+            self.client.set_widgets_metadata()
+        finally:
+            self.nb_man.notebook_complete()
+
+    async def _setup(self) -> bool:
+        """Send the bootstrap code and ask for kernel info; False (and why) if it failed."""
+        # nbclient's async_setup_kernel is skipped on purpose: it installs loop-wide SIGINT and
+        # SIGTERM handlers and removes them afterwards, clobbering the host process's own.
+        self.client.kc = kc = self.kernel.kc
+        spec = self.spec
+        info = await self.client.async_wait_for_reply(kc.kernel_info())
+        if info is not None and "language_info" in info["content"]:
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+        code, expressions = bootstrap.request(spec.job_id, spec.user, spec.seed, spec.env)
+        reply = await self.client.async_wait_for_reply(
+            kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
+        )
+        content = reply["content"] if reply is not None else {}
+        if content.get("status") != "ok":
+            self.setup_error = f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
+            return False
+        self.kernel_info = bootstrap.parse_kernel_info(content.get("user_expressions", {}))
+        return True
+
+    async def _cells(self) -> None:
+        total = len(self.nb.cells)
+        for index, cell in enumerate(self.nb.cells):
+            if self.stop:
+                break
+            self.current = index
+            self.events.progress(index, total, _first_line(cell.source))
+            try:
+                self.nb_man.cell_start(cell, index)
+                await self.client.async_execute_cell(cell, index)
+            except CellExecutionError as exc:
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=exc)
+                break
+            except Exception as exc:  # DeadKernelError, or the kernel's channels failing
+                self.lost = exc
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=exc)
+                break
+            finally:
+                self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+                self.done = index + 1
+            await _save(self.nb, self.output_path)
+
+    def _judge(self) -> tuple[str, dict[str, Any] | None]:
+        """Status and reason; inserts papermill's error marker cells where it would."""
+        try:
+            raise_for_execution_errors(self.nb, None)  # output_path None: it writes nothing
+            error = None
+        except PapermillExecutionError as exc:
+            error = exc
+        if self.stop:
+            return _stopped(self.stop, self.spec, self.current)
+        if self.setup_error is not None:
+            message = f"the job's setup code failed in kernel {self.spec.kernel!r}: "
+            return "failed", {"kind": "kernel_start", "message": message + self.setup_error}
+        if self.lost is not None:
+            return "failed", _died_reason(self.current, self.lost)
+        if error is None:
+            return "succeeded", None
+        message = f"cell {error.cell_index} raised {error.ename}"
+        message += f": {error.evalue}" if error.evalue else ""
+        return "failed", {
+            "kind": "cell_error",
+            "message": message,
+            "cell": error.cell_index,
+            "ename": error.ename,
+            "evalue": error.evalue,
+        }
+
+
+def _prepare(spec: RunSpec) -> NotebookNode:
+    """A parameterised copy of the snapshot, its metadata as papermill's loader leaves it."""
+    nb: NotebookNode = nbformat.v4.upgrade(copy.deepcopy(spec.notebook))  # type: ignore[no-untyped-call]
+    nb.metadata.setdefault(
+        "papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}}
+    )
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+    if spec.parameters:
+        nb = parameterize_notebook(
+            nb, spec.parameters, kernel_name=spec.kernel, language=_language(nb)
+        )
+    cleaned: NotebookNode = remove_error_markers(nb)
+    return cleaned
+
+
+def _language(nb: NotebookNode) -> str:
+    try:
+        return str(nb_language(nb))
+    except ValueError:  # a notebook that never ran nor names its kernel's language
+        return "python"
+
+
+async def _race(
+    task: asyncio.Task[Any], cancel: asyncio.Event, deadline: float | None
+) -> str | None:
+    """None when ``task`` ended first, else "cancelled" or "timeout"."""
+    waiter = asyncio.create_task(cancel.wait())
+    timeout = None if deadline is None else max(deadline - _now(), 0)
+    try:
+        await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        return None
+    return "cancelled" if cancel.is_set() else "timeout"
+
+
+def _where(cell: int | None) -> str:
+    return f" while cell {cell} was running" if cell is not None else " before any cell ran"
+
+
+def _stopped(stop: str, spec: RunSpec, cell: int | None) -> tuple[str, dict[str, Any]]:
+    """Status and reason of a job cancelled or past its deadline."""
+    message = "cancelled" if stop == "cancelled" else f"ran past its {spec.timeout:g} s limit"
+    reason = {"kind": stop, "message": message + _where(cell), "cell": cell}
+    return ("cancelled" if stop == "cancelled" else "failed"), reason
+
+
+def _died_reason(cell: int | None, lost: BaseException) -> dict[str, Any]:
+    if isinstance(lost, DeadKernelError):
+        message = f"the kernel died{_where(cell)} (it crashed, exited or was killed, e.g. OOM)"
+    else:
+        log.error("lost the kernel", exc_info=lost)
+        message = f"lost the kernel{_where(cell)}: {type(lost).__name__}: {lost}"
+    return {"kind": "kernel_died", "message": message, "cell": cell}
+
+
+async def _unstarted(nb: NotebookNode, staging: Path, end: tuple[str, dict[str, Any]]) -> Outcome:
+    """The outcome of a job whose kernel never started: the unexecuted notebook, saved."""
+    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+    output_path = staging / "output.ipynb"
+    nb = prepare_notebook_metadata(nb, "", str(output_path))
+    await _save(nb, output_path)
+    return Outcome(end[0], end[1], nb, staging, {})
+
+
+async def _save(nb: NotebookNode, path: Path) -> None:
+    """Write the notebook (serialised here, written in a thread; readers never see half)."""
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    await asyncio.to_thread(_write_atomic, path, text)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _first_line(source: str) -> str:
+    return source.strip().partition("\n")[0][:80]
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()

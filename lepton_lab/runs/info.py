@@ -1,0 +1,332 @@
+"""What the template gallery and the job queue tell: plain values, safe for any surface.
+
+Every class has ``to_dict`` (the REST API's JSON) and ``from_dict`` (the remote client's
+way back); unknown keys are ignored so that a newer server does not break an older client.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+__all__ = [
+    "FINAL_STATES",
+    "JOB_STATES",
+    "JobInfo",
+    "LogChunk",
+    "ParameterSpec",
+    "RecordInfo",
+    "Reproduction",
+    "TemplateInfo",
+    "ValueCheck",
+]
+
+#: Every state a job can be in, in the order a job usually passes through them.
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "lost")
+#: States a job never leaves.
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "lost"})
+
+_T = TypeVar("_T")
+
+
+def _known(cls: type[_T], data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter of a template, read from its ``parameters`` cell.
+
+    ``type`` is one of int, float, str, bool, list, dict or any (papermill could not tell);
+    ``kind`` is "dataset" for a dataset reference (pinned to a version at submit time).
+    """
+
+    name: str
+    type: str
+    default: Any = None
+    default_source: str = ""
+    help: str = ""
+    required: bool = False
+    optional: bool = False
+    kind: str = ""
+    choices: list[Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParameterSpec:
+        """From :meth:`to_dict`."""
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """A template version: the notebook's identity, its parameters and what it needs to run.
+
+    ``name`` is ``dataset-report`` for a shipped template, ``team/name`` for a published one.
+    """
+
+    name: str
+    version: int
+    sha256: str
+    title: str
+    description: str
+    tags: list[str]
+    kernel: str
+    gpus: int
+    parameters: list[ParameterSpec]
+    team: str
+    owner: str
+    visibility: str
+    builtin: bool
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def parameter(self, name: str) -> ParameterSpec | None:
+        """The parameter called ``name``, if the template has one."""
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def row(self) -> dict[str, Any]:
+        """One line of a listing."""
+        return {
+            "template": self.name,
+            "version": self.version,
+            "title": self.title,
+            "kernel": self.kernel,
+            "gpus": self.gpus,
+            "parameters": ", ".join(p.name for p in self.parameters),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["parameters"] = [p.to_dict() for p in self.parameters]
+        data["created_at"] = _iso(self.created_at)
+        data["ref"] = self.ref
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemplateInfo:
+        """From :meth:`to_dict`."""
+        values = _known(cls, data)
+        values["parameters"] = [ParameterSpec.from_dict(p) for p in data["parameters"]]
+        values["created_at"] = _time(data["created_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job as the queue knows it now.
+
+    ``reason`` is None unless the job failed, was cancelled or lost; then it holds
+    ``{"kind": cell_error | kernel_died | timeout | cancelled | lost | unschedulable |
+    invalid, "message": …}`` and, for a failing cell, ``cell`` (its index), ``ename`` and
+    ``evalue``.
+    """
+
+    id: str
+    template: str
+    template_version: int | None
+    notebook_sha256: str
+    parameters: dict[str, Any]
+    kernel: str
+    gpus: int
+    seed: int
+    timeout: float | None
+    retries: int
+    attempt: int
+    status: str
+    reason: dict[str, Any] | None
+    cells_done: int
+    cells_total: int
+    current_cell: str
+    submitted_by: str
+    team: str
+    runner: str
+    devices: list[int]
+    output_sha256: str
+    rerun_of: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has reached a final state."""
+        return self.status in FINAL_STATES
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to now while running)."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at or datetime.now(self.started_at.tzinfo)
+        return (end - self.started_at).total_seconds()
+
+    def row(self) -> dict[str, Any]:
+        """One line of a listing."""
+        progress = f"{self.cells_done}/{self.cells_total}" if self.cells_total else ""
+        return {
+            "id": self.id,
+            "template": self.template,
+            "status": self.status,
+            "progress": progress,
+            "submitted_by": self.submitted_by,
+            "created_at": self.created_at.isoformat(timespec="seconds"),
+            "reason": (self.reason or {}).get("message", ""),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("created_at", "started_at", "ended_at"):
+            data[name] = _iso(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobInfo:
+        """From :meth:`to_dict`."""
+        values = _known(cls, data)
+        for name in ("created_at", "started_at", "ended_at"):
+            values[name] = _time(values.get(name))
+        return cls(**values)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.row().items()
+        )
+        return f"<table>{rows}</table>"
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Text a job's cells wrote to ``stream`` (stdout or stderr), numbered by ``seq``."""
+
+    seq: int
+    stream: str
+    text: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"seq": self.seq, "stream": self.stream, "text": self.text, "at": _iso(self.at)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogChunk:
+        """From :meth:`to_dict`."""
+        return cls(data["seq"], data["stream"], data["text"], _time(data["at"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    """A value a job recorded with ``ll.record(name, value)``.
+
+    ``kind`` is number, string, bool, json, table (``{"columns", "data"}``) or figure
+    (``{"png": base64, "sha256"}``); ``value`` is its JSON form.
+    """
+
+    name: str
+    kind: str
+    value: Any
+    cell: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordInfo:
+        """From :meth:`to_dict`."""
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class ValueCheck:
+    """One recorded value of a job and of its rerun, and whether they match."""
+
+    name: str
+    original: Any
+    rerun: Any
+    match: bool
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValueCheck:
+        """From :meth:`to_dict`."""
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """Whether a rerun reproduced its original, value by value.
+
+    ``reproduced`` is None while the rerun has not finished.
+    """
+
+    original: JobInfo
+    rerun: JobInfo
+    checks: list[ValueCheck]
+
+    @property
+    def reproduced(self) -> bool | None:
+        """True when the rerun succeeded as the original did and every value matched."""
+        if not self.rerun.done:
+            return None
+        same_outcome = self.rerun.status == self.original.status
+        return same_outcome and all(c.match for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "original": self.original.to_dict(),
+            "rerun": self.rerun.to_dict(),
+            "checks": [c.to_dict() for c in self.checks],
+            "reproduced": self.reproduced,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reproduction:
+        """From :meth:`to_dict`."""
+        return cls(
+            JobInfo.from_dict(data["original"]),
+            JobInfo.from_dict(data["rerun"]),
+            [ValueCheck.from_dict(c) for c in data["checks"]],
+        )
+
+    def _repr_html_(self) -> str:
+        verdict = {True: "reproduced", False: "did NOT reproduce", None: "still running"}
+        head = (
+            f"<p>Job {html.escape(self.rerun.id)} (rerun of {html.escape(self.original.id)}): "
+            f"<b>{verdict[self.reproduced]}</b></p>"
+        )
+        rows = "".join(
+            f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(repr(c.original))}</td>"
+            f"<td>{html.escape(repr(c.rerun))}</td><td>{'✓' if c.match else '✗'}</td></tr>"
+            for c in self.checks
+        )
+        table = "<tr><th>value</th><th>original</th><th>rerun</th><th>match</th></tr>"
+        return f"{head}<table>{table}{rows}</table>"

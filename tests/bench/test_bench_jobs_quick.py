@@ -1,0 +1,38 @@
+"""The jobs benchmark keeps working: ``bench/jobs.py --quick`` runs end to end."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.bench.support import run_bench
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_quick_run_prints_the_burst_table() -> None:
+    done = run_bench("jobs.py", "--quick", "--concurrency", "2", "--pool", "2", timeout=380)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.startswith("bench/jobs.py (quick)")
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if len(cells := [c.strip() for c in line.split(" | ")]) == 8
+    }
+    papermill = rows["papermill command, one after another"]
+    lepton = rows["Lepton Lab runner (2 at once, pool of 2)"]
+    for figures in (papermill, lepton):
+        assert figures[:2] == ["4", "0"], out  # four jobs, none failed
+        assert all(re.fullmatch(r"\d+\.\d+", f) for f in figures[2:6]), out
+    assert papermill[6] == "1.00x"
+    assert re.fullmatch(r"\d+\.\d\dx", lepton[6]), out
+
+
+def test_bad_arguments_are_refused() -> None:
+    done = run_bench("jobs.py", "--jobs", "0", timeout=60)
+
+    assert done.returncode == 2
+    assert "--jobs and --concurrency must be at least 1" in done.stderr
