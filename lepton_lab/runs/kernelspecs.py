@@ -23,6 +23,7 @@ __all__ = [
     "InstalledKernel",
     "KernelInfo",
     "data_dir",
+    "declared_gpus",
     "install_kernels",
     "list_kernels",
     "require_kernel",
@@ -190,3 +191,14 @@ def require_kernel(name: str) -> None:
         f"kernel {name!r} is not installed{suggestion} installed: {', '.join(names) or 'none'}; "
         "install Lepton Lab's with: lepton-lab kernels install"
     )
+
+
+def declared_gpus(name: str) -> int:
+    """How many GPUs kernel ``name`` declares it needs (``metadata.lepton.gpus``; 0 if none)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return 0
+    return _gpus(spec.to_dict())

@@ -34,6 +34,7 @@ from lepton_lab.runs.info import (
     Reproduction,
     TemplateInfo,
 )
+from lepton_lab.runs.kernelspecs import declared_gpus
 from lepton_lab.runs.notebook import NotebookSummary, check_parameters
 from lepton_lab.runs.templates import parse_template_ref
 from lepton_lab.store.tables import Job, JobLog, JobRecord, utcnow
@@ -83,6 +84,8 @@ class JobService:
         values = check_parameters(summary, parameters or {}, source)
         values, pins = self._pin_datasets(actor, summary, values)
         chosen_kernel = _check_kernel(kernel) if kernel is not None else summary.kernel
+        # A kernel that declares a GPU need (lepton-gpu) gets it unless the job says.
+        needed = max(summary.gpus, declared_gpus(chosen_kernel))
         job = Job(
             id=uuid.uuid4().hex[:16],
             template=source,
@@ -91,7 +94,7 @@ class JobService:
             parameters=values,
             pins=pins,
             kernel=chosen_kernel,
-            gpus=_check_int(gpus, "gpus", 0, MAX_GPUS, summary.gpus),
+            gpus=_check_int(gpus, "gpus", 0, MAX_GPUS, needed),
             seed=_check_int(seed, "seed", 0, _MAX_SEED, secrets.randbelow(2**31)),
             timeout=_check_timeout(timeout),
             retries=_check_int(retries, "retries", 0, _MAX_RETRIES, 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -142,3 +144,26 @@ def test_resubmit_copies_the_manifest(workspace: Workspace, alice: Actor, templa
     assert report.reproduced is None and report.checks == []
     with pytest.raises(InvalidInput, match="is not a rerun"):
         workspace.jobs.reproduction(alice, original.id)
+
+
+def test_a_gpu_kernel_brings_its_gpu_need(
+    workspace: Workspace, alice: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton_lab.runs.kernelspecs import declared_gpus, install_kernels
+
+    install_kernels(prefix=str(tmp_path / "prefix"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    assert (declared_gpus("lepton-gpu"), declared_gpus("lepton-cpu"), declared_gpus("x")) == (
+        1,
+        0,
+        0,
+    )
+    content = make_notebook("1")
+    on_gpu = workspace.jobs.submit(
+        alice, notebook=content, notebook_name="g.ipynb", kernel="lepton-gpu"
+    )
+    assert (on_gpu.kernel, on_gpu.gpus) == ("lepton-gpu", 1)
+    forced = workspace.jobs.submit(
+        alice, notebook=content, notebook_name="g.ipynb", kernel="lepton-gpu", gpus=0
+    )
+    assert forced.gpus == 0
