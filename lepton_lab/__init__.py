@@ -22,7 +22,7 @@ from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
     from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
-    from lepton_lab.client.api import JobsAPI, TemplatesAPI
+    from lepton_lab.client.api import JobsAPI, ModelsAPI, TemplatesAPI
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
     from lepton_lab.widgets.train import TrainWidget
 
@@ -37,6 +37,7 @@ __all__ = [
     "datasets",
     "evaluate",
     "jobs",
+    "models",
     "record",
     "teams",
     "templates",
@@ -87,11 +88,26 @@ def train(dataset: Any, target: str, **options: Any) -> TrainResult | Leaderboar
 
 
 def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
-    """Evaluate a trained model (or a training result) on another dataset or version."""
+    """Evaluate a trained model (or a training result) on another dataset or version.
+
+    A gallery model (``"finance/credit-risk@production"``, or what ``ll.models.load``
+    returned) is loaded safely and its metrics are stored against the version.
+    """
     from lepton_lab.client import default_client
+    from lepton_lab.gallery.loaded import LoadedModel
     from lepton_lab.training import evaluate as _evaluate
 
     client = default_client()
+    if isinstance(model_or_result, str):
+        model_or_result = client.models.load(model_or_result)
+    if isinstance(model_or_result, LoadedModel):
+        loaded = model_or_result
+        options.setdefault("target", (loaded.info.spec if loaded.info else {}).get("target"))
+        result = _evaluate(
+            client.datasets, loaded.model, dataset, node=f"model:{loaded.ref}", **options
+        )
+        client.models.record_evaluation(loaded.ref, result)
+        return result
     record = _recorder(client.datasets)
     return _evaluate(client.datasets, model_or_result, dataset, record=record, **options)
 
@@ -109,14 +125,17 @@ def train_widget(
 
     ``ll.train_widget("finance/credit", target="default", model=["knn", "mlp"])``.
     ``options`` set the widget's traits (task, params, split, cv, seed, device, epochs,
-    static_copy) or its ``register`` callable.  ``autorun=True`` trains at once, shows the
-    widget and, unless ``wait=False``, returns when the run has ended: in a template run by
-    papermill the result is in the output when the cell ends.  docs/widgets.md has more.
+    static_copy) or its ``register`` callable (default: ``ll.models.register``, called with
+    the chosen result and the model name typed in the panel).  ``autorun=True`` trains at
+    once, shows the widget and, unless ``wait=False``, returns when the run has ended: in a
+    template run by papermill the result is in the output when the cell ends.
+    docs/widgets.md has more.
     """
     from lepton_lab.client import default_client
     from lepton_lab.widgets.train import TrainWidget
 
     client = default_client()
+    options.setdefault("register", client.models.register)
     widget = TrainWidget(
         client.datasets,
         dataset,
@@ -162,7 +181,7 @@ def __getattr__(name: str) -> Any:
     # The namespaces are opened lazily, so that importing lepton_lab stays cheap and
     # touches no database or network until they are used.  No submodule is named like
     # them (the services live in catalog/, membership.py and runs/), so nothing shadows them.
-    if name in ("datasets", "teams", "templates", "jobs"):
+    if name in ("datasets", "teams", "templates", "jobs", "models"):
         from lepton_lab.client import default_client
 
         return getattr(default_client(), name)
@@ -174,3 +193,4 @@ if TYPE_CHECKING:
     teams: TeamsAPI
     templates: TemplatesAPI
     jobs: JobsAPI
+    models: ModelsAPI

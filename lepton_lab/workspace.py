@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lepton_lab.catalog.service import DatasetService
 from lepton_lab.config import Settings
+from lepton_lab.gallery.service import ModelService
 from lepton_lab.identity import Actor
 from lepton_lab.membership import TeamService
 from lepton_lab.runs.queue import JobService
@@ -35,6 +36,7 @@ class Workspace:
         self.datasets = DatasetService(self)
         self.templates = TemplateService(self)
         self.jobs = JobService(self)
+        self.models = ModelService(self)
 
     @cached_property
     def tmp_dir(self) -> Path:

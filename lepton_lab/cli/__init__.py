@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "teams": "lepton_lab.cli.teams",
     "templates": "lepton_lab.cli.templates",
     "jobs": "lepton_lab.cli.jobs",
+    "models": "lepton_lab.cli.models",
     "run": "lepton_lab.cli.run",
 }
 

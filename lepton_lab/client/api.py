@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lepton_lab.client.api_models import ModelsAPI
 from lepton_lab.client.handles import Job
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from lepton_lab.widgets.jobs import JobMonitor
     from lepton_lab.widgets.templates import TemplateGallery
 
-__all__ = ["Client", "DatasetsAPI", "JobsAPI", "TeamsAPI", "TemplatesAPI"]
+__all__ = ["Client", "DatasetsAPI", "JobsAPI", "ModelsAPI", "TeamsAPI", "TemplatesAPI"]
 
 
 class DatasetsAPI(Protocol):
@@ -353,6 +354,11 @@ class Client(Protocol):
     @property
     def jobs(self) -> JobsAPI:
         """Reproducible jobs."""
+        ...
+
+    @property
+    def models(self) -> ModelsAPI:
+        """The model gallery."""
         ...
 
     def whoami(self) -> dict[str, Any]:

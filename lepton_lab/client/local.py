@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
 from lepton_lab.client.api import DatasetsAPI, TeamsAPI
+from lepton_lab.client.local_models import LocalModels
 from lepton_lab.client.local_runs import LocalJobs, LocalTemplates
 from lepton_lab.config import Settings
 from lepton_lab.events import EventInfo
@@ -39,6 +40,7 @@ class LocalClient:
         self.datasets = LocalDatasets(self)
         self.teams = LocalTeams(self)
         self.jobs = LocalJobs(self)
+        self.models = LocalModels(self)
         self.templates = LocalTemplates(self, self.jobs)
 
     def actor(self) -> Actor:

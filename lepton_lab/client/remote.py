@@ -20,6 +20,7 @@ from urllib.parse import quote
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
 from lepton_lab.client.api import DatasetsAPI, TeamsAPI
 from lepton_lab.client.http import DEFAULT_TIMEOUT, DownloadCache, Transport
+from lepton_lab.client.remote_models import RemoteModels
 from lepton_lab.client.remote_runs import RemoteJobs, RemoteTemplates
 from lepton_lab.client.upload import csv_param, open_upload
 from lepton_lab.errors import InvalidInput
@@ -61,6 +62,7 @@ class RemoteClient:
         self.teams = RemoteTeams(self)
         self.jobs = RemoteJobs(self)
         self.templates = RemoteTemplates(self, self.jobs)
+        self.models = RemoteModels(self)
 
     @property
     def url(self) -> str:

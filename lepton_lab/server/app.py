@@ -19,13 +19,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, Unicode
 
 from lepton_lab.config import Settings
-from lepton_lab.server import datasets, jobs, meta, teams, templates
+from lepton_lab.server import datasets, jobs, meta, models, teams, templates
 from lepton_lab.workspace import Workspace
 
 __all__ = ["LeptonLabApp"]
 
 #: The route tables of the handler modules, in order.
-ROUTE_MODULES = (meta, teams, datasets, templates, jobs)
+ROUTE_MODULES = (meta, teams, datasets, templates, jobs, models)
 
 
 class LeptonLabApp(ExtensionApp):

@@ -4,8 +4,9 @@
 schemas of what the API returns live in :data:`SCHEMAS`, one entry per JSON shape the
 services' ``to_dict`` methods produce; the paths are written out one function per handler
 module: here those of the meta, team and dataset handlers, in
-:mod:`lepton_lab.server.openapi_runs` those of templates and jobs, from the building blocks
-of :mod:`lepton_lab.server.openapi_parts`.  ``tests/server/test_openapi.py`` keeps both
+:mod:`lepton_lab.server.openapi_runs` those of templates and jobs, in
+:mod:`lepton_lab.server.openapi_models` those of the model gallery, from the building
+blocks of :mod:`lepton_lab.server.openapi_parts`.  ``tests/server/test_openapi.py`` keeps both
 true: every route and verb of the route tables is documented and nothing else is, real
 responses validate against their schemas, and schemathesis fuzzes the server against this
 document.
@@ -25,7 +26,7 @@ from lepton_lab.identity import Role
 from lepton_lab.lineage import KINDS, NODE
 from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE
 from lepton_lab.paging import MAX_LIMIT
-from lepton_lab.server import openapi_runs
+from lepton_lab.server import openapi_models, openapi_runs
 from lepton_lab.server.datasets import PARQUET
 from lepton_lab.server.openapi_parts import (
     _COUNT,
@@ -166,8 +167,10 @@ SCHEMAS: dict[str, Schema] = {
     "Document": {"type": "object", "required": ["openapi", "info", "paths"]},
 }
 
-# The template gallery and the job queue (lepton_lab.server.openapi_runs).
+# The template gallery and the job queue (lepton_lab.server.openapi_runs), and the model
+# gallery (lepton_lab.server.openapi_models).
 SCHEMAS |= openapi_runs.SCHEMAS
+SCHEMAS |= openapi_models.SCHEMAS
 
 
 _TEAM = _param("path", "team", "The team that owns the dataset.", _SLUG)
@@ -366,7 +369,8 @@ def document(base_url: str) -> dict[str, Any]:
             "title": "Lepton Lab REST API",
             "version": __version__,
             "description": (
-                "Shared datasets and teams, notebook templates and reproducible jobs. "
+                "Shared datasets and teams, notebook templates, reproducible jobs and the "
+                "model gallery. "
                 "Errors are JSON {error, message} with the status given per operation."
             ),
         },
@@ -378,6 +382,7 @@ def document(base_url: str) -> dict[str, Any]:
             **_dataset_paths(),
             **openapi_runs.template_paths(),
             **openapi_runs.job_paths(),
+            **openapi_models.model_paths(),
         },
         "components": {
             "schemas": SCHEMAS,

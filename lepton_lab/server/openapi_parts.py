@@ -27,8 +27,8 @@ ERRORS: dict[int, str] = {
     ),
     403: "Not logged in (no, unknown or expired token), or without the role needed.",
     404: (
-        "No such team, dataset, version, template or job, or none that you may see; a job's "
-        "notebook before the job has ended."
+        "No such team, dataset, model, version, alias, template or job, or none that you "
+        "may see; a job's notebook before the job has ended."
     ),
     409: (
         "A name already taken, the last admin of a team, a change that lost a race, "

@@ -101,13 +101,18 @@ class BlobStore:
         self.fs.mv(temp, final)
         return StoredBlob(sha256, len(data))
 
-    def read_bytes(self, sha256: str) -> bytes:
-        """The blob's bytes, verified."""
+    def read_bytes(self, sha256: str, *, verify: bool = True) -> bytes:
+        """The blob's bytes, verified against ``sha256`` (``CorruptBlob`` when they differ).
+
+        ``verify=False`` returns the bytes as stored, unchecked: only for a caller that
+        verifies them itself before trusting them (as the gallery's ``load_model`` does,
+        overlapped with parsing), so that they are not hashed twice.
+        """
         try:
             data: bytes = self.fs.cat_file(self._path(sha256))
         except FileNotFoundError:
             raise self._missing(sha256) from None
-        if hashlib.sha256(data).hexdigest() != sha256:
+        if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise self._corrupt(sha256)
         return data
 

@@ -40,6 +40,10 @@ __all__ = [
     "JobRecord",
     "LineageEdge",
     "Membership",
+    "Model",
+    "ModelAlias",
+    "ModelMetric",
+    "ModelVersion",
     "Runner",
     "Team",
     "Template",
@@ -328,3 +332,85 @@ class Runner(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Model(Base):
+    """A named model of a team; its artifacts live in immutable versions."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("team", "name", name="uq_models_team_name"),
+        Index("ix_models_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(ForeignKey("teams.slug"))
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    visibility: Mapped[str] = mapped_column(String(10))
+    task: Mapped[str] = mapped_column(String(20), default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    card: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersion(Base):
+    """An immutable model version: the safe artifact and what is known about it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(BigInteger)
+    trusted: Mapped[list[Any]] = mapped_column(default=list)
+    family: Mapped[str] = mapped_column(String(64), default="")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    signature: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[str] = mapped_column(String(32), default="")
+    parent: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """``production``, ``staging`` or a custom alias pointing at one version."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelMetric(Base):
+    """Metrics of a version measured on one (dataset version, split)."""
+
+    __tablename__ = "model_metrics"
+    __table_args__ = (
+        UniqueConstraint(
+            "version_id", "dataset", "split", name="uq_model_metrics_version_id_dataset_split"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    dataset: Mapped[str] = mapped_column(String(300))
+    split: Mapped[str] = mapped_column(String(40))
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,7 @@ several to compare; adjust the parameters in a form drawn from each family's sch
 the split, cross-validation, seed, device and epochs; press Train.  Training runs in a
 background thread (the notebook stays usable), with a progress bar and a live loss curve;
 Stop ends it after the current epoch.  Then: the metrics (a leaderboard when comparing),
-the plots, and Register model.
+the plots, and Register model (under the name typed, by default ``team/dataset-family``).
 
 State lives in traits; the handlers only call the datasets API and
 :func:`lepton_lab.training.train`, and draw what comes back (:mod:`.train_render`,
@@ -60,10 +60,11 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
 
     ``TrainWidget(ll.datasets, "finance/credit", target="default", model=["knn", "mlp"])``.
     Set the traits from code or use the controls; both stay in step.  ``register`` is
-    called with the chosen :class:`TrainResult` by Register model; ``record`` is the
-    lineage hook (default: links through ``datasets``).  The controls are public
-    attributes (``search_box``, ``dataset_box``, ``target_box``, ``models_box``,
-    ``forms``, ``train_button``, ``stop_button``, ``register_button``, ``live``,
+    called by Register model as ``register(result, model_name)`` with the chosen
+    :class:`TrainResult` (``ll.models.register`` fits); ``record`` is the lineage hook
+    (default: links through ``datasets``).  The controls are public attributes
+    (``search_box``, ``dataset_box``, ``target_box``, ``models_box``, ``forms``,
+    ``train_button``, ``stop_button``, ``model_name_box``, ``register_button``, ``live``,
     ``metrics_pane``, ``plots_box``, ``status_line`` …).  After a run: :attr:`result`.
     """
 
@@ -87,6 +88,11 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         help="Leave a static HTML summary and PNG plot in the output when a run ends. "
         "None: only while no frontend has shown the widget (headless runs).",
     )
+    model_name = Unicode(
+        "",
+        help="The gallery name Register model uses, 'team/name'. Filled in as "
+        "'team/<dataset>-<family>' from the result to register until you type one.",
+    )
     running = Bool(False, read_only=True, help="Whether a run is going.")
     status = Unicode("", read_only=True, help="The last message: what happened or went wrong.")
 
@@ -98,7 +104,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         target: str | None = None,
         model: str | Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
-        register: Callable[[TrainResult], Any] | None = None,
+        register: Callable[[TrainResult, str], Any] | None = None,
         record: Callable[[str, str, str], None] | None = None,
         **traits: Any,
     ) -> None:
@@ -117,6 +123,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self._run: BackgroundRun | None = None
         self._quiet_controls = False
         self._shown_in: int | None = None
+        self._suggested_name = ""  # the model name last filled in (not typed)
         self.dataset, self.target = dataset or "", target or ""
         self.params = draw.per_family(self.models, params)
         self._build()
@@ -151,14 +158,16 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self.metrics_pane, self.plots_box = self.results.metrics_pane, self.results.plots_box
         self.register_box = self.results.register_box
         self.register_button = self.results.register_button
+        self.model_name_box = w.Text(placeholder="team/model-name", description="name")
         self.status_line = w.HTML()
+        register_row = [self.register_box, self.model_name_box, self.register_button]
         self.children = [
             w.HBox([self.search_box, self.dataset_box, self.dataset_info]),
             w.HBox([self.target_box, self.task_box]),
             w.HBox([self.models_box, self.params_tabs]),
             w.HBox([self.split_box, self.cv_box, self.seed_box]),
             w.HBox([self.device_box, self.epochs_box]),
-            w.HBox([self.train_button, self.stop_button, self.register_box, self.register_button]),
+            w.HBox([self.train_button, self.stop_button, *register_row]),
             self.live.widget,
             self.metrics_pane,
             self.plots_box,
@@ -175,6 +184,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             ("seed", self.seed_box),
             ("device", self.device_box),
             ("epochs", self.epochs_box),
+            ("model_name", self.model_name_box),
         ]:
             w.link((self, trait), (box, "value"))  # the trait first: it sets the control
         self.dataset_box.observe(self._control_changed("dataset"), names="value")
@@ -183,6 +193,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self.train_button.on_click(lambda _: self._start())
         self.stop_button.on_click(lambda _: self.stop())
         self.register_button.on_click(lambda _: self.register_model())
+        self.register_box.observe(lambda _: self._suggest_name(), names="value")
         self.observe(lambda _: self.search(), names="query")
         self.observe(lambda _: self._on_dataset(), names="dataset")
         self.observe(lambda _: self._show(self.target_box, self.target), names="target")
@@ -353,6 +364,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             else:
                 self.result = run.outcome
                 self.results.show(run.outcome)
+                self._suggest_name()
                 self._say(done_message(run.outcome))
         except Exception as exc:  # drawing failed: say so rather than stay "running"
             log.exception("train widget: showing the result failed")
@@ -366,16 +378,29 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
 
     @shows_errors
     def register_model(self) -> Any:
-        """Hand the chosen result to the gallery (Register model); returns what it gave."""
+        """Register the chosen result as :attr:`model_name` (Register model); returns what
+        ``register`` gave (a ``ModelVersionInfo`` from ``ll.models.register``), or None when
+        nothing was registered (the status line says why)."""
         if self.result is None:
             raise InvalidInput("train a model first")
         chosen = self.results.chosen(self.result)
         if self.register is None:
             self._say(NO_GALLERY)
             return None
-        registered = self.register(chosen)
-        self._say(f"Registered {chosen.family}" + (f": {registered}" if registered else ""))
+        if not self.model_name.strip():
+            raise InvalidInput("type the model's name, 'team/name', beside Register model")
+        registered = self.register(chosen, self.model_name.strip())
+        ref = getattr(registered, "ref", registered) or self.model_name
+        fresh = getattr(registered, "created", True)  # False: these bytes were registered
+        self._say(f"Registered {ref}" if fresh else f"Already registered as {ref}")
         return registered
+
+    def _suggest_name(self) -> None:
+        """Fill in ``team/<dataset>-<family>`` for the chosen result, unless one was typed."""
+        if self.result is None or self.model_name not in ("", self._suggested_name):
+            return
+        self._suggested_name = _default_name(self.results.chosen(self.result), self.dataset)
+        self.model_name = self._suggested_name
 
     # -- state and display ---------------------------------------------------------------
 
@@ -423,3 +448,10 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<TrainWidget {self.dataset or '(no dataset)'} → {self.target or '?'}>"
+
+
+def _default_name(result: TrainResult, dataset: str) -> str:
+    """``team/<dataset>-<family>`` for a result trained on ``team/<dataset>@N``."""
+    source = str((result.spec.get("dataset") or {}).get("ref") or dataset)
+    team, _, name = source.partition("@")[0].partition("/")
+    return f"{team}/{name}-{result.family}" if team and name else ""

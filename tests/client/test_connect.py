@@ -41,6 +41,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "datasets",
         "evaluate",
         "jobs",
+        "models",
         "record",
         "teams",
         "templates",
@@ -49,7 +50,8 @@ def test_the_public_api_is_exactly_this() -> None:
         "whoami",
     ]
     for name in ll.__all__:
-        assert name in ("datasets", "teams", "templates", "jobs") or hasattr(ll, name), name
+        namespaces = ("datasets", "teams", "templates", "jobs", "models")
+        assert name in namespaces or hasattr(ll, name), name
 
 
 def test_importing_lepton_lab_loads_no_backend() -> None:

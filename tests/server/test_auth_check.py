@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from lepton_lab.server.app import ROUTE_MODULES
 from lepton_lab.server.auth import StaticTokenIdentityProvider
+from lepton_lab.training import train
 from lepton_lab.workspace import Workspace
 from tests.runs.helpers import make_notebook
 
@@ -46,6 +47,7 @@ ARGUMENTS = {
     "slug": "finance",
     "user": "bob",
     "template": "dataset-report",
+    "alias": "staging",
 }
 #: No credentials, and wrong ones.
 WRONG = [
@@ -99,7 +101,9 @@ def endpoints(arguments: dict[str, str]) -> list[tuple[str, str]]:
 
 
 #: What a POST that would succeed sends, by the end of its path.
-POSTS = {
+POSTS: dict[str, bytes | str] = {
+    "/predict": json.dumps({"rows": [{"sepal length (cm)": 5.1}]}),
+    "/evaluations": json.dumps({"dataset": "finance/credit@1", "split": "eval", "metrics": {}}),
     "/versions": b"a,b\n1,2\n",
     "/teams": b'{"slug": "opened"}',
     "/templates": json.dumps({"name": "finance/opened", "notebook": make_notebook().decode()}),
@@ -113,6 +117,8 @@ def _body(verb: str, path: str) -> bytes | str | None:
     """A body that would succeed, were the endpoint open."""
     if verb == "POST":  # cancel and rerun read none
         return next((body for end, body in POSTS.items() if path.endswith(end)), b"")
+    if verb == "PUT" and "/aliases/" in path:
+        return b'{"version": 1}'
     return {"PUT": b'{"role": "admin"}', "PATCH": b'{"visibility": "private"}'}.get(verb)
 
 
@@ -121,7 +127,11 @@ def _state(workspace: Workspace) -> Any:
     teams = [t.to_dict() for t in workspace.teams.list(alice)]
     templates = [t.to_dict() for t in workspace.templates.list(alice)]
     jobs = [j.to_dict() for j in workspace.jobs.list(alice).items]
-    return teams, workspace.datasets.get(alice, "finance/credit").to_dict(), templates, jobs
+    models = workspace.models
+    model = [models.get(alice, "finance/credit").to_dict()]
+    model += [v.to_dict() for v in models.versions(alice, "finance/credit")]
+    dataset = workspace.datasets.get(alice, "finance/credit").to_dict()
+    return teams, dataset, templates, jobs, model
 
 
 async def test_no_endpoint_answers_without_a_known_user(
@@ -131,6 +141,9 @@ async def test_no_endpoint_answers_without_a_known_user(
     alice = workspace.actor("alice")
     workspace.datasets.register(alice, iris, "finance/credit", visibility="org")
     job = workspace.jobs.submit(alice, "dataset-report", {"dataset": "finance/credit"})
+    trained = train(None, iris, "species", model="logistic_regression")
+    workspace.models.register(alice, trained, "finance/credit", visibility="org")
+    workspace.models.set_alias(alice, "finance/credit@1", "staging")
     base = jp_serverapp.base_url.rstrip("/")
     # The right credentials open the door, so the refusals below are about identity.
     token = API_TOKEN if identity == "api-tokens" else jp_serverapp.identity_provider.token
@@ -144,6 +157,7 @@ async def test_no_endpoint_answers_without_a_known_user(
     checked = endpoints({**ARGUMENTS, "job_id": job.id})
     assert {verb for verb, _ in checked} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
     assert ("GET", "/lepton/api/v1/datasets/finance/credit/versions/1/data") in checked
+    assert ("DELETE", "/lepton/api/v1/models/finance/credit/aliases/staging") in checked
     for verb, path in checked:
         for headers in WRONG:
             response = await http_server_client.fetch(

@@ -38,10 +38,13 @@ from traitlets.config import Config
 from lepton_lab.server.app import ROUTE_MODULES
 from lepton_lab.server.base import API
 from lepton_lab.server.datasets import PARQUET
+from lepton_lab.server.models import ARTIFACT
 from lepton_lab.server.openapi import JSON, document
 from lepton_lab.server.templates import NOTEBOOK
+from lepton_lab.training import train
 from tests.runs.helpers import make_notebook
 from tests.server.conftest import Api
+from tests.server.test_models_api import upload
 
 VERBS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.escape("([^/]+)")
@@ -83,7 +86,7 @@ def conforms(doc: dict[str, Any], verb: str, path: str, status: int, body: Any) 
         assert list(content) == [NOTEBOOK] and isinstance(body, dict), (verb, path, body)
         body, content = body, {JSON: content[NOTEBOOK]}
     if JSON not in content:
-        assert isinstance(body, bytes) and list(content) == [PARQUET]
+        assert isinstance(body, bytes) and list(content) in ([PARQUET], [ARTIFACT])
         return
     # The response schema refers to #/components/…: give it the components as its root's.
     schema = {**content[JSON]["schema"], "components": doc["components"]}
@@ -248,6 +251,45 @@ def _job_scenario(job: str, rerun: str) -> list[Step]:
     ]
 
 
+MODEL = "/models/{team}/{name}"
+MODEL_VERSION = "/models/{team}/{name}/versions/{version}"
+ALIAS = "/models/{team}/{name}/aliases/{alias}"
+IRISES = {"team": "botany", "name": "iris"}
+IRISES_1 = {**IRISES, "version": "1"}
+
+
+def _model_scenario(iris: pd.DataFrame) -> list[Step]:
+    """The model gallery's operations, after the datasets' (bob is no member of botany)."""
+    body = upload(train(None, iris, "species", model="logistic_regression"))
+    rows = {"rows": iris.drop(columns="species").head(3).to_dict(orient="records")}
+    evaluation = {"dataset": "botany/iris@1", "split": "eval", "metrics": {"accuracy": 1.0}}
+    staging, production = {**IRISES, "alias": "staging"}, {**IRISES, "alias": "production"}
+    card = {"card": {"summary": "Irises."}, "tags": ["flowers"], "visibility": "org"}
+    return [
+        ("post", f"{MODEL}/versions", IRISES, {"body": body}, 201),
+        ("post", f"{MODEL}/versions", IRISES, {"body": body}, 200),
+        ("get", "/models", {}, {"params": {"q": "iris", "task": "multiclass"}}, 200),
+        ("get", MODEL, IRISES, {}, 200),
+        ("patch", MODEL, IRISES, {"body": card}, 200),
+        ("get", f"{MODEL}/versions", IRISES, {}, 200),
+        ("get", MODEL_VERSION, {**IRISES, "version": "latest"}, {}, 200),
+        ("get", f"{MODEL_VERSION}/artifact", IRISES_1, {}, 200),
+        ("put", ALIAS, staging, {"body": {"version": 1}}, 200),
+        ("post", f"{MODEL_VERSION}/predict", {**IRISES, "version": "staging"}, {"body": rows}, 200),
+        ("post", f"{MODEL_VERSION}/evaluations", IRISES_1, {"body": evaluation}, 201),
+        ("get", f"{MODEL}/compare", IRISES, {}, 200),
+        ("delete", ALIAS, staging, {}, 200),
+        # …and what goes wrong.
+        ("get", MODEL, {**IRISES, "name": "irsi"}, {}, 404),
+        ("get", MODEL_VERSION, {**IRISES, "version": "0"}, {}, 400),
+        ("post", f"{MODEL}/versions", IRISES, {"body": {**body, "artifact": "x"}}, 400),
+        ("post", f"{MODEL}/versions", IRISES, {"raw": b"x" * 5_000_001}, 413),
+        ("post", f"{MODEL_VERSION}/predict", IRISES_1, {"body": {"rows": [{"x": 1}]}}, 400),
+        ("put", ALIAS, production, {"body": {"version": 1}, "user": "bob"}, 403),
+        ("delete", ALIAS, staging, {}, 404),
+    ]
+
+
 async def _exchange(api: Api, doc: dict[str, Any], step: Step) -> Any:
     """Make one request of a scenario; check its status and that it matches the document."""
     verb, path, arguments, options, expected = step
@@ -262,7 +304,7 @@ async def test_real_responses_match_the_document(api: Api, iris: pd.DataFrame) -
     doc = document("/")
     iris_csv = iris.to_csv(index=False).encode()
     seen = set()
-    for step in [*_scenario(iris_csv), *_template_scenario()]:
+    for step in [*_scenario(iris_csv), *_template_scenario(), *_model_scenario(iris)]:
         await _exchange(api, doc, step)
         seen.add((step[1], step[0]))
     # The job the gallery's scenario submitted, and a rerun of it.
@@ -369,6 +411,7 @@ KNOWN = {
     "slug": "finance",
     "user": "bob",
     "template": "dataset-report",
+    "alias": "staging",
 }
 
 
@@ -432,6 +475,11 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
     status, job = await api("POST", "jobs", body=submit)
     status, rerun = await api("POST", "jobs", job["id"], "rerun")
     assert status == 201
+    # finance/credit@1, a model, with the alias staging.
+    body = upload(train(None, iris, "species", model="logistic_regression"))
+    assert (await api("POST", "models", "finance", "credit", "versions", body=body))[0] == 201
+    alias = ("PUT", "models", "finance", "credit", "aliases", "staging")
+    assert (await api(*alias, body={"version": 1}))[0] == 200
     base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}lepton/api/v1"
     failures, statuses = await asyncio.to_thread(
         fuzz, base_url, {"Authorization": "token alice-token"}, {**KNOWN, "job_id": rerun["id"]}
@@ -441,14 +489,17 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
     fuzzed = {f"{verb.upper()} {path}" for path, verb in route_operations()}
     assert {label for label, _ in statuses} == fuzzed - {"GET /openapi.json"}
     succeeded = {label for label, status in statuses if status < 300}
-    # Random bytes seldom make a table, random JSON a notebook or a template's parameters,
-    # so uploads, publishing and submitting may only ever have been refused; and with no
-    # runner, no job has an output notebook.
+    # Random bytes seldom make a table, random JSON a notebook, a template's parameters, a
+    # model or rows with a model's columns, so uploads, publishing, submitting, registering
+    # and predicting may only ever have been refused; and with no runner, no job has an
+    # output notebook.
     assert succeeded >= fuzzed - {
         "GET /openapi.json",
         "POST /datasets/{team}/{name}/versions",
         "POST /templates",
         "POST /jobs",
         "GET /jobs/{job_id}/notebook",
+        "POST /models/{team}/{name}/versions",
+        "POST /models/{team}/{name}/versions/{version}/predict",
     }
     assert {status for _, status in statuses} >= {200, 201, 400, 404, 409}

@@ -53,6 +53,17 @@ def test_a_corrupted_blob_is_refused(store: BlobStore, tmp_path: Path) -> None:
         store.local_path(blob.sha256)
 
 
+def test_read_bytes_without_verify_returns_the_stored_bytes_unchecked(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    blob = store.put_file(_file(tmp_path, b"original content"))
+    path = store.local_path(blob.sha256)
+    path.write_bytes(b"tampered content")
+    assert store.read_bytes(blob.sha256, verify=False) == b"tampered content"
+    with pytest.raises(CorruptBlob, match="corrupt"):
+        store.read_bytes(blob.sha256)  # verifying stays the default
+
+
 def test_a_missing_blob_says_how_to_recover(store: BlobStore, tmp_path: Path) -> None:
     blob = store.put_file(_file(tmp_path, b"gone soon"))
     store.local_path(blob.sha256).unlink()

@@ -281,24 +281,73 @@ def test_register_model_without_a_gallery_is_honest(client: LocalClient) -> None
     assert widget.status == NO_GALLERY
 
 
-def test_register_model_hands_the_chosen_result_to_the_gallery(client: LocalClient) -> None:
-    received: list[TrainResult] = []
+def test_register_model_hands_the_chosen_result_and_name_to_the_gallery(
+    client: LocalClient,
+) -> None:
+    received: list[tuple[TrainResult, str]] = []
 
-    def register(result: TrainResult) -> str:
-        received.append(result)
-        return "uci/cancer-model@1"
+    def register(result: TrainResult, name: str) -> str:
+        received.append((result, name))
+        return f"{name}@1"
 
     widget = cancer(client, "logistic_regression", "knn", register=register)
+    assert widget.model_name == ""  # nothing to name before a run
     widget.train()
     board = widget.wait(timeout=60)
     assert isinstance(board, Leaderboard)
+    assert widget.model_name == f"uci/breast-cancer-{board.best.family}"
     other = board[1].family
-    widget.register_box.value = other
+    widget.register_box.value = other  # the suggested name follows the model picked
+    assert widget.model_name_box.value == f"uci/breast-cancer-{other}"
 
     widget.register_button.click()
 
-    assert received == [board[other]]
-    assert widget.status == f"Registered {other}: uci/cancer-model@1"
+    assert received == [(board[other], f"uci/breast-cancer-{other}")]
+    assert widget.status == f"Registered uci/breast-cancer-{other}@1"
+
+    widget.model_name_box.value = "uci/cancer-screen"  # typed: kept from now on
+    widget.register_box.value = board.best.family
+    assert widget.model_name == "uci/cancer-screen"
+    widget.register_model()
+    assert received[-1] == (board.best, "uci/cancer-screen")
+
+    widget.model_name = " "
+    assert widget.register_model() is None
+    assert widget.status == "type the model's name, 'team/name', beside Register model"
+
+
+def test_register_model_adds_a_version_to_the_gallery(client: LocalClient) -> None:
+    widget = cancer(client, "logistic_regression", register=client.models.register)
+    widget.train()
+    result = widget.wait(timeout=60)
+    assert isinstance(result, TrainResult)
+    widget.model_name_box.value = "uci/cancer-screen"
+
+    registered = widget.register_model()
+
+    assert registered.ref == "uci/cancer-screen@1"
+    assert widget.status == "Registered uci/cancer-screen@1"
+    version = client.models.version("uci/cancer-screen")
+    assert version.version == 1
+    assert version.family == "logistic_regression"
+    assert version.spec["dataset"]["ref"] == "uci/breast-cancer@1"
+    widget.register_button.click()  # the same model again: no second version
+    assert widget.status == "Already registered as uci/cancer-screen@1"
+    assert [v.version for v in client.models.versions("uci/cancer-screen")] == [1]
+
+
+def test_register_model_shows_the_gallery_refusal(
+    local_workspace: Workspace, client: LocalClient
+) -> None:
+    carol = LocalClient(local_workspace, user="carol")  # no member of team uci
+    widget = cancer(client, "logistic_regression", register=carol.models.register)
+    widget.train()
+    widget.wait(timeout=60)
+
+    assert widget.register_model() is None
+
+    assert "registering model uci/breast-cancer-logistic_regression needs" in widget.status
+    assert "error-color" in widget.status_line.value
 
 
 # -- ll.train_widget and the static copy -----------------------------------------------------

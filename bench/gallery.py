@@ -1,0 +1,340 @@
+"""Gallery benchmark: the safe model formats beside pickle and joblib, for the same models.
+
+The gallery never loads with pickle: scikit-learn models are skops files, torch networks
+safetensors (:mod:`lepton_lab.gallery.artifacts`).  Plain skops loads many times slower
+than pickle, and a plain user also audits the file for untrusted types before each load.
+The gallery audits once, at registration, checks the sha256 on every load (in a thread,
+while skops parses) and keeps loaded models per process.  One table, per model:
+
+* **size**: pickle (protocol 5) and the gallery's artifact;
+* **save**: ``pickle.dumps``, ``joblib.dump`` (into memory), ``save_model`` (which also
+  audits the file);
+* **load**: ``pickle.loads``, ``joblib.load``; plain skops as a plain user does it,
+  ``skops.io.loads(data, trusted=get_untrusted_types(data=data))`` ("skops"), and the same
+  load given the list ("skops no audit"); the gallery's ``load_model`` with an empty cache
+  ("Lepton cold": hash check, skops with the stored list, networks rebuilt) and again as
+  the registry does it ("Lepton repeat": ``cached_model(sha256)``, before any blob is
+  read) and with the bytes given ("repeat, bytes hashed": ``load_model`` hashes them
+  again, then answers from the cache);
+* ratios: cold / skops no audit (target: at most 1.00x), repeat / pickle (target: within
+  1.5x), repeat hashed / pickle, cold / pickle.
+
+Every load is checked to predict exactly what the original model predicts.  Plain skops
+cannot store a torch network ("-").  Times (ms) are medians over rounds; each round times
+each operation once, after a garbage collection, and frees what it loaded untimed.
+
+Models (full): logistic regression, histogram gradient boosting, a random forest of 200
+unlimited-depth trees (about 60 MB pickled) and the ``mlp`` family, all through
+``train(None, frame, "target", model=...)`` on one synthetic classification table of
+40,000 rows and 20 features.
+
+Usage::
+
+    .venv/bin/python bench/gallery.py [--quick] [--rounds R]
+
+``--quick`` (the test suite runs it) takes 4,000 rows, small models and 2 rounds, and
+finishes in under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import pickle
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from common import fmt_bytes, fmt_ratio, machine_header, print_table
+from sklearn.datasets import make_classification
+
+from lepton_lab.gallery.artifacts import cached_model, clear_cache, load_model, save_model
+from lepton_lab.training import TrainResult, train
+
+PACKAGES = ("lepton-lab", "scikit-learn", "skops", "safetensors", "torch", "numpy")
+FEATURES = 20
+SEED = 0
+CHECK_ROWS = 500
+"""Rows every loaded model predicts, compared with the original's predictions."""
+OPERATIONS = (
+    "save_pickle",
+    "save_joblib",
+    "save_lepton",
+    "load_pickle",
+    "load_joblib",
+    "load_skops",
+    "load_skops_trusted",
+    "lepton_cold",
+    "lepton_repeat",
+    "lepton_repeat_bytes",
+)
+
+
+class BenchError(RuntimeError):
+    """A loaded model predicts differently: the figures would be meaningless."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work one run does; ``--quick`` picks the small one."""
+
+    name: str
+    rounds: int
+    rows: int
+    params: dict[str, dict[str, Any]]
+    """Families in table order, with their parameters."""
+
+
+FULL = Profile(
+    "full",
+    rounds=7,
+    rows=40_000,  # 200 unlimited trees on this many rows: about 60 MB pickled
+    params={
+        "logistic_regression": {},
+        "hist_gradient_boosting": {"max_iter": 100},
+        "random_forest": {"n_estimators": 200},
+        "mlp": {"epochs": 5},
+    },
+)
+QUICK = Profile(
+    "quick",
+    rounds=2,
+    rows=4_000,
+    params={
+        "logistic_regression": {},
+        "hist_gradient_boosting": {"max_iter": 20},
+        "random_forest": {"n_estimators": 30},
+        "mlp": {"epochs": 2},
+    },
+)
+
+
+@dataclass
+class Measured:
+    """One model's sizes and median seconds per operation (None: not possible)."""
+
+    family: str
+    pickle_size: int
+    lepton_size: int
+    seconds: dict[str, float | None] = field(default_factory=dict)
+
+
+def synthetic(rows: int) -> pd.DataFrame:
+    """A seeded classification table: ``rows`` rows, :data:`FEATURES` numbers, ``target``."""
+    x, y = make_classification(
+        n_samples=rows, n_features=FEATURES, n_informative=10, random_state=SEED
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(FEATURES)])
+    frame["target"] = y
+    return frame
+
+
+def fit_all(profile: Profile, frame: pd.DataFrame) -> dict[str, Any]:
+    """Each family's fitted pipeline, as ``ll.train`` gives it."""
+    models = {}
+    for family, params in profile.params.items():
+        result = train(None, frame, "target", model=family, params=params, device="cpu")
+        assert isinstance(result, TrainResult)
+        models[family] = result.model
+    return models
+
+
+def _round_order(index: int) -> list[str]:
+    """The operations of round ``index``: saves, then loads, every other round backwards
+    (a busy machine slows whatever runs at the same moment); the repeats always follow
+    the cold load, whose model they find in the cache."""
+    saves = [name for name in OPERATIONS if name.startswith("save")]
+    loads = [name for name in OPERATIONS if name.startswith("load")] + ["lepton"]
+    if index % 2:
+        loads.reverse()
+    lepton = ["lepton_cold", "lepton_repeat", "lepton_repeat_bytes"]
+    return saves + [step for name in loads for step in (lepton if name == "lepton" else [name])]
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    gc.collect()  # not the previous operation's garbage
+    started = time.perf_counter()
+    result = call()
+    elapsed = time.perf_counter() - started
+    del result  # freeing a loaded model is not part of loading it
+    return elapsed
+
+
+def _plain_skops(model: Any) -> bytes | None:
+    try:
+        data: bytes = sio.dumps(model)
+    except Exception:  # skops cannot store a torch network's tensors
+        return None
+    return data
+
+
+def _skops_load(plain: bytes | None, *, audit: bool) -> Callable[[], Any] | None:
+    """Plain skops's load, auditing the file first as a plain user must, or given the list."""
+    if plain is None:
+        return None
+    trusted = sio.get_untrusted_types(data=plain)
+
+    def load() -> Any:
+        return sio.loads(plain, trusted=sio.get_untrusted_types(data=plain) if audit else trusted)
+
+    return load
+
+
+def _same(loaded: Any, model: Any, rows: pd.DataFrame, what: str) -> None:
+    if not np.array_equal(loaded.predict(rows), model.predict(rows)):
+        raise BenchError(f"{what} predicts differently from the model it loaded")
+
+
+def measure(family: str, model: Any, rows: pd.DataFrame, rounds: int) -> Measured:
+    """Sizes, and each operation's median time over ``rounds``; every load checked."""
+    pickled = pickle.dumps(model, protocol=5)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    dumped = buffer.getvalue()
+    plain = _plain_skops(model)
+    artifact = save_model(model)
+
+    def lepton_cold() -> Any:
+        clear_cache()
+        return load_model(artifact.data, artifact.sha256, artifact.trusted)
+
+    def registry_repeat() -> Any:  # what ModelService.load does before reading the blob
+        model = cached_model(artifact.sha256)
+        return model if model is not None else lepton_cold()
+
+    operations: dict[str, Callable[[], Any] | None] = {
+        "save_pickle": lambda: pickle.dumps(model, protocol=5),
+        "save_joblib": lambda: joblib.dump(model, io.BytesIO()),
+        "save_lepton": lambda: save_model(model),
+        "load_pickle": lambda: pickle.loads(pickled),
+        "load_joblib": lambda: joblib.load(io.BytesIO(dumped)),
+        "load_skops": _skops_load(plain, audit=True),
+        "load_skops_trusted": _skops_load(plain, audit=False),
+        "lepton_cold": lepton_cold,
+        "lepton_repeat": registry_repeat,
+        "lepton_repeat_bytes": lambda: load_model(artifact.data, artifact.sha256, artifact.trusted),
+    }
+    for name, call in operations.items():  # once untimed: each load must predict the same
+        if call is not None and name.startswith(("load", "lepton")):
+            _same(call(), model, rows, f"{family}: {name}")
+    times: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    for index in range(rounds):
+        clear_cache()
+        for name in _round_order(index):
+            call = operations[name]
+            if call is not None:
+                times[name].append(_timed(call))
+    clear_cache()
+    seconds = {name: statistics.median(v) if v else None for name, v in times.items()}
+    return Measured(family, len(pickled), artifact.size, seconds)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:,.1f}"
+
+
+def report(profile: Profile, measured: list[Measured]) -> None:
+    """The table, then the two targets in words."""
+    headers = [
+        "model",
+        "pickle size",
+        "Lepton size",
+        "save pickle ms",
+        "save joblib ms",
+        "save Lepton ms",
+        "load pickle ms",
+        "load joblib ms",
+        "load skops ms",
+        "skops no audit ms",
+        "Lepton cold ms",
+        "Lepton repeat ms",
+        "repeat, bytes hashed ms",
+        "cold/skops no audit",
+        "repeat/pickle",
+        "repeat hashed/pickle",
+        "cold/pickle",
+    ]
+    rows = []
+    for m in measured:
+        s = m.seconds
+        rows.append(
+            [
+                m.family,
+                fmt_bytes(m.pickle_size),
+                fmt_bytes(m.lepton_size),
+                *(_ms(s[name]) for name in OPERATIONS),
+                fmt_ratio(s["lepton_cold"], s["load_skops_trusted"]),
+                fmt_ratio(s["lepton_repeat"], s["load_pickle"]),
+                fmt_ratio(s["lepton_repeat_bytes"], s["load_pickle"]),
+                fmt_ratio(s["lepton_cold"], s["load_pickle"]),
+            ]
+        )
+    title = (
+        f"Save and load: pickle and joblib vs the gallery's safe formats "
+        f"({profile.rows:,} rows, median of {profile.rounds} rounds)"
+    )
+    print_table(title, headers, rows)
+    forest = next((m for m in measured if m.family == "random_forest"), None)
+    if forest is not None:
+        print("\n" + targets(forest))
+
+
+def targets(forest: Measured) -> str:
+    """The issue's two targets for the forest, in words."""
+    s = {name: value or 0.0 for name, value in forest.seconds.items()}
+    cold, skops_load, pickled = s["lepton_cold"], s["load_skops_trusted"], s["load_pickle"]
+    return (
+        f"Random forest ({fmt_bytes(forest.pickle_size)} pickled): cold load "
+        f"{cold * 1000:.1f} ms vs plain skops {s['load_skops'] * 1000:.1f} ms with its audit, "
+        f"{skops_load * 1000:.1f} ms without ({_verdict(cold <= skops_load)}: at most 1.00x "
+        f"the load without audit); repeated load {s['lepton_repeat'] * 1000:.1f} ms, "
+        f"{s['lepton_repeat_bytes'] * 1000:.1f} ms when the bytes are given and hashed again, "
+        f"vs pickle {pickled * 1000:.1f} ms ({_verdict(s['lepton_repeat'] <= 1.5 * pickled)}: "
+        "within 1.5x)"
+    )
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "missed"
+
+
+def parse_args(argv: Sequence[str] | None) -> Profile:
+    """The profile asked for, ``--rounds`` applied."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small models, 2 rounds (< 60 s)")
+    parser.add_argument("--rounds", type=int, help="rounds per model (default: 7, quick: 2)")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        profile = Profile(profile.name, args.rounds, profile.rows, profile.params)
+    return profile
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train the models, time every format, print the table."""
+    profile = parse_args(argv)
+    print(machine_header("bench/gallery.py", profile.name, PACKAGES), flush=True)
+    frame = synthetic(profile.rows)
+    models = fit_all(profile, frame)
+    rows = frame.drop(columns="target").head(CHECK_ROWS)
+    try:
+        measured = [measure(name, model, rows, profile.rounds) for name, model in models.items()]
+    except BenchError as exc:
+        print(f"\nbench/gallery.py: {exc}", file=sys.stderr)
+        return 1
+    report(profile, measured)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

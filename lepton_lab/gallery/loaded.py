@@ -1,0 +1,302 @@
+"""A gallery model ready to use, and the input signature that checks rows before it.
+
+A **signature** says what a model takes and gives::
+
+    {"inputs": [{"name": "age", "dtype": "number"}, {"name": "sector", "dtype": "category"}],
+     "output": {"kind": "class", "classes": [0, 1]}}      # or {"kind": "value"}
+
+Input kinds are those of training's preprocessing (:mod:`lepton_lab.training.preprocess`):
+``number``, ``category``, ``text``, or ``any`` when it is not known.  :meth:`LoadedModel.check`
+holds rows to it before the model sees them, so that a bad row is a clear ``InvalidInput``
+(a 400 on the server), never an error from deep inside scikit-learn: a missing column, text
+where a number belongs, a list or object where a value belongs, and a number that is not
+finite or too large for a float (``Infinity``, ``NaN``, ``1e999``, an integer beyond any
+float).  A missing value is ``None`` (JSON's ``null``) in records, ``NaN`` in a DataFrame.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+from lepton_lab.errors import InvalidInput
+from lepton_lab.training.preprocess import plan_columns
+
+__all__ = ["KINDS", "LoadedModel", "signature_of"]
+
+KINDS = ("number", "category", "text", "any")
+"""The input kinds a signature names."""
+
+Rows = pd.DataFrame | list[dict[str, Any]] | dict[str, Any]
+"""Rows for a model: a DataFrame, JSON records, or one record."""
+
+
+class LoadedModel:
+    """A gallery model ready to use: ``model.predict(df)``, ``model.predict_proba(df)``.
+
+    Rows are checked against the signature first (:meth:`check`).  The wrapped ``model`` is
+    shared with every other load of the same version in this process: predict, never refit.
+    """
+
+    def __init__(
+        self, model: Any, *, ref: str, task: str, signature: dict[str, Any], info: Any = None
+    ) -> None:
+        self.model = model
+        self.ref = ref
+        """The pinned reference, ``team/name@version``."""
+        self.task = task
+        self.signature = signature
+        self.info = info
+        """The version's description (``ModelVersionInfo``), when the registry gave it."""
+
+    @property
+    def features(self) -> list[str]:
+        """The input columns, in the order the model takes them."""
+        return [str(spec["name"]) for spec in self.signature.get("inputs", [])]
+
+    @property
+    def classes(self) -> list[Any]:
+        """The class labels in ``predict_proba``'s column order (``[]`` for regression)."""
+        classes = getattr(self.model, "classes_", None)
+        if classes is not None:
+            return _plain_list(classes)
+        return list(self.signature.get("output", {}).get("classes", []))
+
+    def check(self, rows: Rows) -> pd.DataFrame:
+        """``rows`` as the model takes them: its columns in its order (others dropped),
+        numbers parsed from text; ``InvalidInput`` naming what is missing or wrong."""
+        frame = _as_frame(rows)
+        names = self.features
+        missing = [name for name in names if name not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"missing column(s) {', '.join(missing)}; the model needs: {', '.join(names)}"
+            )
+        if frame.empty:
+            raise InvalidInput("no rows to predict")
+        if isinstance(rows, pd.DataFrame):
+            for name in names:
+                _check_column(frame[name], name)
+        else:  # records: NaN is no missing value there, None is
+            _check_records([rows] if isinstance(rows, dict) else rows, names)
+        checked = frame.loc[:, names].copy()
+        for spec in self.signature.get("inputs", []):
+            name = str(spec["name"])
+            checked[name] = _coerce(checked[name], str(spec.get("dtype", "any")), name)
+        return checked
+
+    def predict(self, rows: Rows) -> np.ndarray[Any, Any]:
+        """One prediction per row: a class label, or a number for regression."""
+        return np.asarray(self.model.predict(self._input(rows)))
+
+    def predict_proba(self, rows: Rows) -> np.ndarray[Any, Any]:
+        """Class probabilities, one column per entry of :attr:`classes`."""
+        if not hasattr(self.model, "predict_proba"):
+            what = "a regression model" if self.task == "regression" else "this classifier"
+            raise InvalidInput(
+                f"model {self.ref} gives no probabilities ({what} has no predict_proba); "
+                "use predict"
+            )
+        return np.asarray(self.model.predict_proba(self._input(rows)))
+
+    def _input(self, rows: Rows) -> Any:
+        checked = self.check(rows)
+        # An estimator fitted on a bare array warns when given named columns.
+        return checked if hasattr(self.model, "feature_names_in_") else checked.to_numpy()
+
+    def _repr_html_(self) -> str:
+        inputs = ", ".join(
+            f"{spec['name']} ({spec.get('dtype', 'any')})"
+            for spec in self.signature.get("inputs", [])
+        )
+        output = self.signature.get("output", {})
+        gives = (
+            f"one of {len(output.get('classes', []))} classes"
+            if output.get("kind") == "class"
+            else "a value"
+        )
+        return (
+            f"<b>{html.escape(self.ref)}</b> ({html.escape(self.task)}): takes "
+            f"{html.escape(inputs or 'no columns')}; gives {gives} per row"
+        )
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.ref} {self.task}, {len(self.features)} inputs>"
+
+
+def signature_of(
+    model: Any,
+    frame_or_features: pd.DataFrame | list[str] | None,
+    features: list[str] | None = None,
+) -> dict[str, Any]:
+    """The signature of a fitted ``model``: input kinds from a training frame's columns
+    (as training's preprocessing sorts them), else from the model's own preprocessing."""
+    if isinstance(frame_or_features, pd.DataFrame):
+        frame = frame_or_features
+        names = features or _fitted_names(model) or [str(c) for c in frame.columns]
+        absent = [name for name in names if name not in frame.columns]
+        if absent:
+            raise InvalidInput(f"the frame lacks feature column(s) {', '.join(absent)}")
+        plan = plan_columns(frame, names)
+        kinds = _kinds(plan.numeric, plan.categorical, plan.text)
+    else:
+        names = features or list(frame_or_features or []) or _fitted_names(model)
+        kinds = _kinds_from_model(model)
+    if not names:
+        raise InvalidInput(
+            "this model does not know its input columns: fit it on a DataFrame, or name them "
+            "with features=[...]"
+        )
+    inputs = [{"name": name, "dtype": kinds.get(name, "any")} for name in names]
+    return {"inputs": inputs, "output": _output(model)}
+
+
+def _as_frame(rows: Any) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    if isinstance(rows, dict):
+        rows = [rows]
+    if isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+        return pd.DataFrame.from_records(rows)
+    raise InvalidInput(
+        f"rows must be a DataFrame or a list of {{column: value}} records, not "
+        f"{type(rows).__name__}"
+    )
+
+
+def _check_records(records: list[dict[str, Any]], names: list[str]) -> None:
+    """Each value of the model's columns a single value, and any number a finite float."""
+    for row, record in enumerate(records, 1):
+        for name in names:
+            value = record.get(name)
+            if value is not None:
+                _check_value(value, name, row, nan_is_missing=False)
+
+
+def _check_column(values: pd.Series, name: str) -> None:
+    """As :func:`_check_records`, for a DataFrame's column (where NaN is a missing value)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():
+            at = int(infinite.argmax())
+            _check_value(float(values.iloc[at]), name, at + 1)
+    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":
+        for row, value in enumerate(values, 1):
+            _check_value(value, name, row)
+
+
+def _check_value(value: Any, name: str, row: int, *, nan_is_missing: bool = True) -> None:
+    """``InvalidInput`` naming the column for a list or object, or a number no float holds."""
+    if isinstance(value, list | tuple | dict | set | np.ndarray):
+        raise InvalidInput(
+            f"column {name!r} holds a list or object in row {row}, not a value: {_short(value)}"
+        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        finite = False
+    missing = nan_is_missing and value != value  # NaN: a DataFrame's missing value
+    if not finite and not missing:
+        raise _not_finite(name, value, row)
+
+
+def _not_finite(name: str, value: Any, row: int) -> InvalidInput:
+    return InvalidInput(
+        f"column {name!r} holds {_short(value)} in row {row}, a number that is not finite "
+        "or too large for a float; send null (None) for a missing value"
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}…"
+
+
+def _coerce(values: pd.Series, kind: str, name: str) -> pd.Series:
+    """One column as the model's preprocessing expects it; ``InvalidInput`` if it cannot be."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if kind == "number" and not pd.api.types.is_numeric_dtype(values.dtype):
+        blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+        parsed = pd.to_numeric(values.where(~blank), errors="coerce")
+        bad = values.notna() & ~blank & parsed.isna()
+        if bad.any():
+            example = values[bad].iloc[0]
+            raise InvalidInput(
+                f"column {name!r} takes numbers (integers or decimals), but has {example!r}, "
+                "which is not a number"
+            )
+        infinite = np.isinf(parsed.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():  # "inf", "1e999": text for a number no float holds
+            at = int(infinite.argmax())
+            raise _not_finite(name, values.iloc[at], at + 1)
+        return parsed
+    if kind == "text":
+        return values.where(values.isna(), values.astype(str))
+    return values  # category and any: as given (an unknown category counts as none)
+
+
+def _fitted_names(model: Any) -> list[str]:
+    return [str(name) for name in getattr(model, "feature_names_in_", [])]
+
+
+def _kinds(numeric: list[str], categorical: list[str], text: list[str]) -> dict[str, str]:
+    return (
+        dict.fromkeys(numeric, "number")
+        | dict.fromkeys(categorical, "category")
+        | dict.fromkeys(text, "text")
+    )
+
+
+def _kinds_from_model(model: Any) -> dict[str, str]:
+    """Kinds read off a fitted model, from the step that sees the raw rows: training's
+    column transformer names its blocks numeric, categorical and text_N; its numeric-only
+    step (an imputer by median, a scaler) and a bare estimator take numbers."""
+    first = model
+    while getattr(first, "steps", None):  # a pipeline's first step sees the raw rows
+        first = first.steps[0][1]
+    blocks = getattr(first, "transformers_", None)
+    if blocks is not None:
+        found: dict[str, list[str]] = {"numeric": [], "categorical": [], "text": []}
+        for block, _, columns in blocks:
+            kind = "text" if str(block).startswith("text_") else str(block)
+            if kind in found:
+                found[kind] += [columns] if isinstance(columns, str) else list(columns)
+        return _kinds(found["numeric"], found["categorical"], found["text"])
+    names = _fitted_names(model)
+    categorical = getattr(first, "is_categorical_", None)  # histogram gradient boosting
+    if first is model and categorical is not None:
+        flags = list(categorical)
+        return {n: "category" if flags[i] else "number" for i, n in enumerate(names)}
+    if first is model or _takes_numbers(first):
+        return dict.fromkeys(names, "number")
+    return {}  # someone else's preprocessing: kinds unknown
+
+
+def _takes_numbers(step: Any) -> bool:
+    if isinstance(step, SimpleImputer):
+        return step.strategy in ("mean", "median")
+    return isinstance(step, StandardScaler | MinMaxScaler | RobustScaler | MaxAbsScaler)
+
+
+def _output(model: Any) -> dict[str, Any]:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return {"kind": "value"}
+    return {"kind": "class", "classes": _plain_list(classes)}
+
+
+def _plain_list(values: Any) -> list[Any]:
+    """numpy scalars as Python ones, so that the list is JSON-ready."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]

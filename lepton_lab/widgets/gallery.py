@@ -1,0 +1,376 @@
+"""The model gallery: ``ll.models.browse()``.
+
+Search the models you may see, narrow them by team, task and tag, and open one: its card,
+the table of its versions, a chart of its headline metric over versions, the lineage of
+the version picked (dataset version -> job and template -> model version), the lines
+that load it, and Promote, which points an alias (``production`` by default) at it.
+
+State lives in traits (``query``, ``team``, ``task``, ``tag``, ``page``, ``selected``,
+``version``, ``alias``, ``status``); the handlers only call the models API (and, for a
+job's template, the jobs API) and draw what comes back (:mod:`.gallery_render`).  Who may
+move which alias is the gallery service's business: what it refuses is shown in red
+beside the Promote button, never raised.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+from traitlets import Int, Unicode
+
+from lepton_lab.errors import InvalidInput, LeptonLabError
+from lepton_lab.paging import MAX_LIMIT
+from lepton_lab.widgets import gallery_render as draw
+from lepton_lab.widgets.jobs import close_all
+from lepton_lab.widgets.live import shows_errors
+from lepton_lab.widgets.train_render import figure_png, status_html
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lepton_lab.client.api import JobsAPI
+    from lepton_lab.client.api_models import ModelsAPI
+    from lepton_lab.gallery.info import ModelInfo, ModelVersionInfo
+    from lepton_lab.paging import Page
+
+__all__ = ["ANY", "DEFAULT_ALIASES", "ModelGallery"]
+
+#: The dropdown value meaning "no filter" (the ``team``, ``task`` and ``tag`` traits use it).
+ANY = ""
+#: Aliases the alias box offers besides those the model already has (any slug may be typed).
+DEFAULT_ALIASES = ("production", "staging")
+
+
+class ModelGallery(w.VBox):  # type: ignore[misc]
+    """Find a model, read its card, versions, metrics and lineage, load it, promote it.
+
+    ``ModelGallery(ll.models, query="churn", jobs_api=ll.jobs)``; usually made by
+    ``ll.models.browse()``.  ``jobs_api`` (optional) names the template of the job that
+    registered a version in its lineage.  The controls are public attributes:
+    ``search_box``, ``search_button``, ``team_box``, ``task_box``, ``tag_box``,
+    ``cards_box``, ``card_buttons`` (by model), ``previous_button``, ``page_label``,
+    ``next_button``, and in the ``detail`` pane ``card_pane``, ``versions_pane``,
+    ``chart``, ``version_box``, ``lineage_pane``, ``code_box``, ``alias_box``,
+    ``promote_button``, ``message_line``; ``status_line`` shows :attr:`status` while no
+    model is open.  ``results`` is the page shown, ``model`` and ``versions`` the model open.
+    """
+
+    query = Unicode("", help="Words searched in model names, teams and tasks; '' lists all.")
+    team = Unicode(ANY, help="Only models of this team; '' for every team.")
+    task = Unicode(ANY, help="Only models for this task (binary, regression, …); '' for any.")
+    tag = Unicode(ANY, help="Only models carrying this tag; '' for any tag.")
+    page = Int(0, min=0, help="The page of results shown, from 0: offset page * page_size.")
+    page_size = Int(20, min=1, max=MAX_LIMIT, help="Models per page; only one page is fetched.")
+    total = Int(0, read_only=True, help="How many models match the query and filters.")
+    selected = Unicode("", help="The model shown in the detail pane, 'team/name'; '' for none.")
+    version = Int(0, min=0, help="The version shown, loaded and promoted; 0 when none is.")
+    alias = Unicode("production", help="The alias Promote points at the version shown.")
+    status = Unicode("", read_only=True, help="The last message: what was done or what failed.")
+
+    def __init__(
+        self,
+        models_api: ModelsAPI,
+        *,
+        query: str = "",
+        team: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        jobs_api: JobsAPI | None = None,
+        page_size: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.api, self.jobs = models_api, jobs_api
+        self.results: Page[ModelInfo] | None = None
+        self.model: ModelInfo | None = None
+        """The model open in the detail pane."""
+        self.versions: list[ModelVersionInfo] = []
+        """Its versions, newest first."""
+        self._syncing = False  # set while controls follow the traits, so they do not echo
+        self.query, self.team, self.task, self.tag = query, team or ANY, task or ANY, tag or ANY
+        self.page_size = page_size
+        self._build()
+        self._connect()
+        self.reload()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        """Create the controls; no API call and no handler yet."""
+        self.search_box = w.Text(
+            value=self.query, placeholder="search models", continuous_update=False
+        )
+        self.search_button = w.Button(description="Search", icon="search")
+        self.team_box = w.Dropdown(options=[("all teams", ANY)], description="team")
+        self.task_box = w.Dropdown(options=[("all tasks", ANY)], description="task")
+        self.tag_box = w.Dropdown(options=[("all tags", ANY)], description="tag")
+        self.cards_box = w.VBox()
+        self.card_buttons: dict[str, w.Button] = {}
+        self.previous_button = w.Button(description="Previous", icon="arrow-left", disabled=True)
+        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
+        self.page_label = w.Label()
+        self.card_pane = w.HTML()
+        self.versions_pane = w.HTML()
+        self.chart = w.Image(format="png")
+        self.version_box = w.Dropdown(options=[], description="version")
+        self.version_box.layout.width = "36em"
+        self.lineage_pane = w.HTML()
+        self.code_box = w.Textarea(description="load code", rows=2)
+        self.code_box.layout.width = "100%"
+        self.alias_box = w.Combobox(
+            value=self.alias, options=list(DEFAULT_ALIASES), description="alias"
+        )
+        self.promote_button = w.Button(description="Promote", icon="arrow-up")
+        self.message_line = w.HTML()
+        self.status_line = w.HTML()
+        self.detail = w.VBox(
+            [
+                self.card_pane,
+                w.HTML("<b>Versions</b>"),
+                self.versions_pane,
+                self.chart,
+                self.version_box,
+                self.lineage_pane,
+                self.code_box,
+                w.HBox([self.alias_box, self.promote_button]),
+                self.message_line,
+            ]
+        )
+        self.detail.layout.display = "none"
+        self.children = [
+            w.HBox([self.search_box, self.search_button]),
+            w.HBox([self.team_box, self.task_box, self.tag_box]),
+            self.cards_box,
+            w.HBox([self.previous_button, self.page_label, self.next_button]),
+            self.detail,
+            self.status_line,
+        ]
+
+    def _connect(self) -> None:
+        """Wire controls to traits and traits to the API, in one place."""
+        w.link((self.search_box, "value"), (self, "query"))
+        w.link((self, "alias"), (self.alias_box, "value"))
+        self.search_button.on_click(lambda _: self.reload())
+        self.previous_button.on_click(lambda _: self._turn(-1))
+        self.next_button.on_click(lambda _: self._turn(+1))
+        self.promote_button.on_click(lambda _: self.promote())
+        for trait, box in [
+            ("team", self.team_box),
+            ("task", self.task_box),
+            ("tag", self.tag_box),
+            ("version", self.version_box),
+        ]:
+            box.observe(self._control_changed(trait), names="value")
+        self.observe(lambda _: self.reload(), names="query")
+        self.observe(self._on_filter, names=["team", "task", "tag", "page_size"])
+        self.observe(lambda _: self.refresh(), names="page")
+        self.observe(lambda _: self._on_selected(), names="selected")
+        self.observe(lambda _: self._on_version(), names="version")
+
+    def _control_changed(self, trait: str) -> Callable[[dict[str, Any]], None]:
+        """An observer copying a control's value to ``trait`` (None, no choice, as empty)."""
+
+        def copy(change: dict[str, Any]) -> None:
+            if not self._syncing:
+                new = change["new"]
+                setattr(self, trait, new if new is not None else self.trait_defaults(trait))
+
+        return copy
+
+    def _set_control(
+        self, box: w.DOMWidget, value: Any, options: list[tuple[str, Any]] | None = None
+    ) -> None:
+        """Show ``value`` (and new ``options``) in a dropdown without echoing to the traits."""
+        self._syncing = True
+        try:
+            if options is not None:
+                box.options = options
+            known = [v for _, v in box.options]
+            box.value = value if value in known else None
+        finally:
+            self._syncing = False
+
+    def _select(self, ref: str) -> Callable[[w.Button], None]:
+        return lambda _: setattr(self, "selected", ref)
+
+    # -- the result list -----------------------------------------------------------------
+
+    @shows_errors
+    def reload(self) -> None:
+        """Fetch the filter choices for :attr:`query` and the first page of results again."""
+        self._fill_filters()
+        if self.page:
+            self.page = 0  # the page observer fetches it
+        else:
+            self._fetch_page()
+
+    def _fill_filters(self) -> None:
+        """Teams, tasks and tags of the models matching the query (one search call)."""
+        found = list(self.api.search(self.query, limit=MAX_LIMIT))
+        for trait, box, label, values in [
+            ("team", self.team_box, "all teams", {m.team for m in found}),
+            ("task", self.task_box, "all tasks", {m.task for m in found if m.task}),
+            ("tag", self.tag_box, "all tags", {t for m in found for t in m.tags}),
+        ]:
+            current = getattr(self, trait)
+            choices = sorted(values | ({current} - {ANY}))
+            self._set_control(box, current, [(label, ANY), *[(v, v) for v in choices]])
+
+    @shows_errors
+    def refresh(self) -> None:
+        """Fetch the current page of results: one search call, ``page_size`` models at most."""
+        self._fetch_page()
+
+    def _fetch_page(self) -> None:
+        self.results = self.api.search(
+            self.query,
+            team=self.team or None,
+            task=self.task or None,
+            tag=self.tag or None,
+            limit=self.page_size,
+            offset=self.page * self.page_size,
+        )
+        self.set_trait("total", self.results.total)
+        for row in self.cards_box.children:
+            close_all(row)
+        self.card_buttons = {}
+        rows = []
+        for info in self.results:
+            button = w.Button(description="Open", icon="folder-open")
+            button.on_click(self._select(info.ref))
+            self.card_buttons[info.ref] = button
+            card = w.HTML(draw.result_card_html(info, selected=info.ref == self.selected))
+            rows.append(w.HBox([card, button]))
+        self.cards_box.children = rows or [w.HTML("<i>No models match.</i>")]
+        self.page_label.value = draw.page_label(
+            self.results.offset, len(self.results), self.results.total
+        )
+        self.previous_button.disabled = self.page == 0
+        self.next_button.disabled = self.results.next_offset is None
+
+    def _on_filter(self, change: dict[str, Any]) -> None:
+        """A new filter starts again from the first page."""
+        box = {"team": self.team_box, "task": self.task_box, "tag": self.tag_box}.get(
+            change["name"]
+        )
+        if box is not None:
+            self._set_control(box, change["new"])
+        if self.page == 0:
+            self.refresh()
+        else:
+            self.page = 0  # the page observer refreshes
+
+    def _turn(self, pages: int) -> None:
+        self.page = max(self.page + pages, 0)
+
+    def _redraw_cards(self) -> None:
+        """Show which card is selected (no API call)."""
+        for info, row in zip(self.results or [], self.cards_box.children, strict=False):
+            row.children[0].value = draw.result_card_html(info, selected=info.ref == self.selected)
+
+    # -- the detail pane -----------------------------------------------------------------
+
+    @shows_errors
+    def _on_selected(self) -> None:
+        """Show the selected model's card, versions and chart, then its latest version."""
+        # Start from an empty pane, so that a failed call leaves nothing stale to promote,
+        # and so that every selection changes ``version`` (its observer draws the rest).
+        self.detail.layout.display = "none"
+        self.model, self.versions = None, []
+        self.version = 0
+        self._redraw_cards()
+        if not self.selected:
+            return
+        model = self._show_model()
+        self.detail.layout.display = ""
+        self.version = model.latest_version
+
+    def _show_model(self) -> ModelInfo:
+        """Fetch and draw the model and its versions (the version picked is kept)."""
+        self.model = model = self.api.get(self.selected)
+        self.versions = self.api.versions(self.selected)
+        self.card_pane.value = draw.model_card_html(model)
+        self.versions_pane.value = draw.versions_html(self.versions, self.version)
+        options = [(draw.version_label(v), v.version) for v in self.versions]
+        self._set_control(self.version_box, self.version, options)
+        known = sorted(set(model.aliases) - set(DEFAULT_ALIASES))
+        self.alias_box.options = [*DEFAULT_ALIASES, *known]
+        self._draw_chart()
+        return model
+
+    def _draw_chart(self) -> None:
+        """The headline metric over versions, as a PNG; hidden while nothing was measured."""
+        measured = any(v.metrics for v in self.versions)
+        self.chart.value = figure_png(self.api.plot_compare(self.selected)) if measured else b""
+        self.chart.layout.display = "" if measured else "none"
+
+    @shows_errors
+    def _on_version(self) -> None:
+        """Show the lineage and load code of ``selected@version``."""
+        self._set_control(self.version_box, self.version)
+        self.lineage_pane.value = self.code_box.value = ""
+        self.versions_pane.value = draw.versions_html(self.versions, self.version)
+        shown = self.shown_version
+        if shown is None:
+            return
+        self.lineage_pane.value = draw.lineage_html(shown, self._template_of(shown.job_id))
+        self.code_box.value = draw.load_code(shown.ref)
+
+    def _template_of(self, job_id: str) -> str:
+        """The template of the job that registered a version, when the jobs API can tell."""
+        if not job_id or self.jobs is None:
+            return ""
+        try:
+            job = self.jobs.get(job_id)
+        except LeptonLabError:  # a job you may not see: its id alone is drawn
+            return ""
+        return f"{job.template}@{job.template_version}" if job.template_version else job.template
+
+    @property
+    def shown_version(self) -> ModelVersionInfo | None:
+        """The version picked, as fetched with the model; None when none is."""
+        return next((v for v in self.versions if v.version == self.version), None)
+
+    @property
+    def ref(self) -> str:
+        """``team/name@N`` of the version shown, or ``""`` when none is."""
+        return f"{self.selected}@{self.version}" if self.selected and self.version else ""
+
+    # -- promoting -----------------------------------------------------------------------
+
+    @shows_errors
+    def promote(self, alias: str | None = None) -> ModelInfo:
+        """Point ``alias`` (default: the alias box) at the version shown, as Promote does.
+
+        Returns the model as it now is, or None when the gallery refused (the message beside
+        the button says why: moving ``production`` needs the editor role).
+        """
+        alias = (self.alias if alias is None else alias).strip()
+        if not self.ref:
+            raise InvalidInput("open a model and pick a version first")
+        ref = self.ref
+        info = self.api.promote(ref, alias)
+        self._show_model()
+        self._on_version()
+        self._fetch_page()  # the alias badges of the result list
+        self._say(f"{alias} now points at {ref}")
+        return info
+
+    def _say(self, message: str, *, error: bool = False) -> None:
+        """Show ``message`` (escaped: errors quote user input) beside Promote while a model
+        is open, else on the status line."""
+        self.set_trait("status", message)
+        shown = status_html(message, error=error)
+        in_detail = self.model is not None  # else the pane is hidden: say it below
+        self.message_line.value = shown if in_detail else ""
+        self.status_line.value = "" if in_detail else shown
+
+    def close(self) -> None:
+        """Close the widget and every part of it (cards and chart included)."""
+        for child in self.children:
+            close_all(child)
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<ModelGallery {self.ref or self.selected or '(none selected)'}>"
