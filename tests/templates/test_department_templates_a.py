@@ -1,0 +1,147 @@
+"""The finance, medical, evaluation and comparison templates: valid, runnable, as jobs.
+
+They run on scikit-learn's bundled data (nothing is downloaded).  No credit data ships
+with any package here, so ``finance/credit`` is a stand-in: the breast-cancer table with
+its ``target`` renamed ``default``, registered with a description that says so.  It
+exercises the template's code; its scores say nothing about credit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+from sklearn.datasets import load_breast_cancer, load_wine
+
+from lepton_lab.client import LocalClient
+from lepton_lab.training import train
+from tests.runner_support import RunnerThread
+
+TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
+FEW_MODELS = ["logistic_regression", "knn"]
+
+# template -> (small parameters, pinned dataset ref, registered model or None, numbers)
+CASES: dict[str, tuple[dict[str, Any], str, str | None, tuple[str, ...]]] = {
+    "credit-risk": (
+        {"models": FEW_MODELS, "seed": 1},
+        "finance/credit@1",
+        "finance/credit-risk",
+        ("roc_auc", "accuracy", "recall", "precision"),
+    ),
+    "diagnosis": (
+        {"models": FEW_MODELS},
+        "medical/breast-cancer@1",
+        "medical/diagnosis",
+        ("roc_auc", "accuracy", "f1_macro", "lowest_recall"),
+    ),
+    "evaluate-model": (
+        {"model": "medical/baseline@1", "dataset": "medical/breast-cancer"},
+        "medical/breast-cancer@1",
+        None,
+        ("roc_auc", "accuracy", "precision", "recall", "f1"),
+    ),
+    "compare-models": (
+        {"models": FEW_MODELS, "cv": 2},
+        "agri/wine@1",
+        None,
+        ("best_score",),
+    ),
+}
+
+
+@pytest.fixture
+def catalog(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> LocalClient:
+    """Alice's workspace with the data and a baseline model, seen by kernels started here."""
+    cancer = load_breast_cancer(as_frame=True).frame
+    client.datasets.register(cancer, "medical/breast-cancer")
+    client.datasets.register(
+        cancer.rename(columns={"target": "default"}),
+        "finance/credit",
+        description="Stand-in for tests: scikit-learn's breast-cancer table, not credit data.",
+    )
+    client.datasets.register(load_wine(as_frame=True).frame, "agri/wine")
+    baseline = train(
+        client.datasets, "medical/breast-cancer", "target", model="logistic_regression"
+    )
+    client.models.register(baseline, "medical/baseline")
+    monkeypatch.setenv("LEPTON_LAB_HOME", str(client.workspace.settings.home))
+    monkeypatch.setenv("LEPTON_LAB_USER", "alice")
+    return client
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_is_valid_with_typed_parameters(client: LocalClient, name: str) -> None:
+    notebook = nbformat.read(TEMPLATES / f"{name}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    lepton = notebook.metadata["lepton"]
+    assert {"title", "description", "tags", "kernel", "resources", "parameters"} <= set(lepton)
+    assert lepton["kernel"] == "python3" and lepton["resources"] == {"gpus": 0}
+    assert lepton["parameters"]["dataset"] == {"kind": "dataset"}
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    schema = {p.name: p for p in client.templates.get(name).parameters}
+    assert set(CASES[name][0]) <= set(schema)
+    assert all(p.type != "any" and p.help for p in schema.values())
+    assert schema["dataset"].kind == "dataset"
+
+
+def test_evaluate_model_needs_a_model_and_data_but_not_a_target(client: LocalClient) -> None:
+    schema = {p.name: p for p in client.templates.get("evaluate-model").parameters}
+    assert schema["model"].required and schema["dataset"].required
+    assert not schema["target"].required and schema["target"].optional
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_runs_with_plain_papermill(
+    catalog: LocalClient, tmp_path: Path, name: str
+) -> None:
+    parameters, _, model, _ = CASES[name]
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(TEMPLATES / f"{name}.ipynb"),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    text = json.dumps([c.get("outputs", []) for c in nbformat.read(out, as_version=4).cells])
+    assert "image/png" in text
+    if model is not None:
+        assert f"registered {model}@1" in text
+        assert catalog.models.get(model).owner == "alice"
+    if name == "evaluate-model":  # the evaluation was stored with the version
+        datasets = {row["dataset"] for row in catalog.models.compare_rows("medical/baseline")}
+        assert "medical/breast-cancer@1" in datasets
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_runs_as_a_job(catalog: LocalClient, job_runner: RunnerThread, name: str) -> None:
+    parameters, pinned, model, numbers = CASES[name]
+    job = catalog.jobs.submit(name, parameters, seed=3).wait(timeout=240)
+    assert job.info.status == "succeeded", job.info.reason
+    assert job.info.parameters["dataset"] == pinned
+    outputs = job.outputs
+    for number in numbers:
+        assert 0 <= outputs[number] <= 1, number
+    assert any(r.kind == "figure" for r in job.records)
+    if name != "evaluate-model":
+        assert set(outputs["leaderboard"]["model"]) == set(FEW_MODELS)
+        assert "fit_seconds" not in outputs["leaderboard"]  # timings would break reruns
+    if model is not None:
+        assert outputs["model_ref"] == f"{model}@1"
+        version = catalog.models.version(f"{model}@1")
+        assert version.job_id == job.id  # registered from inside the job
+        assert catalog.models.get(model).latest_version == 1
+    if name == "evaluate-model":
+        assert outputs["model_ref"] == "medical/baseline@1"
+        assert outputs["dataset_ref"] == pinned and outputs["rows"] == 569

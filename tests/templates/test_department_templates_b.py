@@ -1,0 +1,157 @@
+"""The retail, vision and NLP templates: valid, runnable with plain papermill, and as jobs.
+
+Each runs on real data that a package ships (nothing is downloaded): statsmodels'
+Eurostat series of EU electrical equipment turnover (public domain), scikit-learn's
+digits, and TextBlob's hand-tagged sentiment lexicon of English adjective senses (PDDL).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+import textblob
+from sklearn.datasets import load_digits
+from statsmodels.datasets import elec_equip
+
+from lepton_lab.client import LocalClient
+from tests.runner_support import RunnerThread
+
+TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
+
+
+def demand_series() -> pd.DataFrame:
+    """Monthly turnover of EU electrical equipment manufacturing, 1995-2016 (Eurostat)."""
+    raw = elec_equip.load().data
+    return pd.DataFrame({"date": raw.index, "sales": raw.iloc[:, 0].to_numpy()})
+
+
+def adjective_sentiment() -> pd.DataFrame:
+    """TextBlob's sentiment lexicon: a word and its sense's definition, labelled by polarity."""
+    lexicon = Path(textblob.__file__).parent / "en" / "en-sentiment.xml"
+    senses = [w.attrib for w in ET.parse(lexicon).getroot().iter("word") if w.get("sense")]
+    frame = pd.DataFrame(
+        {
+            "word": [s["form"] for s in senses],
+            "text": [f"{s['form']}: {s['sense']}" for s in senses],
+            "polarity": [float(s["polarity"]) for s in senses],
+        }
+    )
+    labels = {-1.0: "negative", 0.0: "neutral", 1.0: "positive"}
+    frame["label"] = np.sign(frame["polarity"]).map(labels)
+    return frame
+
+
+# template -> (small parameters, the dataset parameter's pinned ref, the model, the metrics)
+CASES: dict[str, tuple[dict[str, Any], str, str, tuple[str, ...]]] = {
+    "demand-forecast": (
+        {"dataset": "retail/electrical-equipment", "lags": 6, "holdout": 12},
+        "retail/electrical-equipment@1",
+        "retail/demand-forecast",
+        ("rmse", "mae", "naive_rmse"),
+    ),
+    "digits-cnn": (
+        {"dataset": "vision/digits", "epochs": 2, "channels": 8},
+        "vision/digits@1",
+        "vision/digits-cnn",
+        ("accuracy", "f1_macro"),
+    ),
+    "text-classification": (
+        {"dataset": "text/adjective-sentiment"},
+        "text/adjective-sentiment@1",
+        "text/classifier",
+        ("accuracy", "f1_macro"),
+    ),
+}
+
+
+@pytest.fixture
+def catalog(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> LocalClient:
+    """Alice's workspace holding the three datasets, seen by kernels started from here."""
+    client.datasets.register(demand_series(), "retail/electrical-equipment")
+    client.datasets.register(load_digits(as_frame=True).frame, "vision/digits")
+    client.datasets.register(adjective_sentiment(), "text/adjective-sentiment")
+    monkeypatch.setenv("LEPTON_LAB_HOME", str(client.workspace.settings.home))
+    monkeypatch.setenv("LEPTON_LAB_USER", "alice")
+    return client
+
+
+def test_the_datasets_are_real_and_bundled() -> None:
+    series = demand_series()
+    assert len(series) == 257
+    assert series["date"].is_monotonic_increasing
+    sentiment = adjective_sentiment()
+    assert len(sentiment) > 2700
+    assert set(sentiment["label"]) == {"negative", "neutral", "positive"}
+    assert "abhorrent: offensive to the mind" in set(sentiment["text"])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_is_valid_with_typed_parameters(client: LocalClient, name: str) -> None:
+    notebook = nbformat.read(TEMPLATES / f"{name}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    lepton = notebook.metadata["lepton"]
+    assert {"title", "description", "tags", "kernel", "resources", "parameters"} <= set(lepton)
+    assert lepton["resources"] == {"gpus": 0}
+    assert lepton["parameters"]["dataset"] == {"kind": "dataset"}
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    schema = {p.name: p for p in client.templates.get(name).parameters}
+    assert set(CASES[name][0]) <= set(schema)
+    assert all(p.type != "any" and p.help for p in schema.values())
+    assert schema["dataset"].kind == "dataset"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_runs_with_plain_papermill(
+    catalog: LocalClient, tmp_path: Path, name: str
+) -> None:
+    parameters, _, model, _ = CASES[name]
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(TEMPLATES / f"{name}.ipynb"),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+        start_timeout=180,  # a busy 2-core machine can take over a minute to start one
+    )
+    text = json.dumps([c.get("outputs", []) for c in nbformat.read(out, as_version=4).cells])
+    assert f"registered {model}@1" in text
+    assert "image/png" in text
+    info = catalog.models.get(model)
+    assert info.latest_version == 1
+    assert info.owner == "alice"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_template_runs_as_a_job(catalog: LocalClient, job_runner: RunnerThread, name: str) -> None:
+    parameters, pinned, model, metrics = CASES[name]
+    job = catalog.jobs.submit(name, parameters, seed=3).wait(timeout=240)
+    assert job.info.status == "succeeded", job.info.reason
+    assert job.info.parameters["dataset"] == pinned
+    outputs = job.outputs
+    for metric in metrics:
+        assert isinstance(outputs[metric], float)
+        assert outputs[metric] >= 0
+    assert outputs["model"] == f"{model}@1"
+    if name == "demand-forecast":
+        assert outputs["rmse"] < outputs["naive_rmse"]  # beats repeating the last period
+    else:
+        assert outputs["accuracy"] > 0.55  # chance: 0.1 for digits, about 0.36 for sentiment
+    figures = [r.name for r in job.records if r.kind == "figure"]
+    assert figures == ["forecast"] if name == "demand-forecast" else ["confusion_matrix"]
+    assert catalog.models.get(model).latest_version == 1
