@@ -40,6 +40,7 @@ bench: install  ## Benchmarks: side-by-side tables against the reference tools.
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/gallery.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -248,6 +248,13 @@ class Endpoint:
 
     label: str
     paths: tuple[str, ...]
+    body: bytes | None = None
+    """Sent with every request as a ``POST`` when given (a JSON body); ``GET`` without."""
+
+    @property
+    def method(self) -> str:
+        """``GET``, or ``POST`` when the endpoint has a body."""
+        return "GET" if self.body is None else "POST"
 
 
 def endpoints(catalog: Catalog) -> list[Endpoint]:
@@ -305,9 +312,15 @@ async def drive(
             path = endpoint.paths[sent % len(endpoint.paths)]
             sent += 1
             t0 = time.perf_counter()
-            response = await http.fetch(server.base_url + path, headers=headers, raise_error=False)
+            response = await http.fetch(
+                server.base_url + path,
+                method=endpoint.method,
+                headers=headers,
+                body=endpoint.body,
+                raise_error=False,
+            )
             latencies.append(time.perf_counter() - t0)
-            _check(response, path)
+            _check(response, f"{endpoint.method} {path}")
 
     server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
     started = time.perf_counter()
@@ -321,10 +334,10 @@ async def drive(
     return Sample(latencies, elapsed, time.process_time() - client_cpu, used)
 
 
-def _check(response: HTTPResponse, path: str) -> None:
+def _check(response: HTTPResponse, request: str) -> None:
     if response.code != 200:
         body = (response.body or b"")[:300].decode(errors="replace")
-        raise BenchError(f"GET {path} answered {response.code} {body or response.error}")
+        raise BenchError(f"{request} answered {response.code} {body or response.error}")
 
 
 async def wait_ready(server: Server, timeout: float = 60.0) -> None:
@@ -455,7 +468,7 @@ def parse_args(argv: Sequence[str] | None) -> Profile:
     return profile
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     """SIGTERM unwinds like Ctrl-C, so the server is stopped and the workspace removed."""
     raise SystemExit(128 + signum)
 
@@ -463,7 +476,7 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Seed, serve, measure, print; always clean up."""
     profile = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     print(machine_header("bench/api.py", profile.name, PACKAGES), flush=True)
     root = Path(tempfile.mkdtemp(prefix="lepton-bench-api-"))
     try:

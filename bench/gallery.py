@@ -4,7 +4,8 @@ The gallery never loads with pickle: scikit-learn models are skops files, torch 
 safetensors (:mod:`lepton_lab.gallery.artifacts`).  Plain skops loads many times slower
 than pickle, and a plain user also audits the file for untrusted types before each load.
 The gallery audits once, at registration, checks the sha256 on every load (in a thread,
-while skops parses) and keeps loaded models per process.  One table, per model:
+while skops parses) and keeps loaded models per process.  Two tables; the first, per
+model:
 
 * **size**: pickle (protocol 5) and the gallery's artifact;
 * **save**: ``pickle.dumps``, ``joblib.dump`` (into memory), ``save_model`` (which also
@@ -28,38 +29,85 @@ unlimited-depth trees (about 60 MB pickled) and the ``mlp`` family, all through
 ``train(None, frame, "target", model=...)`` on one synthetic classification table of
 40,000 rows and 20 features.
 
+The second table: what serving a registered model costs.  Requests per second, p50/p99
+latency and CPU per request of ``POST /lepton/api/v1/models/{team}/{name}/versions/{v}/
+predict`` with ``{"rows": [...]}`` of 1 and of 100 rows, at 1 and 16 concurrent clients,
+through bench/api.py's server, load generator and cells (``running_server``, ``measure``,
+``table_rows``: closed-loop clients on loopback, rounds, warm-up).  Two references from
+the same run:
+
+* Jupyter Server's own ``GET /api/status`` on the same server, as in bench/api.py: the
+  cost of a request through Jupyter Server's stack alone ("req/s vs /api/status");
+* the same predictions in-process, ``ll.models.load(ref).predict(frame)`` in a loop, one
+  caller, as many rounds of the same size after the served ones ("req/s vs in-process":
+  the endpoint's req/s over these calls/s).  Each call looks the version up and finds the
+  model cached; the endpoint does that too, and also parses the JSON rows and answers the
+  class probabilities beside the predictions.
+
+The served model is a logistic regression, ``train(None, frame, "target",
+model="logistic_regression")`` on scikit-learn's breast_cancer (569 rows, 30 features),
+registered with visibility org into the server's temporary workspace before the server
+starts (it boots while the first table's models train); requests come as bench/api.py's
+``reader``.  One 100-row request is checked first to predict exactly what the model
+predicts in-process.
+
 Usage::
 
     .venv/bin/python bench/gallery.py [--quick] [--rounds R]
 
 ``--quick`` (the test suite runs it) takes 4,000 rows, small models and 2 rounds, and
-finishes in under a minute.
+predict cells of up to 60 requests or 0.3 s, 2 rounds; it finishes in under a minute on a
+quiet machine.  ``--rounds`` sets the first table's rounds only (the predict table's stay
+3, quick 2).
+The server is stopped and its workspace deleted at the end, also after an error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import gc
 import io
+import json
 import pickle
+import shutil
+import signal
 import statistics
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import api
 import joblib
 import numpy as np
 import pandas as pd
 import skops.io as sio
 from common import fmt_bytes, fmt_ratio, machine_header, print_table
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_breast_cancer, make_classification
 
+import lepton_lab as ll
+from lepton_lab.config import Settings
 from lepton_lab.gallery.artifacts import cached_model, clear_cache, load_model, save_model
 from lepton_lab.training import TrainResult, train
+from lepton_lab.workspace import Workspace
 
-PACKAGES = ("lepton-lab", "scikit-learn", "skops", "safetensors", "torch", "numpy")
+PACKAGES = (
+    "lepton-lab",
+    "scikit-learn",
+    "skops",
+    "safetensors",
+    "torch",
+    "numpy",
+    "jupyter_server",
+    "tornado",
+)
 FEATURES = 20
 SEED = 0
 CHECK_ROWS = 500
@@ -91,6 +139,8 @@ class Profile:
     rows: int
     params: dict[str, dict[str, Any]]
     """Families in table order, with their parameters."""
+    serving: api.Profile
+    """The predict table's cells: bench/api.py's sizes (its ``datasets`` is unused here)."""
 
 
 FULL = Profile(
@@ -103,6 +153,7 @@ FULL = Profile(
         "random_forest": {"n_estimators": 200},
         "mlp": {"epochs": 5},
     },
+    serving=dataclasses.replace(api.FULL, datasets=0),
 )
 QUICK = Profile(
     "quick",
@@ -114,6 +165,7 @@ QUICK = Profile(
         "random_forest": {"n_estimators": 30},
         "mlp": {"epochs": 2},
     },
+    serving=dataclasses.replace(api.QUICK, datasets=0, requests=60, seconds=0.3, warmup=16),
 )
 
 
@@ -306,33 +358,182 @@ def _verdict(met: bool) -> str:
     return "met" if met else "missed"
 
 
+# -- the predict endpoint ---------------------------------------------------------------------
+
+SERVED = "bench/breast-cancer"
+"""The model the predict table serves: ``team/name``, registered as version 1."""
+PREDICT_ROWS = (1, 100)
+"""Rows per request (and per in-process call)."""
+
+
+def seed_model(workspace: Path) -> pd.DataFrame:
+    """Register a logistic regression fitted on breast_cancer as :data:`SERVED`, visible to
+    the whole organisation (so bench/api.py's reader sees it); returns the feature columns."""
+    frame = load_breast_cancer(as_frame=True).frame
+    result = train(None, frame, "target", model="logistic_regression", device="cpu")
+    ws = Workspace(Settings(home=workspace, user="bench"))
+    try:
+        ws.models.register(ws.actor(), result, SERVED, visibility="org")
+    finally:
+        ws.close()
+    return frame.drop(columns="target")
+
+
+def predict_path(version: int = 1) -> str:
+    """``{API}/models/{team}/{name}/versions/{version}/predict`` for :data:`SERVED`."""
+    return f"{api.API}/models/{SERVED}/versions/{version}/predict"
+
+
+def predict_endpoints(features: pd.DataFrame) -> list[api.Endpoint]:
+    """Jupyter Server's ``/api/status`` (the reference), then predict with each row count."""
+    return [
+        api.Endpoint("GET /api/status (reference)", ("/api/status",)),
+        *(
+            api.Endpoint(
+                predict_label(n),
+                (predict_path(),),
+                json.dumps({"rows": features.head(n).to_dict("records")}).encode(),
+            )
+            for n in PREDICT_ROWS
+        ),
+    ]
+
+
+def predict_label(count: int) -> str:
+    """The table's label for the predict endpoint at ``count`` rows per request."""
+    return f"POST {api.API}/models/<team>/<name>/versions/<v>/predict, {count} row{_s(count)}"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def in_process_label(count: int) -> str:
+    """The table's label for the in-process reference at ``count`` rows."""
+    return f"ll.models.load(ref).predict(frame), {count} row{_s(count)} (in-process)"
+
+
+def check_served(server: api.Server, features: pd.DataFrame) -> None:
+    """One request through the server predicts exactly what the model does in-process."""
+    rows = features.head(max(PREDICT_ROWS))
+    request = urllib.request.Request(
+        server.base_url + predict_path(),
+        data=json.dumps({"rows": rows.to_dict("records")}).encode(),
+        headers={"Authorization": f"token {server.token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        body = exc.read()[:300].decode(errors="replace")
+        raise BenchError(f"POST {predict_path()} answered {exc.code} {body}") from None
+    local = ll.models.load(f"{SERVED}@1").predict(rows)
+    if not np.array_equal(np.asarray(answer["predictions"]), local):
+        raise BenchError("the predict endpoint answers differently from the model in-process")
+
+
+def in_process(ref: str, rows: pd.DataFrame, limit: int, seconds: float) -> api.Sample:
+    """``ll.models.load(ref).predict(rows)`` in a loop, as bench/api.py's cells run: until
+    ``limit`` calls or ``seconds``; each call looks the version up and finds it cached."""
+    latencies: list[float] = []
+    cpu, started = time.process_time(), time.perf_counter()
+    deadline = started + seconds
+    while len(latencies) < limit and time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        ll.models.load(ref).predict(rows)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    return api.Sample(latencies, elapsed, time.process_time() - cpu, None)
+
+
+def measure_serving(
+    server: api.Server, features: pd.DataFrame, serving: api.Profile
+) -> list[api.Cell]:
+    """bench/api.py's cells on the predict endpoints, then the in-process reference, as
+    many rounds of the same size, after the served rounds."""
+    cells = asyncio.run(api.measure(server, predict_endpoints(features), serving))
+    for count in PREDICT_ROWS:
+        rows = features.head(count)
+        in_process(f"{SERVED}@1", rows, serving.warmup, serving.seconds)  # warm-up
+        cell = api.Cell(api.Endpoint(in_process_label(count), ()), clients=1)
+        for _ in range(serving.rounds):
+            cell.samples.append(in_process(f"{SERVED}@1", rows, serving.requests, serving.seconds))
+        cells.append(cell)
+    return cells
+
+
+def report_serving(cells: list[api.Cell], serving: api.Profile) -> None:
+    """bench/api.py's table, plus each predict cell's req/s against in-process calls/s."""
+    rows = api.table_rows(cells)
+    rate = {
+        (cell.endpoint.label, cell.clients): statistics.median(s.rate for s in cell.samples)
+        for cell in cells
+    }
+    for cell, row in zip(cells, rows, strict=True):
+        count = next((n for n in PREDICT_ROWS if cell.endpoint.label == predict_label(n)), None)
+        reference = rate[(in_process_label(count), 1)] if count else None
+        row.append(fmt_ratio(rate[(cell.endpoint.label, cell.clients)], reference))
+    print_table(
+        f"Predict endpoint throughput and latency, logistic regression on breast_cancer, "
+        f"loopback (median of {serving.rounds} rounds)",
+        [*api.HEADERS, "req/s vs in-process"],
+        rows,
+    )
+    print(
+        f"\n  Each cell: up to {serving.requests:,} requests (in-process: calls) or "
+        f"{serving.seconds:g} s per round, {serving.rounds} rounds; p50/p99 over all rounds."
+    )
+    print("  The endpoint answers predictions and class probabilities; in-process is")
+    print("  ll.models.load(ref).predict(frame) alone, one caller, after the served rounds.")
+    print("  req/s vs /api/status: per round, against /api/status at the same concurrency")
+    print("  (in-process rows: against 1 client); vs in-process: the ratio of medians.")
+    print(f"  Requests as user '{api.READER}'; bench/api.py's client and server.")
+
+
 def parse_args(argv: Sequence[str] | None) -> Profile:
     """The profile asked for, ``--rounds`` applied."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, 2 rounds (< 60 s)")
-    parser.add_argument("--rounds", type=int, help="rounds per model (default: 7, quick: 2)")
+    parser.add_argument(
+        "--rounds", type=int, help="save/load rounds per model (default: 7, quick: 2)"
+    )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.rounds is not None:
         if args.rounds < 1:
             parser.error("--rounds must be at least 1")
-        profile = Profile(profile.name, args.rounds, profile.rows, profile.params)
+        profile = dataclasses.replace(profile, rounds=args.rounds)
     return profile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train the models, time every format, print the table."""
+    """Register a model and start a server on it (it boots while the models train); time
+    every format and print the table; then time the predict endpoint and print its table.
+    The server and its workspace are always removed."""
     profile = parse_args(argv)
+    signal.signal(signal.SIGTERM, api.exit_on_sigterm)
     print(machine_header("bench/gallery.py", profile.name, PACKAGES), flush=True)
-    frame = synthetic(profile.rows)
-    models = fit_all(profile, frame)
-    rows = frame.drop(columns="target").head(CHECK_ROWS)
+    root = Path(tempfile.mkdtemp(prefix="lepton-bench-gallery-"))
     try:
-        measured = [measure(name, model, rows, profile.rounds) for name, model in models.items()]
-    except BenchError as exc:
+        workspace = root / "workspace"
+        features = seed_model(workspace)
+        ll.configure(home=workspace, user=api.READER)  # the in-process reference's user
+        with api.running_server(root, workspace) as server:
+            frame = synthetic(profile.rows)
+            models = fit_all(profile, frame)
+            asyncio.run(api.wait_ready(server))  # booted before anything is timed
+            check_served(server, features)
+            rows = frame.drop(columns="target").head(CHECK_ROWS)
+            measured = [measure(n, m, rows, profile.rounds) for n, m in models.items()]
+            report(profile, measured)
+            cells = measure_serving(server, features, profile.serving)
+        report_serving(cells, profile.serving)
+    except (BenchError, api.BenchError) as exc:
         print(f"\nbench/gallery.py: {exc}", file=sys.stderr)
         return 1
-    report(profile, measured)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

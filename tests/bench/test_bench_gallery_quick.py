@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +18,35 @@ FIGURES = [SIZE, SIZE, *[MS] * 10, *[RATIO] * 4]
 SKOPS_CELLS = (7, 8, 12)
 """Plain skops's two loads and the ratio against it: "-" for the torch network."""
 
+PREDICT = "POST /lepton/api/v1/models/<team>/<name>/versions/<v>/predict"
+STATUS = "GET /api/status (reference)"
+SERVED = [STATUS, f"{PREDICT}, 1 row", f"{PREDICT}, 100 rows"]
+IN_PROCESS = [
+    "ll.models.load(ref).predict(frame), 1 row (in-process)",
+    "ll.models.load(ref).predict(frame), 100 rows (in-process)",
+]
+COUNT = r"[\d,]+"
+MS2 = r"\d+\.\d\d"
+# requests | req/s | p50 ms | p99 ms | vs /api/status | spread | server CPU | client CPU |
+# vs in-process, as the predict table prints them ("-": not measured for that row).
+SERVING = [COUNT, COUNT, MS2, MS2, RATIO, r"±\d+%", MS2, MS2, RATIO]
+
+
+def serving_rows(out: str) -> dict[tuple[str, int], list[str]]:
+    """``(endpoint, clients) -> the rest of the cells`` for each row of the predict table."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split(" | ")]
+        if cells[0] in SERVED + IN_PROCESS and len(cells) > 1 and cells[1].isdigit():
+            rows[(cells[0], int(cells[1]))] = cells[2:]
+    return rows
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_quick_run_prints_the_table_with_figures() -> None:
-    done = run_bench("gallery.py", "--quick", timeout=150)
+def test_quick_run_prints_the_table_with_figures(tmp_path: Path) -> None:
+    # The script's temporary workspace goes under tmp_path, so leftovers are visible.
+    done = run_bench("gallery.py", "--quick", timeout=150, env={"TMPDIR": str(tmp_path)})
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -41,6 +66,25 @@ def test_quick_run_prints_the_table_with_figures() -> None:
             else:
                 assert re.fullmatch(pattern, cell), f"{model}: {cell!r} in\n{out}"
     assert re.search(r"Random forest \(.*\): cold load .* repeated load .* within 1\.5x", out)
+
+    assert "Predict endpoint throughput and latency" in out
+    served = serving_rows(out)
+    expected = {(endpoint, clients) for endpoint in SERVED for clients in (1, 16)}
+    assert set(served) == expected | {(label, 1) for label in IN_PROCESS}, out
+    for (endpoint, clients), figures in served.items():
+        assert len(figures) == len(SERVING), f"{endpoint}: {figures}"
+        for index, (pattern, cell) in enumerate(zip(SERVING, figures, strict=True)):
+            not_measured = (endpoint == STATUS and index == 8) or (
+                endpoint in IN_PROCESS and index in (6, 8)
+            )
+            if not_measured:
+                assert cell == "-", f"{endpoint} x {clients}: {cell!r} in\n{out}"
+            else:
+                assert re.fullmatch(pattern, cell), f"{endpoint} x {clients}: {cell!r} in\n{out}"
+        assert float(figures[1].replace(",", "")) > 0, (endpoint, clients)
+    assert served[(STATUS, 1)][4] == served[(STATUS, 16)][4] == "1.00x"
+    # The server was stopped and its workspace removed.
+    assert not list(tmp_path.glob("lepton-bench-gallery-*"))
 
 
 def test_bad_rounds_is_refused() -> None:
