@@ -8,18 +8,17 @@ exercises the template's code; its scores say nothing about credit.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import papermill
 import pytest
 from sklearn.datasets import load_breast_cancer, load_wine
 
 from lepton_lab.client import LocalClient
 from lepton_lab.training import train
 from tests.runner_support import RunnerThread
+from tests.templates.support import run_with_papermill
 
 TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
 FEW_MODELS = ["logistic_regression", "knn"]
@@ -103,16 +102,7 @@ def test_template_runs_with_plain_papermill(
     catalog: LocalClient, tmp_path: Path, name: str
 ) -> None:
     parameters, _, model, _ = CASES[name]
-    out = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(
-        str(TEMPLATES / f"{name}.ipynb"),
-        str(out),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(tmp_path),
-        progress_bar=False,
-    )
-    text = json.dumps([c.get("outputs", []) for c in nbformat.read(out, as_version=4).cells])
+    text = run_with_papermill(name, parameters, tmp_path)
     assert "image/png" in text
     if model is not None:
         assert f"registered {model}@1" in text

@@ -7,7 +7,6 @@ digits, and TextBlob's hand-tagged sentiment lexicon of English adjective senses
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import nbformat
 import numpy as np
 import pandas as pd
-import papermill
 import pytest
 import textblob
 from sklearn.datasets import load_digits
@@ -23,6 +21,7 @@ from statsmodels.datasets import elec_equip
 
 from lepton_lab.client import LocalClient
 from tests.runner_support import RunnerThread
+from tests.templates.support import run_with_papermill
 
 TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
 
@@ -117,17 +116,7 @@ def test_template_runs_with_plain_papermill(
     catalog: LocalClient, tmp_path: Path, name: str
 ) -> None:
     parameters, _, model, _ = CASES[name]
-    out = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(
-        str(TEMPLATES / f"{name}.ipynb"),
-        str(out),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(tmp_path),
-        progress_bar=False,
-        start_timeout=180,  # a busy 2-core machine can take over a minute to start one
-    )
-    text = json.dumps([c.get("outputs", []) for c in nbformat.read(out, as_version=4).cells])
+    text = run_with_papermill(name, parameters, tmp_path)
     assert f"registered {model}@1" in text
     assert "image/png" in text
     info = catalog.models.get(model)
