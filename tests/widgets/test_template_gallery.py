@@ -36,6 +36,8 @@ needed: str = None  # must be given
 extra = None  # anything at all
 """
 
+TEMPLATE_FILES = Path(__file__).resolve().parents[2] / "notebook_templates"
+
 
 def params_notebook(path: Path) -> Path:
     """A notebook with a parameter of every type, choices, a dataset and a required one."""
@@ -101,9 +103,13 @@ def queued(client: LocalClient) -> int:
 
 def test_lists_the_shipped_and_published_templates(gallery: TemplateGallery) -> None:
     names = [info.name for info in gallery.templates]
-    assert names == ["dataset-report", PARAMS]  # shipped ones first
+    shipped = sorted(p.stem for p in TEMPLATE_FILES.glob("*.ipynb"))
+    assert names == [*shipped, PARAMS]  # shipped ones first, by name
     assert set(gallery.card_buttons) == set(names)
-    report, params = (row.children[0].value for row in gallery.cards_box.children)
+    cards = {
+        n: row.children[0].value for n, row in zip(names, gallery.cards_box.children, strict=True)
+    }
+    report, params = cards["dataset-report"], cards[PARAMS]
     assert "Dataset report" in report and "dataset-report@1" in report
     assert "kernel <code>python3</code>" in report and "0 GPUs" in report
     assert "needs 1 GPU" not in report
