@@ -309,13 +309,11 @@ class ModelService(ModelChanges):
     def predict(self, actor: Actor, ref: str, rows: Any) -> dict[str, Any]:
         """Predictions (and class probabilities when the model gives them) for JSON rows."""
         loaded = self.load(actor, ref)
-        result: dict[str, Any] = {
-            "model": loaded.ref,
-            "predictions": json_safe(list(loaded.predict(rows))),
-        }
-        if loaded.task != "regression" and hasattr(loaded.model, "predict_proba"):
+        predictions, probabilities = loaded.predict_with_proba(rows)
+        result: dict[str, Any] = {"model": loaded.ref, "predictions": json_safe(list(predictions))}
+        if probabilities is not None:
             result["classes"] = json_safe(list(loaded.classes))
-            result["probabilities"] = json_safe(loaded.predict_proba(rows).tolist())
+            result["probabilities"] = json_safe(probabilities.tolist())
         return result
 
     # -- change ---------------------------------------------------------------------------
