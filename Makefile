@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install the project with its test tools.
 
-demo: install  ## Seed a workspace in .workspace with real datasets and show the catalog.
+demo: install  ## Seed .workspace with real datasets, run template jobs, promote, re-run.
 	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/lepton-lab demo
 
-lab: install  ## Start JupyterLab on the demo workspace.
-	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/jupyter lab
+lab: install  ## JupyterLab on the demo workspace, opening its welcome notebook.
+	test -f $(WORKSPACE)/catalog.db || $(MAKE) demo
+	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/lepton-lab lab
 
 lint: install  ## ruff (lint and format check) and mypy.
 	$(BIN)/ruff check .

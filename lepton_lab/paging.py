@@ -43,6 +43,10 @@ class Page(Generic[T]):
     def __len__(self) -> int:
         return len(self.items)
 
+    def __getitem__(self, index: int) -> T:
+        """The item at ``index`` on this page (``ll.jobs.list()[0]``: the newest job)."""
+        return self.items[index]
+
     def to_frame(self) -> Any:
         """The page as a pandas DataFrame, one row per item."""
         import pandas as pd

@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "runner": "lepton_lab.cli.runner",
     "kernels": "lepton_lab.cli.kernels",
     "serve": "lepton_lab.cli.serve",
+    "lab": "lepton_lab.cli.lab",
     "teams": "lepton_lab.cli.teams",
     "templates": "lepton_lab.cli.templates",
     "jobs": "lepton_lab.cli.jobs",
@@ -182,9 +183,9 @@ def whoami(state: CliState) -> None:
 @cli.command()
 @pass_state
 def demo(state: CliState) -> None:
-    """Seed the workspace with real datasets for three teams and show the catalog.
+    """The whole loop on real data: datasets, template jobs, models, a promotion, a rerun.
 
-    Safe to run again: identical data is not stored twice.
+    Safe to run again: identical data is not stored twice; the jobs run again.
 
     Example: LEPTON_LAB_HOME=./.workspace lepton-lab demo
     """

@@ -87,6 +87,7 @@ def test_pages(workspace: Workspace, alice: Actor) -> None:
     first = workspace.datasets.search(alice, "store", limit=5)
     assert (first.total, len(first), first.next_offset) == (12, 5, 5)
     seen = [d.ref for d in first]
+    assert [first[0].ref, first[-1].ref] == [seen[0], seen[-1]]
     offset = first.next_offset
     while offset is not None:
         page = workspace.datasets.search(alice, "store", limit=5, offset=offset)

@@ -7,45 +7,19 @@ digits, and TextBlob's hand-tagged sentiment lexicon of English adjective senses
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import numpy as np
-import pandas as pd
 import pytest
-import textblob
 from sklearn.datasets import load_digits
-from statsmodels.datasets import elec_equip
 
 from lepton_lab.client import LocalClient
+from lepton_lab.demo.data import adjective_sentiment, demand_series
 from tests.runner_support import RunnerThread
 from tests.templates.support import run_with_papermill
 
 TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
-
-
-def demand_series() -> pd.DataFrame:
-    """Monthly turnover of EU electrical equipment manufacturing, 1995-2016 (Eurostat)."""
-    raw = elec_equip.load().data
-    return pd.DataFrame({"date": raw.index, "sales": raw.iloc[:, 0].to_numpy()})
-
-
-def adjective_sentiment() -> pd.DataFrame:
-    """TextBlob's sentiment lexicon: a word and its sense's definition, labelled by polarity."""
-    lexicon = Path(textblob.__file__).parent / "en" / "en-sentiment.xml"
-    senses = [w.attrib for w in ET.parse(lexicon).getroot().iter("word") if w.get("sense")]
-    frame = pd.DataFrame(
-        {
-            "word": [s["form"] for s in senses],
-            "text": [f"{s['form']}: {s['sense']}" for s in senses],
-            "polarity": [float(s["polarity"]) for s in senses],
-        }
-    )
-    labels = {-1.0: "negative", 0.0: "neutral", 1.0: "positive"}
-    frame["label"] = np.sign(frame["polarity"]).map(labels)
-    return frame
 
 
 # template -> (small parameters, the dataset parameter's pinned ref, the model, the metrics)
