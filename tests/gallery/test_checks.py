@@ -267,6 +267,17 @@ def test_predict_refuses_them_in_a_dataframe_too(
         workspace.models.predict(alice, registered, frame)
 
 
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_a_float_column_is_checked_as_one_array_with_the_same_message(
+    workspace: Workspace, alice: Actor, registered: str, wine: pd.DataFrame, value: float
+) -> None:
+    frame = wine.drop(columns="target").head(3)
+    frame.loc[frame.index[2], "hue"] = value
+    assert frame["hue"].dtype == "float64"
+    with pytest.raises(InvalidInput, match=rf"column 'hue' holds {value} in row 3"):
+        workspace.models.predict(alice, registered, frame)
+
+
 def test_missing_values_are_null_in_records_and_nan_in_frames(
     workspace: Workspace, alice: Actor, registered: str, wine: pd.DataFrame
 ) -> None:
