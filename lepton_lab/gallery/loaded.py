@@ -117,11 +117,16 @@ class LoadedModel:
     def predict_with_proba(self, rows: Rows) -> tuple[np.ndarray[Any, Any], Any]:
         """Predictions and, when the model gives them, probabilities (else None), with the
         rows checked once for both (the predict endpoint answers with the two)."""
-        features = self._input(rows)
-        predictions = np.asarray(self.model.predict(features))
-        if self.task == "regression" or not hasattr(self.model, "predict_proba"):
-            return predictions, None
-        return predictions, np.asarray(self.model.predict_proba(features))
+        from sklearn.pipeline import Pipeline
+
+        features, model = self._input(rows), self.model
+        if self.task == "regression" or not hasattr(model, "predict_proba"):
+            return np.asarray(model.predict(features)), None
+        if isinstance(model, Pipeline) and len(model) > 1:
+            # What the pipeline does in each of the two calls, done once: its preprocessing
+            # costs more than the final estimator on a few rows.
+            features, model = model[:-1].transform(features), model[-1]
+        return np.asarray(model.predict(features)), np.asarray(model.predict_proba(features))
 
     def _input(self, rows: Rows) -> Any:
         checked = self.check(rows)

@@ -132,6 +132,10 @@ def test_predictions_match_the_trained_model(
     np.testing.assert_array_equal(loaded.predict_proba(rows), result.predict_proba(rows))
     assert loaded.classes == ["setosa", "versicolor", "virginica"]
     assert loaded.features == result.spec["features"]
+    # Both at once (the pipeline's preprocessing runs once): the very same answers.
+    predictions, probabilities = loaded.predict_with_proba(rows)
+    np.testing.assert_array_equal(predictions, result.predict(rows))
+    np.testing.assert_array_equal(probabilities, result.predict_proba(rows))
 
 
 def test_records_extra_columns_and_any_column_order(
