@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## Create .venv and install the project with its test tools.
 
 demo: install  ## Seed .workspace with real datasets, run template jobs, promote, re-run.
+	$(BIN)/lepton-lab kernels install
 	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/lepton-lab demo
 
 lab: install  ## JupyterLab on the demo workspace, opening its welcome notebook.
