@@ -9,8 +9,10 @@ WORKSPACE ?= $(CURDIR)/.workspace
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed-stamp
+# Debian's package: the browser test drives it with Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo lab lint test bench clean
+.PHONY: install demo lab lint test test-e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +37,18 @@ lint: install  ## ruff (lint and format check) and mypy.
 	$(BIN)/mypy
 
 test: lint  ## Lint, type-check, then the whole test suite.
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-e2e: install  ## The browser test: the welcome notebook run in JupyterLab, in headless Chromium.
+	@test -x $(CHROMIUM) || { \
+	    echo "test-e2e: no Chromium at $(CHROMIUM); installing Debian's chromium package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	        && test -x $(CHROMIUM); \
+	} || { \
+	    echo "test-e2e: could not install Chromium: as root run 'apt-get install chromium'," \
+	         "or set CHROMIUM=/path/to/chromium" >&2; exit 1; \
+	}
+	LEPTON_LAB_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/e2e
 
 bench: install  ## Benchmarks: side-by-side tables against the reference tools.
 	$(BIN)/python bench/datasets.py

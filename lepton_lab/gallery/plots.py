@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lepton_lab.errors import InvalidInput
 
@@ -43,6 +44,7 @@ def compare_figure(name: str, rows: list[dict[str, Any]], metric: str | None) ->
     for (dataset, split), points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)
         axes.plot(xs, ys, marker="o", label=f"{dataset} ({split})")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # versions are whole numbers
     axes.set_xlabel("version")
     axes.set_ylabel(chosen)
     axes.set_title(f"{name}: {chosen} by version")

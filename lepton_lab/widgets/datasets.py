@@ -100,6 +100,7 @@ class DatasetBrowser(w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.add_class("lepton-dataset-browser")  # a stable hook for CSS and the browser test
         self.api = datasets
         self.loaded = None
         self.results: Page[DatasetInfo] | None = None

@@ -81,6 +81,7 @@ class ModelGallery(w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.add_class("lepton-model-gallery")  # a stable hook for CSS and the browser test
         self.api, self.jobs = models_api, jobs_api
         self.results: Page[ModelInfo] | None = None
         self.model: ModelInfo | None = None
@@ -112,7 +113,8 @@ class ModelGallery(w.VBox):  # type: ignore[misc]
         self.page_label = w.Label()
         self.card_pane = w.HTML()
         self.versions_pane = w.HTML()
-        self.chart = w.Image(format="png")
+        # At the figure's own size: stretched to the output's width it dwarfs the card.
+        self.chart = w.Image(format="png", layout=w.Layout(width="600px", max_width="100%"))
         self.version_box = w.Dropdown(options=[], description="version")
         self.version_box.layout.width = "36em"
         self.lineage_pane = w.HTML()

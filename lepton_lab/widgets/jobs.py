@@ -72,6 +72,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self, jobs_api: JobsAPI, job_id: str, *, poll: float = 1.0, autostart: bool = True
     ) -> None:
         super().__init__()
+        self.add_class("lepton-job-monitor")  # a stable hook for CSS and the browser test
         self.api = jobs_api
         self.set_trait("job_id", job_id)
         self.poll = poll

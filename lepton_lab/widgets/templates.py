@@ -64,6 +64,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.add_class("lepton-template-gallery")  # a stable hook for CSS and the browser test
         self.api, self.jobs, self.datasets = templates_api, jobs_api, datasets_api
         self.poll, self.autostart = poll, autostart
         self.templates: list[TemplateInfo] = []

@@ -112,6 +112,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             traits["models"] = (model,) if isinstance(model, str) else tuple(model)
         traits.setdefault("_view_count", 0)  # the frontend counts its views of the widget
         super().__init__(**traits)
+        self.add_class("lepton-train-widget")  # a stable hook for CSS and the browser test
         from lepton_lab import _recorder
 
         self.api = datasets

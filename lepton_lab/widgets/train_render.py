@@ -301,7 +301,9 @@ def leaderboard_html(board: Leaderboard) -> str:
         " (stopped by request: some models were skipped)</p>" if board.stopped else "</p>"
     )
     table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-    return f'{title}<table class="ll-leaderboard">{table}</table>'
+    # Every metric is a column: a wide board scrolls sideways instead of being cut off.
+    board_html = f'<table class="ll-leaderboard">{table}</table>'
+    return f'{title}<div style="overflow-x: auto">{board_html}</div>'
 
 
 def _facts(result: TrainResult) -> str:
