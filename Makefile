@@ -55,6 +55,7 @@ bench: install  ## Benchmarks: side-by-side tables against the reference tools.
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/training.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/ray_jobs.py
 	$(BIN)/python bench/gallery.py
 
 clean:

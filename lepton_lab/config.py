@@ -32,6 +32,8 @@ ENV_VARS: dict[str, str] = {
     "LEPTON_LAB_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "LEPTON_LAB_AUTO_RUNNER": "auto_start_runner",
     "LEPTON_LAB_JOB_LEASE": "job_lease_seconds",
+    "LEPTON_LAB_EXECUTOR": "executor",
+    "LEPTON_LAB_RAY_ADDRESS": "ray_address",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -80,6 +82,14 @@ class Settings:
     job_lease_seconds: float = 30.0
     """How long a runner owns a job without a heartbeat; a job whose runner died is
     retried or marked lost once this has passed."""
+
+    executor: str = "local"
+    """Where a runner started for this workspace runs jobs: ``local`` (kernels on its own
+    machine) or ``ray`` (tasks on a Ray cluster, ``pip install 'lepton-lab[ray]'``)."""
+
+    ray_address: str = ""
+    """The Ray cluster of the ``ray`` executor: ``HOST:PORT`` of its GCS, ``auto``, or
+    ``ray://HOST:10001``; empty means Ray's own ``RAY_ADDRESS``."""
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().absolute()

@@ -1,4 +1,4 @@
-"""``lepton-lab runner``: claim and run jobs on this machine until stopped."""
+"""``lepton-lab runner``: claim jobs and run them, on this machine or a Ray cluster."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ __all__ = ["runner"]
               help="Exit after this many seconds without jobs.")  # fmt: skip
 @click.option("--max-jobs", type=click.IntRange(min=1), default=None,
               help="Exit after running this many jobs.")  # fmt: skip
+@click.option("--executor", metavar="NAME", default=None,
+              help="Where jobs run: local or ray "
+              "[default: $LEPTON_LAB_EXECUTOR or local].")  # fmt: skip
+@click.option("--address", metavar="ADDRESS", default=None,
+              help="The Ray cluster of --executor ray: HOST:PORT of its GCS, auto, or "
+              "ray://HOST:10001 [default: $LEPTON_LAB_RAY_ADDRESS, then "
+              "$RAY_ADDRESS].")  # fmt: skip
 @pass_state
 def runner(
     state: CliState,
@@ -37,6 +44,8 @@ def runner(
     prewarm: str,
     idle_exit: float | None,
     max_jobs: int | None,
+    executor: str | None,
+    address: str | None,
 ) -> None:
     """Claim queued jobs and run them here, until stopped (Ctrl-C, SIGTERM).
 
@@ -44,7 +53,12 @@ def runner(
     Stopping lets the jobs running now finish first; a second signal stops at once (those
     jobs are retried by another runner when their lease expires).
 
+    With --executor ray each job runs as a Ray task on the cluster at --address, which
+    allots its GPUs; the runner still claims, heartbeats and records every job.
+
     Example: lepton-lab runner --concurrency 4 --gpus 0,1
+
+    Example: lepton-lab runner --executor ray --address 10.0.0.5:6379 --concurrency 16
     """
     from lepton_lab.client import LocalClient
     from lepton_lab.runs.runner import Runner, RunnerConfig
@@ -55,6 +69,7 @@ def runner(
             "a runner works on the job database itself: run it where the workspace is "
             "(pass --home or --database-url, or unset LEPTON_LAB_URL)"
         )
+    settings = client.workspace.settings
     config = RunnerConfig(
         concurrency=concurrency,
         pool_size=pool_size,
@@ -62,6 +77,8 @@ def runner(
         prewarm=tuple(k.strip() for k in prewarm.split(",") if k.strip()),
         idle_exit=idle_exit,
         max_jobs=max_jobs,
+        executor=executor or settings.executor,
+        address=settings.ray_address if address is None else address,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(_serve(Runner(client.workspace, config)))

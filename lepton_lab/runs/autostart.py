@@ -71,6 +71,10 @@ def ensure_runner(workspace: Workspace, *, only_if_queued: bool = False) -> bool
 
     env = {**os.environ, **workspace_env(workspace)}
     env.pop("LEPTON_LAB_AUTO_RUNNER", None)
+    # The server's executor traits reach the runner the way the environment would.
+    env["LEPTON_LAB_EXECUTOR"] = workspace.settings.executor
+    if workspace.settings.ray_address:
+        env["LEPTON_LAB_RAY_ADDRESS"] = workspace.settings.ray_address
     command = [sys.executable, "-m", "lepton_lab.cli", "runner", "--idle-exit", str(IDLE_EXIT)]
     with open(logs / "runner.log", "ab") as out:
         subprocess.Popen(

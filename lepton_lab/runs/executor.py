@@ -69,6 +69,8 @@ class RunSpec:
     timeout: float | None
     #: More environment for the kernel (``LEPTON_LAB_HOME``, ``DATABASE_URL``, ...).
     env: Mapping[str, str] = field(default_factory=dict)
+    #: GPUs the job asks for (an executor whose cluster allots GPUs reads it).
+    gpus: int = 0
 
 
 class RunEvents(Protocol):
@@ -98,6 +100,8 @@ class Outcome:
     staging: Path
     #: {"python", "executable", "packages", "hostname"} from the kernel; {} if it never ran.
     kernel_info: dict[str, Any]
+    #: Where a cluster ran it (the manifest's "ray" entry, its "gpus"); {} when local.
+    placement: dict[str, Any] = field(default_factory=dict)
 
 
 class LocalExecutor:
@@ -108,6 +112,9 @@ class LocalExecutor:
     :meth:`start`; ``max_output_bytes`` caps the stream text a cell keeps in the notebook
     and the log text a job sends to its events.
     """
+
+    #: GPUs come from this runner's own slots (``RunSpec.devices``).
+    allots_gpus = False
 
     def __init__(
         self,

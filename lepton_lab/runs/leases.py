@@ -237,13 +237,18 @@ class Leases:
         *,
         output_sha256: str,
         manifest: dict[str, Any],
+        devices: Sequence[int] | None = None,
     ) -> bool:
-        """Record the outcome; False when the job was no longer this runner's."""
+        """Record the outcome; False when the job was no longer this runner's.
+
+        ``devices``: the GPUs the job ran on, when only known at the end (a cluster's)."""
 
         def work(session: Session) -> bool:
             row = self._still_ours(session, lease)
             if row is None:
                 return False
+            if devices is not None:
+                row.devices = list(devices)
             row.status, row.reason, row.ended_at = status, reason, utcnow()
             row.output_sha256, row.manifest = output_sha256, _with_history(row, manifest)
             row.lease_expires_at = None
@@ -251,6 +256,19 @@ class Leases:
                 row.cells_done = row.cells_total
             record_event(session, row.submitted_by, f"job.{status}", f"job:{row.id}",
                          runner=self.runner_id)  # fmt: skip
+            return True
+
+        return self.db.transact(work)
+
+    def lose(self, lease: Lease, why: str) -> bool:
+        """The worker running the job died (``why``): requeue it while retries remain, else
+        mark it ``lost``, as for an expired lease.  False when the job was no longer ours."""
+
+        def work(session: Session) -> bool:
+            row = self._still_ours(session, lease)
+            if row is None:
+                return False
+            _expire(session, row, utcnow(), why)
             return True
 
         return self.db.transact(work)
@@ -283,11 +301,11 @@ def _fence(lease: Lease, runner_id: str) -> list[Any]:
     ]
 
 
-def _expire(session: Session, row: Job, now: datetime) -> None:
-    """A job whose runner stopped heartbeating: retry it, or call it lost."""
-    message = (
-        f"runner {row.runner} stopped heartbeating (lease expired) during attempt {row.attempt}"
-    )
+def _expire(session: Session, row: Job, now: datetime, why: str = "") -> None:
+    """A job whose runner stopped heartbeating (or whose worker died): retry it, or call
+    it lost.  ``why`` says what happened; the default is the expired lease."""
+    why = why or f"runner {row.runner} stopped heartbeating (lease expired)"
+    message = f"{why} during attempt {row.attempt}"
     if row.attempt <= row.retries:
         row.status, row.runner, row.lease_expires_at = "queued", "", None
         row.manifest = {

@@ -1,12 +1,15 @@
-"""The runner: a long-lived process that claims jobs and runs them on this machine.
+"""The runner: a long-lived process that claims jobs and has its executor run them.
 
     lepton-lab runner --concurrency 2
+    lepton-lab runner --executor ray --address 10.0.0.5:6379
 
 One event loop drives everything: a claim loop (take jobs while there is room and GPUs),
 a heartbeat loop (extend leases, pick up cancels), and one task per running job that
 feeds the executor's progress, logs and recorded values to the database in batches.
-Database calls run in worker threads; the executor is asynchronous (nbclient), so many
-jobs share this one process and no job pays for importing papermill.
+Database calls run in worker threads; the executor is asynchronous (nbclient on this
+machine, awaited Ray tasks on a cluster), so many jobs share this one process and no job
+pays for importing papermill.  Whatever the executor, the runner alone writes a job's
+state, fenced by its lease.
 """
 
 from __future__ import annotations
@@ -22,23 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 
-from lepton_lab.runs.info import RecordInfo
+from lepton_lab.errors import InvalidInput
+from lepton_lab.runs.executors import ExecutorOptions, WorkerLost, create_executor
+from lepton_lab.runs.job_events import JobEvents
 from lepton_lab.runs.leases import Lease, Leases, new_runner_id
 from lepton_lab.runs.notebook import read_notebook
+from lepton_lab.runs.queue import MAX_GPUS
 
 if TYPE_CHECKING:
-    from lepton_lab.runs.executor import LocalExecutor, Outcome
+    from lepton_lab.runs.executor import Outcome
+    from lepton_lab.runs.executors import Executor
     from lepton_lab.runs.gpus import GPU, DeviceSlots
     from lepton_lab.workspace import Workspace
 
 __all__ = ["Runner", "RunnerConfig", "run_until_done", "workspace_env"]
 
 log = logging.getLogger("lepton_lab.runner")
-
-# Progress is written at most this often per job: a notebook of 500 tiny cells must not
-# turn into 500 transactions.
-_PROGRESS_EVERY = 0.25
-_LOGS_EVERY = 0.3
 
 
 @dataclass
@@ -65,6 +67,12 @@ class RunnerConfig:
 
     max_jobs: int | None = None
     """Exit after running this many jobs (tests, draining)."""
+
+    executor: str = "local"
+    """Where jobs run: ``local`` (kernels on this machine) or ``ray`` (a Ray cluster)."""
+
+    address: str = ""
+    """The cluster of the ray executor (``HOST:PORT``, ``auto``, ``ray://…``)."""
 
 
 def workspace_env(workspace: Workspace) -> dict[str, str]:
@@ -94,20 +102,38 @@ class Runner:
         from lepton_lab.runs.gpus import DeviceSlots, detect_gpus
 
         self.workspace = workspace
-        self.config = config or RunnerConfig()
+        self.config = config = config or RunnerConfig()
         self.id = new_runner_id()
         lease = workspace.settings.job_lease_seconds
         self.leases = Leases(workspace.db, self.id, lease_seconds=lease)
-        self.inventory: list[GPU] = detect_gpus()
-        devices = self.config.gpus
-        if devices is None:
+        # Made now, so that an unknown executor or a missing Ray fails before any claim.
+        self._executor: Executor = create_executor(config.executor, self._options())
+        # A cluster that allots GPUs needs none of this machine's.
+        cluster = self._executor.allots_gpus
+        if cluster and config.gpus is not None:
+            raise InvalidInput(
+                f"the {config.executor} executor's cluster allots GPUs to jobs; "
+                "leave out --gpus (it hands out this machine's GPUs to the local executor)"
+            )
+        self.inventory: list[GPU] = [] if cluster else detect_gpus()
+        devices = config.gpus
+        if devices is None or cluster:
             devices = [g.index for g in self.inventory]
         self.slots: DeviceSlots = DeviceSlots(devices)
         self.running: dict[str, _Running] = {}
         self.finished = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
-        self._executor: LocalExecutor | None = None
+
+    def _options(self) -> ExecutorOptions:
+        pool = self.config.pool_size
+        return ExecutorOptions(
+            staging_root=self.workspace.settings.home / "jobs",
+            concurrency=self.config.concurrency,
+            pool_size=self.config.concurrency if pool is None else pool,
+            base_env=workspace_env(self.workspace),
+            address=self.config.address,
+        )
 
     def stop(self) -> None:
         """Stop claiming; the jobs running now finish first."""
@@ -120,17 +146,13 @@ class Runner:
 
     async def run(self) -> None:
         """Register, claim and run jobs until stopped; then wait for the running ones."""
-        from lepton_lab.runs.executor import LocalExecutor
-
-        pool = self.config.pool_size
-        if pool is None:
-            pool = self.config.concurrency
-        root = self.workspace.settings.home / "jobs"
-        self._executor = LocalExecutor(root, pool_size=pool, base_env=workspace_env(self.workspace))
-        await asyncio.to_thread(
-            self.leases.register, gpus=self.slots.total, capacity=self.config.concurrency
-        )
-        log.info("runner %s: %d slots, GPUs %s", self.id, self.config.concurrency, self.slots.total)
+        # A runner on a cluster registers as able to hold any job: the cluster, not the
+        # sweep, says which jobs no node can hold (RayExecutor checks its live nodes).
+        gpus = MAX_GPUS if self._executor.allots_gpus else self.slots.total
+        await asyncio.to_thread(self.leases.register, gpus=gpus, capacity=self.config.concurrency)
+        where = "the cluster's" if self._executor.allots_gpus else f"{gpus} local"
+        log.info("runner %s: %d slots, %s executor, %s GPUs", self.id, self.config.concurrency,
+                 self.config.executor, where)  # fmt: skip
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._executor.prewarm(self.config.prewarm)
@@ -154,7 +176,7 @@ class Runner:
                 await asyncio.to_thread(self.leases.sweep)
                 last_sweep = time.monotonic()
             while len(self.running) < self.config.concurrency and not self._limit_reached():
-                lease = await asyncio.to_thread(self.leases.claim, self.slots.free)
+                lease = await asyncio.to_thread(self.leases.claim, self._free_gpus())
                 if lease is None:
                     break
                 self._start(lease)
@@ -165,6 +187,9 @@ class Runner:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+
+    def _free_gpus(self) -> int:
+        return MAX_GPUS if self._executor.allots_gpus else self.slots.free
 
     def _limit_reached(self) -> bool:
         limit = self.config.max_jobs
@@ -177,7 +202,7 @@ class Runner:
     def _start(self, lease: Lease) -> None:
         # Taken now, before the next claim reads how many are free: the claim only handed
         # out a job that fits, so this cannot come up short.
-        devices = self.slots.allocate(lease.job.gpus)
+        devices = () if self._executor.allots_gpus else self.slots.allocate(lease.job.gpus)
         if devices is None:  # pragma: no cover - would be a bug in the claim
             raise RuntimeError(f"job {lease.job.id} was claimed without free GPUs")
         job = _Running(lease, devices)
@@ -211,13 +236,17 @@ class Runner:
 
     async def _execute(self, job: _Running) -> None:
         lease, info, devices = job.lease, job.lease.job, job.devices
-        events = _Events(self.leases, lease)
+        events = JobEvents(self.leases, lease)
         try:
             manifest = self._manifest(lease, devices)
             await asyncio.to_thread(self.leases.start, lease, devices, manifest)
             outcome = await self._run(lease, devices, events, job.cancel)
             await events.close()
             await self._finish(lease, outcome, manifest, job)
+        except WorkerLost as exc:  # the database decides: retry or lost, as for a dead runner
+            log.warning("runner %s: job %s: %s", self.id, info.id, exc)
+            await events.close()
+            await asyncio.to_thread(self.leases.lose, lease, str(exc))
         except Exception as exc:  # report the job failed rather than leave it to its lease
             log.exception("runner %s: job %s failed inside the runner", self.id, info.id)
             await events.close()
@@ -229,11 +258,10 @@ class Runner:
             self.slots.release(devices)
 
     async def _run(
-        self, lease: Lease, devices: tuple[int, ...], events: _Events, cancel: asyncio.Event
+        self, lease: Lease, devices: tuple[int, ...], events: JobEvents, cancel: asyncio.Event
     ) -> Outcome:
         from lepton_lab.runs.executor import RunSpec
 
-        assert self._executor is not None
         info = lease.job
         content = await asyncio.to_thread(self.workspace.blobs.read_bytes, info.notebook_sha256)
         spec = RunSpec(
@@ -245,6 +273,7 @@ class Runner:
             seed=info.seed,
             user=info.submitted_by,
             timeout=info.timeout,
+            gpus=info.gpus,
         )
         return await self._executor.run(spec, events, cancel)
 
@@ -258,6 +287,13 @@ class Runner:
         stored = await asyncio.to_thread(self.workspace.blobs.put_bytes, data)
         manifest = {**manifest, **_kernel_manifest(outcome.kernel_info), "ended_at": _now()}
         manifest["staging"] = str(outcome.staging)
+        devices = None
+        if outcome.placement:  # where the cluster ran it, GPUs as that node reports them
+            placement = dict(outcome.placement)
+            manifest["gpus"] = placement.pop("gpus", [])
+            devices = placement.get("gpu_ids", [])
+            manifest["devices"] = devices
+            manifest[self.config.executor] = placement  # manifest["ray"]: node, worker
         await asyncio.to_thread(
             self.leases.finish,
             lease,
@@ -265,6 +301,7 @@ class Runner:
             outcome.reason,
             output_sha256=stored.sha256,
             manifest=manifest,
+            devices=devices,
         )
 
     def _manifest(self, lease: Lease, devices: tuple[int, ...]) -> dict[str, Any]:
@@ -297,80 +334,6 @@ class Runner:
         with self.workspace.db.read() as session:
             row = session.get(Job, job_id)
             return dict(row.pins) if row is not None else {}
-
-
-class _Events:
-    """The executor's callbacks, batched into few database writes off the event loop."""
-
-    def __init__(self, leases: Leases, lease: Lease) -> None:
-        self._leases, self._lease = leases, lease
-        self._logs: list[tuple[str, str]] = []
-        self._positions: dict[str, int] = {}
-        self._records: list[tuple[RecordInfo, int]] = []
-        self._record_lock = asyncio.Lock()
-        self._progress: tuple[int, int, str] | None = None
-        self._last_progress = 0.0
-        self._pending: set[asyncio.Task[Any]] = set()
-        self._flusher = asyncio.create_task(self._flush_loop())
-
-    def progress(self, cells_done: int, cells_total: int, current: str) -> None:
-        """Keep the latest; written now if the last write is old enough."""
-        self._progress = (cells_done, cells_total, current)
-        if time.monotonic() - self._last_progress > _PROGRESS_EVERY:
-            self._write_progress()
-
-    def log(self, stream: str, text: str) -> None:
-        """Buffer; the flush loop writes in batches."""
-        if self._logs and self._logs[-1][0] == stream:
-            self._logs[-1] = (stream, self._logs[-1][1] + text)  # fewer, larger chunks
-        else:
-            self._logs.append((stream, text))
-
-    def record(self, record: RecordInfo) -> None:
-        """Write soon (records are few and the job view shows them at once).
-
-        Writes go one at a time, in the order the kernel recorded: a name recorded twice
-        keeps its last value, at the place it was first recorded.
-        """
-        position = self._positions.setdefault(record.name, len(self._positions))
-        self._records.append((record, position))
-        self._spawn(self._flush_records())
-
-    async def _flush_records(self) -> None:
-        async with self._record_lock:
-            pending, self._records = self._records, []
-            for record, position in pending:
-                await asyncio.to_thread(self._leases.write_record, self._lease, record, position)
-
-    def _write_progress(self) -> None:
-        if self._progress is not None:
-            done, total, current = self._progress
-            self._last_progress = time.monotonic()
-            self._progress = None
-            self._spawn(asyncio.to_thread(self._leases.progress, self._lease, done, total, current))
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(_LOGS_EVERY)
-            await self._flush()
-
-    async def _flush(self) -> None:
-        chunks, self._logs = self._logs, []
-        if chunks:
-            await asyncio.to_thread(self._leases.write_logs, self._lease, chunks)
-        self._write_progress()
-
-    async def close(self) -> None:
-        """Write everything still buffered."""
-        self._flusher.cancel()
-        await self._flush()
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def _kernel_manifest(kernel_info: dict[str, Any]) -> dict[str, Any]:

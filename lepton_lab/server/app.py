@@ -52,6 +52,23 @@ class LeptonLabApp(ExtensionApp):
     max_upload_bytes = Int(
         0, config=True, help="Largest dataset upload accepted, in bytes (default: 1 GiB)."
     )
+    executor = Unicode(
+        "",
+        config=True,
+        help=(
+            "Where the job runner this server starts runs jobs: 'local' (kernels on this "
+            "machine) or 'ray' (a Ray cluster; see ray_address). Default: "
+            "$LEPTON_LAB_EXECUTOR or 'local'."
+        ),
+    )
+    ray_address = Unicode(
+        "",
+        config=True,
+        help=(
+            "Address of the Ray cluster for executor 'ray': HOST:PORT of its GCS, 'auto' or "
+            "ray://HOST:10001 (default: $LEPTON_LAB_RAY_ADDRESS, then $RAY_ADDRESS)."
+        ),
+    )
     start_runner = Bool(
         True,
         config=True,
@@ -74,6 +91,8 @@ class LeptonLabApp(ExtensionApp):
             "admin_users": frozenset(self.admin_users) if self.admin_users else None,
             "auto_create_teams": self.auto_create_teams,
             "max_upload_bytes": self.max_upload_bytes or None,
+            "executor": self.executor or None,
+            "ray_address": self.ray_address or None,
         }
         return Settings.from_env(**overrides)
 

@@ -1,0 +1,140 @@
+"""Executors by name: where a runner's jobs run.
+
+    lepton-lab runner --executor ray --address 10.0.0.5:6379
+
+A runner claims jobs from the database and hands each one to its executor: ``local``
+(kernels on this machine, GPU slots of its own) or ``ray`` (each job a Ray task on a
+cluster that allots the GPUs).  The table maps a name to ``"module:factory"`` and imports
+the module only when that name is chosen, so the core install never imports Ray; an
+add-on registers its own name the same way as the built-ins::
+
+    register_executor("slurm", "my_package.slurm:SlurmExecutor")
+
+A factory takes :class:`ExecutorOptions` and returns an object with the methods of
+:class:`Executor`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from lepton_lab.errors import InvalidInput, did_you_mean
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from lepton_lab.runs.executor import Outcome, RunEvents, RunSpec
+
+__all__ = [
+    "Executor",
+    "ExecutorOptions",
+    "WorkerLost",
+    "create_executor",
+    "executor_names",
+    "register_executor",
+]
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What a runner tells the executor it creates (each executor uses what applies)."""
+
+    staging_root: Path
+    """Where each job's working folder is made (``{home}/jobs``)."""
+
+    concurrency: int = 2
+    """Jobs the runner runs at once."""
+
+    pool_size: int = 2
+    """Fresh kernels kept started per kernelspec (local executor)."""
+
+    base_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment every job's kernel gets: the workspace's database and blob store."""
+
+    address: str = ""
+    """The cluster to run on (ray executor: ``HOST:PORT`` of the GCS, ``auto``, ``ray://…``)."""
+
+
+class Executor(Protocol):
+    """What the runner needs of an executor."""
+
+    #: True when a cluster allots GPUs to jobs: the runner then claims jobs without
+    #: counting GPUs of its own machine, and the manifest's GPUs come from the outcome.
+    allots_gpus: bool
+
+    async def prewarm(self, kernel_names: Iterable[str]) -> None:
+        """Get ready for jobs: start warm kernels, connect to a cluster."""
+
+    async def run(self, spec: RunSpec, events: RunEvents, cancel: asyncio.Event) -> Outcome:
+        """Run one job to its end, deadline or cancel; raise :class:`WorkerLost` only when
+        the machine or process running it vanished (the runner retries or marks it lost)."""
+
+    async def close(self) -> None:
+        """Stop every job still running and release what the executor holds."""
+
+
+class WorkerLost(Exception):
+    """The worker or machine running a job died: the job may be retried elsewhere.
+
+    Not a job's own fault (that is an :class:`Outcome`), nor a Lepton Lab error a person
+    acts on: the runner turns it into a retry or the ``lost`` state.
+    """
+
+
+ExecutorFactory = Callable[[ExecutorOptions], Executor]
+
+_EXECUTORS: dict[str, str | ExecutorFactory] = {}
+
+
+def register_executor(name: str, factory: str | ExecutorFactory) -> None:
+    """Make ``name`` choosable; ``factory`` is a callable or ``"module:attribute"``
+    (imported when the name is first chosen, not now)."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput(f"executor name {name!r}: use letters, digits, - and _")
+    _EXECUTORS[name] = factory
+
+
+def executor_names() -> list[str]:
+    """Every registered executor name, sorted."""
+    return sorted(_EXECUTORS)
+
+
+def create_executor(name: str, options: ExecutorOptions) -> Executor:
+    """The executor registered as ``name``, made with ``options``.
+
+    Raises :class:`~lepton_lab.errors.InvalidInput` for an unknown name (listing the known
+    ones) and whatever the executor raises when it cannot work here (Ray not installed).
+    """
+    factory = _EXECUTORS.get(name)
+    if factory is None:
+        known = executor_names()
+        raise InvalidInput(
+            f"unknown executor {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
+        )
+    if isinstance(factory, str):
+        factory = _load(name, factory)
+    return factory(options)
+
+
+def _load(name: str, target: str) -> ExecutorFactory:
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    factory: ExecutorFactory = getattr(module, attribute)
+    _EXECUTORS[name] = factory  # imported once
+    return factory
+
+
+def _local(options: ExecutorOptions) -> Executor:
+    from lepton_lab.runs.executor import LocalExecutor
+
+    return LocalExecutor(
+        options.staging_root, pool_size=options.pool_size, base_env=options.base_env
+    )
+
+
+register_executor("local", _local)
+register_executor("ray", "lepton_lab.runs.ray_executor:RayExecutor")
