@@ -24,6 +24,12 @@ from tests.runner_support import RunnerThread
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 POSTGRES_URL = os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL", "")
+
+# Ray reads these once, when a process first imports it, in whichever test that happens:
+# the test clusters are single-machine ones on loopback (tests/ray_support.py), and a Ray
+# call with no cluster must fail rather than start one of its own.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
