@@ -8,6 +8,8 @@ batched, so a notebook of 500 tiny cells does not turn into 500 transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from typing import Any
 
@@ -15,6 +17,8 @@ from lepton_lab.runs.info import RecordInfo
 from lepton_lab.runs.leases import Lease, Leases
 
 __all__ = ["JobEvents"]
+
+log = logging.getLogger("lepton_lab.runner")
 
 # Progress is written at most this often per job; logs are flushed this often.
 _PROGRESS_EVERY = 0.25
@@ -33,6 +37,7 @@ class JobEvents:
         self._progress: tuple[int, int, str] | None = None
         self._last_progress = 0.0
         self._pending: set[asyncio.Task[Any]] = set()
+        self._closing = asyncio.Event()
         self._flusher = asyncio.create_task(self._flush_loop())
 
     def progress(self, cells_done: int, cells_total: int, current: str) -> None:
@@ -77,9 +82,14 @@ class JobEvents:
         task.add_done_callback(self._pending.discard)
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(_LOGS_EVERY)
-            await self._flush()
+        """Flush every few tenths of a second, and once more when closing."""
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), _LOGS_EVERY)
+            try:
+                await self._flush()
+            except Exception:  # a database blip loses this batch, not the job's later logs
+                log.exception("job %s: writing logs failed", self._lease.job.id)
 
     async def _flush(self) -> None:
         chunks, self._logs = self._logs, []
@@ -88,8 +98,12 @@ class JobEvents:
         self._write_progress()
 
     async def close(self) -> None:
-        """Write everything still buffered."""
-        self._flusher.cancel()
-        await self._flush()
+        """Write everything still buffered, before the job's outcome is recorded.
+
+        The flush loop is let finish, not cancelled: cancelling it mid-write would leave
+        that write running in its thread, to land after the outcome, refused by the fence.
+        """
+        self._closing.set()
+        await self._flusher
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)

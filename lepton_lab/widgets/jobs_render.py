@@ -27,6 +27,7 @@ __all__ = [
     "reproduction_html",
     "status_badge",
     "template_card_html",
+    "template_form_header_html",
     "values_html",
 ]
 
@@ -77,6 +78,16 @@ def template_card_html(info: TemplateInfo, *, selected: bool = False) -> str:
         f"<code>{_esc(info.ref)}</code>{shipped} · kernel <code>{_esc(info.kernel)}</code>"
         f" · {info.gpus} GPU{'s' * (info.gpus != 1)}<br>"
         f"<small>{description}</small><br><small>{tags}</small></div>"
+    )
+
+
+def template_form_header_html(info: TemplateInfo) -> str:
+    """Above an opened template's form: what Run runs (its card stays in the list above)."""
+    description = _esc(info.description) if info.description else "<i>No description.</i>"
+    gpus = f", needs {info.gpus} GPU{'s' * (info.gpus > 1)}" if info.gpus else ""
+    return (
+        f"<b>Run {_esc(info.title)}</b> <code>{_esc(info.ref)}</code> on a fresh "
+        f"<code>{_esc(info.kernel)}</code> kernel{gpus}<br><small>{description}</small>"
     )
 
 

@@ -168,7 +168,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         needs_datasets = any(spec.kind == "dataset" for spec in info.parameters)
         self.form = ParameterForm(info.parameters, self._dataset_refs() if needs_datasets else ())
         self.template = info
-        self.card_pane.value = draw.template_card_html(info, selected=True)
+        self.card_pane.value = draw.template_form_header_html(info)
         self.form_box.children = [self.form]
         self.gpus_box.value = info.gpus
         self.seed_box.value = ""

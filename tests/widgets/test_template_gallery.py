@@ -146,6 +146,8 @@ def test_selecting_builds_an_input_per_type(gallery: TemplateGallery) -> None:
     assert gallery.selected == PARAMS
     assert gallery.detail.layout.display == ""
     assert "Every parameter" in gallery.card_pane.value
+    assert "<b>Run " in gallery.card_pane.value  # a header for the form, not a second card
+    assert "ll-template-card" not in gallery.card_pane.value
     controls = {name: field.control for name, field in form.fields.items()}
     expected = {
         "count": w.IntText,
