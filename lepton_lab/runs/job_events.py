@@ -82,7 +82,7 @@ class JobEvents:
         task.add_done_callback(self._pending.discard)
 
     async def _flush_loop(self) -> None:
-        """Flush every few tenths of a second, and once more when closing."""
+        """Flush every few tenths of a second until closing (waking at once for it)."""
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), _LOGS_EVERY)
@@ -105,5 +105,6 @@ class JobEvents:
         """
         self._closing.set()
         await self._flusher
+        await self._flush()  # what came while the loop's last write was in flight
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
