@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
-from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated
+from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated, TooLarge
 from lepton_lab.identity import Actor
 from lepton_lab.workspace import Workspace
 
-__all__ = ["API", "LeptonHandler", "query_int"]
+__all__ = ["API", "LeptonHandler", "UploadHandler", "query_int"]
 
 T = TypeVar("T")
 
@@ -131,6 +132,51 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
             self.log.info("%s %s: %s", self.request.method, self.request.uri, value.message)
             return
         super().log_exception(typ, value, tb)
+
+
+class UploadHandler(LeptonHandler):
+    """A handler whose POST body streams in (``@web.stream_request_body``), refused (413)
+    as soon as it is over ``max_upload_bytes``: declared too large, or grown too large.
+
+    Subclasses say where the body goes: :meth:`start_upload` once, when a POST is known to
+    come from a user, and :meth:`keep` for each chunk.
+    """
+
+    _received = 0
+    _started = False
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        limit = self.workspace.settings.max_upload_bytes
+        if isinstance(self.request.connection, HTTP1Connection):
+            self.request.connection.set_max_body_size(limit + 1)
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+        await self.start_upload()
+        self._started = True
+
+    async def data_received(self, chunk: bytes) -> None:
+        """Count the body as it arrives and hand it to :meth:`keep` while under the limit."""
+        if not self._started:  # not a POST, or refused before its body was wanted
+            return
+        self._received += len(chunk)
+        limit = self.workspace.settings.max_upload_bytes
+        if self._received > limit:
+            raise TooLarge(f"the upload is over the limit of {limit} bytes")
+        await self.keep(chunk)
+
+    async def start_upload(self) -> None:
+        """Get ready for the body (a POST from a user, not too large by its own account)."""
+        raise NotImplementedError
+
+    async def keep(self, chunk: bytes) -> None:
+        """Store one chunk of the body."""
+        raise NotImplementedError
 
 
 def _holds_nul(value: Any) -> bool:

@@ -12,12 +12,11 @@ from typing import IO, Any
 import pyarrow.parquet as pq
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.http1connection import HTTP1Connection
 
 from lepton_lab.catalog.ingest import FORMATS
-from lepton_lab.errors import InvalidInput, TooLarge
+from lepton_lab.errors import InvalidInput
 from lepton_lab.refs import check_slug
-from lepton_lab.server.base import API, LeptonHandler, query_int
+from lepton_lab.server.base import API, LeptonHandler, UploadHandler, query_int
 
 __all__ = ["routes"]
 
@@ -117,7 +116,7 @@ class DatasetHandler(LeptonHandler):
 
 
 @web.stream_request_body
-class VersionsHandler(LeptonHandler):
+class VersionsHandler(UploadHandler):
     """``GET …/versions``: every version; ``POST …/versions``: upload a new one.
 
     The upload body is the file itself (CSV, Parquet or JSON lines), streamed to disk in
@@ -128,23 +127,17 @@ class VersionsHandler(LeptonHandler):
 
     _upload: IO[bytes] | None = None
     _upload_path: Path | None = None
-    _received = 0
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
-        if self.request.method != "POST":
-            return
-        if self.current_user is None:
-            raise web.HTTPError(403)
-        limit = self.workspace.settings.max_upload_bytes
-        if isinstance(self.request.connection, HTTP1Connection):
-            self.request.connection.set_max_body_size(limit + 1)
-        declared = self.request.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+    async def start_upload(self) -> None:
+        """Open the file the body is written to, in a folder of its own."""
         folder = self.workspace.tmp_dir / f"upload-{uuid.uuid4().hex}"
         self._upload_path = folder / self._filename()
         self._upload = await self.run(_open_upload, self._upload_path)
+
+    async def keep(self, chunk: bytes) -> None:
+        """Write one chunk to disk (in a thread)."""
+        assert self._upload is not None
+        await self.run(self._upload.write, chunk)
 
     def _format(self) -> str | None:
         """The format ``?format=`` or else the Content-Type names, if any."""
@@ -173,16 +166,6 @@ class VersionsHandler(LeptonHandler):
                 "text/csv, or ?filename=data.csv"
             )
         return f"upload{FORMATS[fmt][0]}"
-
-    async def data_received(self, chunk: bytes) -> None:
-        """Write the body to disk as it arrives (in a thread); refuse it once over the limit."""
-        if self._upload is None:
-            return
-        self._received += len(chunk)
-        limit = self.workspace.settings.max_upload_bytes
-        if self._received > limit:
-            raise TooLarge(f"the upload is over the limit of {limit} bytes")
-        await self.run(self._upload.write, chunk)
 
     @web.authenticated
     @authorized

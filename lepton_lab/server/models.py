@@ -20,13 +20,12 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.http1connection import HTTP1Connection
 
-from lepton_lab.errors import InvalidInput, TooLarge
+from lepton_lab.errors import InvalidInput
 from lepton_lab.gallery.candidate import META_LIMITS, Candidate
 from lepton_lab.gallery.changes import MAX_SPLIT
 from lepton_lab.refs import check_slug
-from lepton_lab.server.base import API, LeptonHandler, query_int
+from lepton_lab.server.base import API, LeptonHandler, UploadHandler, query_int
 
 __all__ = ["ARTIFACT", "MAX_PREDICT_ROWS", "MAX_SPLIT", "META_LIMITS", "candidate_from", "routes"]
 
@@ -146,7 +145,7 @@ class ModelHandler(LeptonHandler):
 
 
 @web.stream_request_body
-class VersionsHandler(LeptonHandler):
+class VersionsHandler(UploadHandler):
     """``GET …/versions``: every version; ``POST …/versions``: register the next one.
 
     The upload is a JSON body of at most ``max_upload_bytes``, read in bounded memory and
@@ -155,30 +154,14 @@ class VersionsHandler(LeptonHandler):
     """
 
     _chunks: list[bytes] | None = None
-    _received = 0
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
-        if self.request.method != "POST":
-            return
-        if self.current_user is None:
-            raise web.HTTPError(403)
-        limit = self.workspace.settings.max_upload_bytes
-        if isinstance(self.request.connection, HTTP1Connection):
-            self.request.connection.set_max_body_size(limit + 1)
-        declared = self.request.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+    async def start_upload(self) -> None:
+        """Keep the body in memory (a JSON document of at most ``max_upload_bytes``)."""
         self._chunks = []
 
-    async def data_received(self, chunk: bytes) -> None:
-        """Keep the body; refuse it once over the limit."""
-        if self._chunks is None:
-            return
-        self._received += len(chunk)
-        limit = self.workspace.settings.max_upload_bytes
-        if self._received > limit:
-            raise TooLarge(f"the upload is over the limit of {limit} bytes")
+    async def keep(self, chunk: bytes) -> None:
+        """Add one chunk."""
+        assert self._chunks is not None
         self._chunks.append(chunk)
 
     @web.authenticated
