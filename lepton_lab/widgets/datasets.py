@@ -24,6 +24,7 @@ from traitlets import Int, Unicode
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
+from lepton_lab.widgets.controls import SyncedControls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +65,7 @@ def _shows_errors(
     return run
 
 
-class DatasetBrowser(w.VBox):  # type: ignore[misc]
+class DatasetBrowser(SyncedControls, w.VBox):  # type: ignore[misc]
     """Browse the shared datasets: search, filter, page, inspect one, load it.
 
     ``DatasetBrowser(ll.datasets, query="credit", team="finance")``; usually built by
@@ -104,8 +105,6 @@ class DatasetBrowser(w.VBox):  # type: ignore[misc]
         self.api = datasets
         self.loaded = None
         self.results: Page[DatasetInfo] | None = None
-        # Set while controls are updated from the traits, so that they do not echo back.
-        self._syncing = False
         self.query, self.team, self.tag, self.page_size = query, team or ANY, tag or ANY, page_size
         self._build()
         self._connect()
@@ -170,30 +169,6 @@ class DatasetBrowser(w.VBox):  # type: ignore[misc]
         self.observe(lambda _: self._on_selected(), names="selected")
         self.observe(lambda _: self._on_version(), names="version")
 
-    def _control_changed(self, trait: str) -> Callable[[dict[str, Any]], None]:
-        """An observer copying a control's value to ``trait`` (None, no choice, as empty)."""
-
-        def copy(change: dict[str, Any]) -> None:
-            if not self._syncing:
-                new = change["new"]
-                setattr(self, trait, new if new is not None else self.trait_defaults(trait))
-
-        return copy
-
-    def _set_control(
-        self, box: w.DOMWidget, value: Any, options: list[tuple[str, Any]] | None = None
-    ) -> None:
-        """Show ``value`` (and new ``options``) in a control without echoing back to the traits."""
-        self._syncing = True
-        try:
-            if options is not None:
-                box.index = None  # else a Select jumps to its first option
-                box.options = options
-            known = [v for _, v in box.options]
-            box.value = value if value in known else None
-        finally:
-            self._syncing = False
-
     # -- the result list -----------------------------------------------------------------
 
     @_shows_errors
@@ -241,9 +216,6 @@ class DatasetBrowser(w.VBox):  # type: ignore[misc]
             self.refresh()
         else:
             self.page = 0  # the page observer refreshes
-
-    def _turn(self, pages: int) -> None:
-        self.page = max(self.page + pages, 0)
 
     # -- the detail pane -----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from traitlets import Int, Unicode
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import gallery_render as draw
+from lepton_lab.widgets.controls import SyncedControls
 from lepton_lab.widgets.jobs import close_all
 from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import figure_png, status_html
@@ -42,7 +43,7 @@ ANY = ""
 DEFAULT_ALIASES = ("production", "staging")
 
 
-class ModelGallery(w.VBox):  # type: ignore[misc]
+class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
     """Find a model, read its card, versions, metrics and lineage, load it, promote it.
 
     ``ModelGallery(ll.models, query="churn", jobs_api=ll.jobs)``; usually made by
@@ -88,7 +89,6 @@ class ModelGallery(w.VBox):  # type: ignore[misc]
         """The model open in the detail pane."""
         self.versions: list[ModelVersionInfo] = []
         """Its versions, newest first."""
-        self._syncing = False  # set while controls follow the traits, so they do not echo
         self.query, self.team, self.task, self.tag = query, team or ANY, task or ANY, tag or ANY
         self.page_size = page_size
         self._build()
@@ -170,29 +170,6 @@ class ModelGallery(w.VBox):  # type: ignore[misc]
         self.observe(lambda _: self._on_selected(), names="selected")
         self.observe(lambda _: self._on_version(), names="version")
 
-    def _control_changed(self, trait: str) -> Callable[[dict[str, Any]], None]:
-        """An observer copying a control's value to ``trait`` (None, no choice, as empty)."""
-
-        def copy(change: dict[str, Any]) -> None:
-            if not self._syncing:
-                new = change["new"]
-                setattr(self, trait, new if new is not None else self.trait_defaults(trait))
-
-        return copy
-
-    def _set_control(
-        self, box: w.DOMWidget, value: Any, options: list[tuple[str, Any]] | None = None
-    ) -> None:
-        """Show ``value`` (and new ``options``) in a dropdown without echoing to the traits."""
-        self._syncing = True
-        try:
-            if options is not None:
-                box.options = options
-            known = [v for _, v in box.options]
-            box.value = value if value in known else None
-        finally:
-            self._syncing = False
-
     def _select(self, ref: str) -> Callable[[w.Button], None]:
         return lambda _: setattr(self, "selected", ref)
 
@@ -262,9 +239,6 @@ class ModelGallery(w.VBox):  # type: ignore[misc]
             self.refresh()
         else:
             self.page = 0  # the page observer refreshes
-
-    def _turn(self, pages: int) -> None:
-        self.page = max(self.page + pages, 0)
 
     def _redraw_cards(self) -> None:
         """Show which card is selected (no API call)."""
