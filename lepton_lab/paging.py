@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from lepton_lab.errors import InvalidInput
 
-__all__ = ["MAX_LIMIT", "Page", "check_page"]
+__all__ = ["MAX_LIMIT", "Page", "check_page", "row_html"]
 
 #: The most items one page may hold.
 MAX_LIMIT = 500
@@ -64,6 +64,14 @@ class Page(Generic[T]):
         )
         shown = f"{self.offset + 1}-{self.offset + len(rows)} of {self.total}"
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{shown}</p>"
+
+
+def row_html(row: dict[str, Any]) -> str:
+    """One item's :meth:`row` as a two-column table (its notebook display)."""
+    cells = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in row.items()
+    )
+    return f"<table>{cells}</table>"
 
 
 def check_page(limit: int, offset: int) -> None:

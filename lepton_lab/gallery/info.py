@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from lepton_lab.paging import row_html
 
 __all__ = ["CARD_FIELDS", "MetricInfo", "ModelInfo", "ModelVersionInfo", "card_markdown"]
 
@@ -120,11 +121,7 @@ class ModelVersionInfo:
         return cls(**values)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.row().items()
-        )
-        return f"<table>{rows}</table>"
+        return row_html(self.row())
 
 
 @dataclass(frozen=True)

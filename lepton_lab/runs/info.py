@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+from lepton_lab.paging import row_html
+
 __all__ = [
     "FINAL_STATES",
     "JOB_STATES",
@@ -211,11 +213,7 @@ class JobInfo:
         return cls(**values)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.row().items()
-        )
-        return f"<table>{rows}</table>"
+        return row_html(self.row())
 
 
 @dataclass(frozen=True)
