@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from sklearn.datasets import load_breast_cancer, load_wine
 
 from lepton_lab.client import LocalClient
 from lepton_lab.training import train
 from tests.runner_support import RunnerThread
-from tests.templates.support import run_with_papermill
+from tests.templates.support import check_template, run_with_papermill
 
 TEMPLATES = Path(__file__).parents[2] / "notebook_templates"
 FEW_MODELS = ["logistic_regression", "knn"]
@@ -74,19 +73,7 @@ def catalog(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> LocalClient
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_template_is_valid_with_typed_parameters(client: LocalClient, name: str) -> None:
-    notebook = nbformat.read(TEMPLATES / f"{name}.ipynb", as_version=4)
-    nbformat.validate(notebook)
-    assert notebook.metadata["kernelspec"]["name"] == "python3"
-    lepton = notebook.metadata["lepton"]
-    assert {"title", "description", "tags", "kernel", "resources", "parameters"} <= set(lepton)
-    assert lepton["kernel"] == "python3" and lepton["resources"] == {"gpus": 0}
-    assert lepton["parameters"]["dataset"] == {"kind": "dataset"}
-    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    schema = {p.name: p for p in client.templates.get(name).parameters}
-    assert set(CASES[name][0]) <= set(schema)
-    assert all(p.type != "any" and p.help for p in schema.values())
-    assert schema["dataset"].kind == "dataset"
+    check_template(client, name, CASES[name][0])
 
 
 def test_evaluate_model_needs_a_model_and_data_but_not_a_target(client: LocalClient) -> None:
