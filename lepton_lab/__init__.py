@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from lepton_lab._version import __version__
 from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from lepton_lab.client.api import JobsAPI, ModelsAPI, TemplatesAPI
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
     from lepton_lab.widgets.train import TrainWidget
-
-__version__ = "0.1.0"
 
 __all__ = [
     "LeptonLabError",
@@ -81,10 +80,12 @@ def train(dataset: Any, target: str, **options: Any) -> TrainResult | Leaderboar
     cv, seed, device, epochs, callbacks, …).
     """
     from lepton_lab.client import default_client
+    from lepton_lab.client.recorder import lineage_recorder
     from lepton_lab.training import train as _train
 
     client = default_client()
-    return _train(client.datasets, dataset, target, record=_recorder(client.datasets), **options)
+    record = lineage_recorder(client.datasets)
+    return _train(client.datasets, dataset, target, record=record, **options)
 
 
 def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
@@ -94,6 +95,7 @@ def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
     returned) is loaded safely and its metrics are stored against the version.
     """
     from lepton_lab.client import default_client
+    from lepton_lab.client.recorder import lineage_recorder
     from lepton_lab.gallery.loaded import LoadedModel
     from lepton_lab.training import evaluate as _evaluate
 
@@ -108,7 +110,7 @@ def evaluate(model_or_result: Any, dataset: Any, **options: Any) -> Evaluation:
         )
         client.models.record_evaluation(loaded.ref, result)
         return result
-    record = _recorder(client.datasets)
+    record = lineage_recorder(client.datasets)
     return _evaluate(client.datasets, model_or_result, dataset, record=record, **options)
 
 
@@ -132,6 +134,7 @@ def train_widget(
     docs/widgets.md has more.
     """
     from lepton_lab.client import default_client
+    from lepton_lab.client.recorder import lineage_recorder
     from lepton_lab.widgets.train import TrainWidget
 
     client = default_client()
@@ -141,21 +144,12 @@ def train_widget(
         dataset,
         target=target,
         model=model,
-        record=_recorder(client.datasets),
+        record=lineage_recorder(client.datasets),
         **options,
     )
     if autorun:
         widget.autorun(wait=wait)
     return widget
-
-
-def _recorder(datasets: DatasetsAPI) -> Any:
-    """The lineage hook of a training run: ``dataset:ref --kind--> node``, through the client."""
-
-    def record(src: str, dst: str, kind: str) -> None:
-        datasets.link(src.removeprefix("dataset:"), dst, kind)
-
-    return record
 
 
 def record(name: str, value: Any) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from lepton_lab import __version__
+from lepton_lab._version import __version__
 from lepton_lab.cli import output
 from lepton_lab.errors import InvalidInput, LeptonLabError
 

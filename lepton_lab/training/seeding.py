@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from lepton_lab._version import __version__
+
 __all__ = ["library_versions", "seed_everything"]
 
 _LIBRARIES = ("lepton-lab", "numpy", "pandas", "scikit-learn", "torch", "pyarrow")
@@ -46,7 +48,5 @@ def _library_versions() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     if versions["lepton-lab"] is None:
-        from lepton_lab import __version__
-
         versions["lepton-lab"] = __version__
     return versions

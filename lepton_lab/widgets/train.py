@@ -26,6 +26,7 @@ import ipywidgets as w
 from traitlets import Bool, Dict, Enum, Float, Int, Tuple, Unicode
 
 from lepton_lab.client.api import DatasetsAPI
+from lepton_lab.client.recorder import lineage_recorder
 from lepton_lab.errors import InvalidInput
 from lepton_lab.training import Leaderboard, Throttle, TrainResult, get_family, list_families
 from lepton_lab.training import train as run_training
@@ -113,11 +114,9 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         traits.setdefault("_view_count", 0)  # the frontend counts its views of the widget
         super().__init__(**traits)
         self.add_class("lepton-train-widget")  # a stable hook for CSS and the browser test
-        from lepton_lab import _recorder
-
         self.api = datasets
         self.register = register
-        self.record = record if record is not None else _recorder(datasets)
+        self.record = record if record is not None else lineage_recorder(datasets)
         self.result: Outcome | None = None
         self.live = LiveView()
         self._static = StaticCopy()
