@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lepton_lab.client.api import JobsAPI
+    from lepton_lab.client.jobs import Jobs as JobsAPI
     from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
-    from lepton_lab.widgets.jobs import JobMonitor
 
 __all__ = ["Job", "follow_logs", "save_notebook", "wait_for"]
 
@@ -83,10 +82,6 @@ class Job:
     def rerun(self, *, wait: bool = True, timeout: float | None = None) -> Reproduction:
         """Run the manifest again and compare the recorded values."""
         return self._api.rerun(self.id, wait=wait, timeout=timeout)
-
-    def monitor(self) -> JobMonitor:
-        """The job monitor widget."""
-        return self._api.monitor(self.id)
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.info.template} {self.info.status}>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated, To
 from lepton_lab.identity import Actor
 from lepton_lab.workspace import Workspace
 
-__all__ = ["API", "LeptonHandler", "UploadHandler", "query_int"]
+__all__ = ["API", "MAX_JSON_DEPTH", "LeptonHandler", "UploadHandler", "json_depth", "query_int"]
 
 T = TypeVar("T")
 
@@ -31,6 +32,11 @@ T = TypeVar("T")
 API = "/lepton/api/v1"
 
 _INT64 = 2**63
+
+#: How deeply a request's JSON body may nest.
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class LeptonHandler(ExtensionHandlerMixin, APIHandler):
@@ -80,20 +86,25 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         """Run blocking service work in a thread, off the event loop."""
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
-    def json_body(self, allowed: set[str]) -> dict[str, Any]:
-        """The request's JSON object, refusing malformed JSON and unknown fields by name."""
+    def json_object(self) -> dict[str, Any]:
+        """The request's JSON object, refused (400) when it is not one a person would send:
+        malformed, nested past :data:`MAX_JSON_DEPTH`, holding a NUL, a lone surrogate or
+        a number too long to read."""
+        raw = self.request.body or b"{}"
+        depth = json_depth(raw)
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(
+                f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH}"
+            )
         try:
-            body = json.loads(self.request.body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:  # ValueError: a 5000-digit number
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidInput("the request body must be a JSON object")
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-        if _holds_nul(body):
-            # PostgreSQL cannot store one in text, and no name or description needs one.
-            raise InvalidInput("the request body holds a NUL character (\\u0000); remove it")
+        bad = _bad_text(body)
+        if bad:
+            raise InvalidInput(f"the request body holds {bad}; remove it")
         return body
 
     def reply(self, data: Any, status: int = 200) -> None:
@@ -179,15 +190,37 @@ class UploadHandler(LeptonHandler):
         raise NotImplementedError
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether a NUL character is in any string of a JSON value."""
+def json_depth(raw: bytes) -> int:
+    """How deeply a JSON text nests, counted before parsing it: Python's parser recurses,
+    and a body nested a million deep would exhaust its stack."""
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                break
+    return deepest
+
+
+def _bad_text(value: Any) -> str:
+    """What in a JSON value's strings no name, description or parameter may hold."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            # PostgreSQL cannot store one in text, and no name or description needs one.
+            return "a NUL character (\\u0000)"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone surrogate (such as \\ud800), which is not text"
+        return ""
     if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+        items: list[Any] = [*value.keys(), *value.values()]
+        return next((bad for bad in map(_bad_text, items) if bad), "")
     if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+        return next((bad for bad in map(_bad_text, value) if bad), "")
+    return ""
 
 
 def query_int(handler: web.RequestHandler, name: str, default: int | None) -> int | None:

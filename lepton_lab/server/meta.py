@@ -1,4 +1,4 @@
-"""Who am I, and the OpenAPI document of the whole API."""
+"""The OpenAPI document of the whole API, generated from the contract."""
 
 from __future__ import annotations
 
@@ -6,19 +6,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from lepton_lab.server.base import API, LeptonHandler
-from lepton_lab.server.openapi import document
+from lepton_lab.contract.openapi import document
 
-__all__ = ["OpenAPIHandler", "WhoAmIHandler", "routes"]
-
-
-class WhoAmIHandler(LeptonHandler):
-    """``GET /whoami``: the user, their teams and roles."""
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        actor = await self.actor()
-        self.reply(actor.to_dict())
+__all__ = ["OpenAPIHandler", "routes"]
 
 
 class OpenAPIHandler(LeptonHandler):
@@ -31,6 +21,5 @@ class OpenAPIHandler(LeptonHandler):
 
 
 routes = [
-    (rf"{API}/whoami", WhoAmIHandler),
     (rf"{API}/openapi\.json", OpenAPIHandler),
 ]

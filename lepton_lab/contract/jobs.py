@@ -1,0 +1,213 @@
+"""Jobs: submit templates or notebooks, follow them, cancel, rerun, read what they made.
+
+Submitting only queues the job (the service then starts a runner if none is alive and
+``auto_start_runner`` is on); runners run it.  A job is seen by its submitter, site admins
+and the team it is shared with; anyone else gets a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lepton_lab.contract.core import File, Info, Items, PageOf, Request, declare
+from lepton_lab.errors import InvalidInput
+from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
+
+__all__ = [
+    "CANCEL",
+    "GET",
+    "LIST",
+    "LOGS",
+    "NOTEBOOK",
+    "NOTEBOOK_MEDIA_TYPE",
+    "RECORDS",
+    "REPRODUCTION",
+    "RESUBMIT",
+    "SUBMIT",
+    "notebook_bytes",
+]
+
+#: The media type of a notebook file.
+NOTEBOOK_MEDIA_TYPE = "application/x-ipynb+json"
+
+
+def notebook_bytes(value: str | dict[str, Any], field: str = "notebook") -> bytes:
+    """A notebook sent inside a JSON body, as the file's bytes.
+
+    The file's text (a string) is kept exactly, so that it hashes as the file does; an
+    object is written the way Jupyter writes notebooks.  Whether it is a valid notebook is
+    for the services to say.
+    """
+    if isinstance(value, dict):
+        value = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (\ud800) survives JSON decoding
+        raise InvalidInput(f"{field} is not valid Unicode text: {exc.reason}") from None
+
+
+class ListJobs(Request):
+    """Filters and the page wanted."""
+
+    status: str | None = None
+    template: str | None = None
+    user: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+LIST = declare(
+    "jobs.list",
+    "GET",
+    "/jobs",
+    ListJobs,
+    PageOf(JobInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.list(
+        actor,
+        status=r.status or None,
+        template=r.template or None,
+        user=r.user or None,
+        limit=r.limit,
+        offset=r.offset,
+    ),
+    summary="Jobs you may see, newest first",
+    refusals=(400,),
+)
+
+
+class Submit(Request):
+    """A template name (``template``) or a notebook (``notebook``, ``notebook_name``)."""
+
+    template: str | None = None
+    notebook: str | dict[str, Any] | None = None
+    notebook_name: str | None = None
+    parameters: dict[str, Any] | None = None
+    gpus: int | None = None
+    seed: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    kernel: str | None = None
+    team: str | None = None
+
+
+SUBMIT = declare(
+    "jobs.submit",
+    "POST",
+    "/jobs",
+    Submit,
+    Info(JobInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.submit(
+        actor,
+        r.template,
+        r.parameters,
+        notebook=None if r.notebook is None else notebook_bytes(r.notebook),
+        notebook_name=r.notebook_name or "",
+        gpus=r.gpus,
+        seed=r.seed,
+        timeout=r.timeout,
+        retries=r.retries,
+        kernel=r.kernel,
+        team=r.team,
+    ),
+    status=201,
+    summary="Queue a job: a template or a notebook, with typed parameters",
+)
+
+
+class OneJob(Request):
+    """A job by id."""
+
+    job_id: str
+
+
+GET = declare(
+    "jobs.get",
+    "GET",
+    "/jobs/{job_id}",
+    OneJob,
+    Info(JobInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.get(actor, r.job_id),
+    summary="The job's state now",
+    owner_note="the submitter, the team it is shared with, site admins; others get 404",
+)
+
+CANCEL = declare(
+    "jobs.cancel",
+    "POST",
+    "/jobs/{job_id}/cancel",
+    OneJob,
+    Info(JobInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.cancel(actor, r.job_id),
+    summary="Cancel a queued job, or stop a running one",
+    refusals=(400, 403, 404, 409),
+)
+
+RESUBMIT = declare(
+    "jobs.resubmit",
+    "POST",
+    "/jobs/{job_id}/rerun",
+    OneJob,
+    Info(JobInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.resubmit(actor, r.job_id),
+    status=201,
+    summary="Queue the job's manifest again (the new job)",
+)
+
+REPRODUCTION = declare(
+    "jobs.reproduction",
+    "GET",
+    "/jobs/{job_id}/reproduction",
+    OneJob,
+    Info(Reproduction),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.reproduction(actor, r.job_id),
+    summary="A rerun compared with its original, value by value",
+)
+
+
+class Logs(Request):
+    """A job, and the log chunks wanted."""
+
+    job_id: str
+    after: int = 0
+    limit: int = 1000
+
+
+LOGS = declare(
+    "jobs.logs",
+    "GET",
+    "/jobs/{job_id}/logs",
+    Logs,
+    Items(LogChunk),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.logs(actor, r.job_id, after=r.after, limit=r.limit),
+    summary="Log chunks numbered above `after`",
+)
+
+RECORDS = declare(
+    "jobs.records",
+    "GET",
+    "/jobs/{job_id}/records",
+    OneJob,
+    Items(RecordInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.records(actor, r.job_id),
+    summary="The values the job recorded with ll.record",
+)
+
+NOTEBOOK = declare(
+    "jobs.notebook",
+    "GET",
+    "/jobs/{job_id}/notebook",
+    OneJob,
+    File(NOTEBOOK_MEDIA_TYPE, "the executed output notebook"),
+    role="user",
+    run=lambda ws, actor, r: ws.jobs.notebook(actor, r.job_id),
+    summary="The executed notebook (404 until the job ends)",
+)
