@@ -34,6 +34,7 @@ ENV_VARS: dict[str, str] = {
     "LEPTON_LAB_JOB_LEASE": "job_lease_seconds",
     "LEPTON_LAB_EXECUTOR": "executor",
     "LEPTON_LAB_RAY_ADDRESS": "ray_address",
+    "LEPTON_LAB_CONNECTIONS": "connections_file",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -90,6 +91,12 @@ class Settings:
     ray_address: str = ""
     """The Ray cluster of the ``ray`` executor: ``HOST:PORT`` of its GCS, ``auto``, or
     ``ray://HOST:10001``; empty means Ray's own ``RAY_ADDRESS``."""
+
+    connections_file: str = ""
+    """A TOML or JSON file naming the SQL connections that datasets may be read from
+    (``[connections.NAME]`` with ``url`` or ``url_env``, ``teams``, ``timeout``).  Set it
+    on the server only: the URLs and credentials in it never leave the server process
+    (see docs/configuration.md).  Empty means no connections."""
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().absolute()

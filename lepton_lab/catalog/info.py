@@ -37,6 +37,8 @@ class DatasetInfo:
     bytes: int
     created_at: datetime
     updated_at: datetime
+    query: dict[str, str] | None = None
+    """A dataset read from SQL: ``{"connection": name, "query": text}`` (never a URL)."""
 
     @classmethod
     def of(cls, row: Dataset) -> DatasetInfo:
@@ -54,12 +56,14 @@ class DatasetInfo:
             row.latest_bytes,
             row.created_at,
             row.updated_at,
+            dict(row.query) if row.query else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form; a shallow copy, since ``asdict`` deep-copies and this is a hot path."""
         return {
             **self.__dict__,
+            "query": dict(self.query) if self.query else None,
             "tags": list(self.tags),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from lepton_lab.catalog import search
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
-from lepton_lab.catalog.ingest import open_source
+from lepton_lab.catalog.ingest import Source, open_source
+from lepton_lab.catalog.sql import (
+    ConnectionInfo,
+    Connections,
+    QuerySource,
+    check_query,
+    load_connections,
+    open_query,
+)
 from lepton_lab.catalog.writer import PREVIEW_ROWS, Written, write_version
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from lepton_lab.events import EventInfo, list_events, record_event
@@ -74,16 +82,37 @@ class DatasetService:
 
         Identical content to an existing version returns that version (``created=False``).
         """
-        ref = parse_ref(name, "dataset name")
-        if ref.version is not None or ref.alias is not None:
-            raise InvalidInput(
-                f"register into {ref.qualified}, without '@…': versions are numbered for you"
-            )
+        ref = _unversioned(name)
         checked_tags = _check_tags(tags)
         checked_visibility = Visibility.parse(visibility) if visibility is not None else None
         _check_description(description)
         self._check_can_register(actor, ref)
         opened = open_source(data, format=format)
+        return self._store(
+            actor,
+            ref,
+            opened,
+            description=description,
+            tags=checked_tags,
+            visibility=checked_visibility,
+            source=source or opened.description,
+            job_id=job_id,
+        )
+
+    def _store(
+        self,
+        actor: Actor,
+        ref: Ref,
+        opened: Source,
+        *,
+        description: str | None,
+        tags: list[str] | None,
+        visibility: Visibility | None,
+        source: str,
+        job_id: str | None,
+        query: QuerySource | None = None,
+    ) -> VersionInfo:
+        """Write ``opened`` and commit it as the next version (or the identical one)."""
         written = write_version(opened, self._ws.tmp_dir)
         try:
             self._ws.blobs.put_file(written.path, written.sha256)
@@ -95,10 +124,11 @@ class DatasetService:
                     ref,
                     written,
                     description=description,
-                    tags=checked_tags,
-                    visibility=checked_visibility,
-                    source=source or opened.description,
+                    tags=tags,
+                    visibility=visibility,
+                    source=source,
                     job_id=job_id,
+                    query=query,
                 )
 
             try:
@@ -143,6 +173,7 @@ class DatasetService:
         visibility: Visibility | None,
         source: str,
         job_id: str | None,
+        query: QuerySource | None = None,
     ) -> VersionInfo:
         if session.get(Team, ref.team) is None:
             if not self._ws.settings.auto_create_teams:
@@ -164,7 +195,9 @@ class DatasetService:
             session.add(row)
             session.flush()
             record_event(session, actor.user, "dataset.create", f"dataset:{ref.qualified}")
-        else:
+        if query is not None:  # the query a refresh re-runs, even when the rows are the same
+            row.query = query.to_dict()
+        if row.latest_version:
             same = session.scalar(
                 select(DatasetVersion).where(
                     DatasetVersion.dataset_id == row.id, DatasetVersion.sha256 == written.sha256
@@ -208,7 +241,87 @@ class DatasetService:
             rows=written.rows,
             job_id=job_id,
         )
+        if query is not None:
+            add_edge(
+                session,
+                f"connection:{query.connection}",
+                f"dataset:{ref.qualified}@{version.version}",
+                "produced",
+                actor.user,
+            )
         return VersionInfo.of(ref.qualified, version, created=True)
+
+    # -- SQL sources ----------------------------------------------------------------------
+
+    def connections(self, actor: Actor) -> list[ConnectionInfo]:
+        """The SQL connections granted to a team of ``actor``: names, never URLs."""
+        return self._connections().visible(actor)
+
+    def register_query(
+        self,
+        actor: Actor,
+        name: str,
+        connection: str,
+        query: str,
+        *,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        visibility: str | None = None,
+        job_id: str | None = None,
+    ) -> VersionInfo:
+        """Run ``query`` on the operators' ``connection`` and store its rows as the next
+        version of ``name``; :meth:`refresh` re-runs it.  Identical rows to an existing
+        version return that version (``created=False``); a failed query stores nothing."""
+        ref = _unversioned(name)
+        checked_tags = _check_tags(tags)
+        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
+        _check_description(description)
+        text = check_query(query)
+        self._check_can_register(actor, ref)
+        granted = self._connections().granted_to(ref.team, check_slug(connection, "connection"))
+        source = QuerySource(granted.name, text)
+        return self._store(
+            actor,
+            ref,
+            open_query(granted, text),
+            description=description,
+            tags=checked_tags,
+            visibility=checked_visibility,
+            source=source.describe(),
+            job_id=job_id,
+            query=source,
+        )
+
+    def refresh(self, actor: Actor, ref: str | Ref, *, job_id: str | None = None) -> VersionInfo:
+        """Re-run the query of a dataset registered with :meth:`register_query`: a new
+        version when the rows changed, else the latest identical one (``created=False``)."""
+        parsed = _unversioned(ref)
+        with self._ws.db.read() as session:
+            stored = self._visible(session, actor, parsed).query
+        if not stored:
+            raise InvalidInput(
+                f"{parsed.qualified} was not registered from a SQL query, so there is nothing "
+                "to re-run; register its new data as a new version instead"
+            )
+        self._check_can_register(actor, parsed)
+        source = QuerySource(stored["connection"], stored["query"])
+        granted = self._connections().granted_to(parsed.team, source.connection)
+        return self._store(
+            actor,
+            parsed,
+            open_query(granted, source.query),
+            description=None,
+            tags=None,
+            visibility=None,
+            source=source.describe(),
+            job_id=job_id,
+            query=source,
+        )
+
+    def _connections(self) -> Connections:
+        # Read on each use: operators change the file without restarting the server.
+        path = self._ws.settings.connections_file
+        return Connections(load_connections(path) if path else {})
 
     # -- read -----------------------------------------------------------------------------
 
@@ -502,6 +615,15 @@ class DatasetService:
         )
         known = [f"{t}/{n}" for t, n in session.execute(near.limit(2000)).all()]
         return did_you_mean(ref.qualified, known)
+
+
+def _unversioned(name: str | Ref) -> Ref:
+    ref = parse_ref(name, "dataset name")
+    if ref.version is not None or ref.alias is not None:
+        raise InvalidInput(
+            f"register into {ref.qualified}, without '@…': versions are numbered for you"
+        )
+    return ref
 
 
 def _dataset_row(session: Session, ref: Ref, *, lock: bool = False) -> Dataset | None:

@@ -144,6 +144,9 @@ class Dataset(Base):
     latest_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # Name, description, tags and column names of the latest version: what search reads.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # ``{"connection": name, "query": text}`` for a dataset read from a SQL query (what a
+    # refresh re-runs); None for one registered from files and frames.  Never a URL.
+    query: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
