@@ -77,17 +77,21 @@ class DatasetService:
         format: str | None = None,
         source: str | None = None,
         job_id: str | None = None,
+        max_bytes: int | None = None,
     ) -> VersionInfo:
         """Store ``data`` as the next version of ``name`` (``team/name``).
 
         Identical content to an existing version returns that version (``created=False``).
+        ``max_bytes`` bounds a file's bytes once decompressed, as a parser would see them
+        (an upload's limit, ``settings.max_upload_bytes``): past it, reading stops with
+        :class:`~lepton_lab.errors.TooLarge` and nothing is stored.
         """
         ref = _unversioned(name)
         checked_tags = _check_tags(tags)
         checked_visibility = Visibility.parse(visibility) if visibility is not None else None
         _check_description(description)
         self._check_can_register(actor, ref)
-        opened = open_source(data, format=format)
+        opened = open_source(data, format=format, max_bytes=max_bytes)
         return self._store(
             actor,
             ref,

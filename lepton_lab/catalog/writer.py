@@ -1,4 +1,4 @@
-"""Turning a :class:`~lepton_lab.catalog.ingest.Source` into a stored version's content.
+"""Turning a :class:`~lepton_lab.catalog.source.Source` into a stored version's content.
 
 One streaming pass writes the Parquet file, builds the profile and keeps the first rows
 as the preview; a second pass over the numeric columns of the written file fills the
@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lepton_lab.catalog.ingest import Reread, Source
 from lepton_lab.catalog.profile import ProfileBuilder
+from lepton_lab.catalog.source import Reread, Source
 from lepton_lab.errors import InvalidData
 from lepton_lab.store.blobs import sha256_file
 

@@ -9,8 +9,8 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from lepton_lab.catalog.formats import format_names
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo, human_bytes
-from lepton_lab.catalog.ingest import FORMATS
 from lepton_lab.cli import CliState, output, pass_state
 from lepton_lab.identity import Visibility
 
@@ -78,7 +78,7 @@ def _description(text: str | None, file: IO[str] | None) -> str | None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(list(FORMATS)),
+    type=click.Choice(format_names()),
     help="The file's format [default: from its suffix].",
 )
 @pass_state

@@ -16,13 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lepton_lab.catalog.ingest import FORMATS, open_source
+from lepton_lab.catalog.formats import (
+    describe_labels,
+    get_format,
+    resolve_format,
+    upload_filename,
+)
+from lepton_lab.catalog.ingest import open_source
 from lepton_lab.errors import InvalidData, InvalidInput
 
 __all__ = ["PARQUET", "Upload", "csv_param", "open_upload"]
 
-PARQUET = "application/vnd.apache.parquet"
-_COMPRESSION = (".gz", ".bz2", ".zst", ".xz")
+#: The media type a DataFrame or Table is sent with (as Parquet).
+PARQUET = get_format("parquet").media_type
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -43,7 +49,7 @@ def open_upload(data: Any, format: str | None) -> Iterator[Upload]:
         with _open_file(str(data), format) as upload:
             yield upload
         return
-    yield Upload(_parquet_bytes(data), "upload.parquet", PARQUET, {"format": "parquet"})
+    yield Upload(_parquet_bytes(data), upload_filename("parquet"), PARQUET, {"format": "parquet"})
 
 
 def _parquet_bytes(data: Any) -> bytes:
@@ -69,7 +75,7 @@ def _open_file(location: str, format: str | None) -> Iterator[Upload]:
     if not fs.exists(path):
         raise InvalidInput(f"no file {location}; check the path")
     if fs.isdir(path):
-        raise InvalidInput(f"{location} is a folder; pass one CSV, Parquet or JSON lines file")
+        raise InvalidInput(f"{location} is a folder; pass one {describe_labels()} file")
     name = location.rsplit("/", 1)[-1]
     if fs.size(path) == 0:
         raise InvalidData(f"{name} is empty: there is nothing to register")
@@ -81,26 +87,14 @@ def _open_file(location: str, format: str | None) -> Iterator[Upload]:
 
 
 def _safe_filename(name: str, location: str, format: str | None) -> str:
-    """The file's name as the server accepts it (letters, digits, '.', '-', '_')."""
-    if format is None:
-        _check_suffix(location)
+    """The file's name as the server accepts it (letters, digits, '.', '-', '_'), once
+    ``format`` or the name's suffix says a format (refused here, before uploading)."""
+    resolve_format(location, format)
     safe = _UNSAFE.sub("_", name).lstrip("._-") or "upload"
     if len(safe) > 120:
         stem, dot, suffix = safe.rpartition(".")
         safe = f"{stem[: 119 - len(suffix)]}{dot}{suffix}" if dot else safe[:120]
     return safe
-
-
-def _check_suffix(location: str) -> None:
-    """Refuse a file whose suffix names no format, before uploading it."""
-    lowered = location.lower()
-    for suffix in _COMPRESSION:
-        lowered = lowered.removesuffix(suffix)
-    if not lowered.endswith(tuple(s for suffixes in FORMATS.values() for s in suffixes)):
-        raise InvalidInput(
-            f"cannot tell the format of {location!r} from its suffix; name it .csv, .parquet "
-            "or .jsonl, or pass format='csv' | 'parquet' | 'jsonl'"
-        )
 
 
 def csv_param(values: object, invalid: str) -> str:

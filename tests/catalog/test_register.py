@@ -158,9 +158,9 @@ def test_every_change_is_an_event(workspace: Workspace, alice: Actor, iris: pd.D
 def test_a_late_value_that_does_not_fit_the_inferred_type_widens_the_column(
     workspace: Workspace, alice: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lepton_lab.catalog import ingest
+    from lepton_lab.catalog import readers
 
-    monkeypatch.setattr(ingest, "_CSV_BLOCK", 64)  # many blocks: types come from the first
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64)  # many blocks: types come from the first
     lines = ["id,amount,code"] + [f"{i},{i},{i}" for i in range(50)] + ["50,2.5,X7"]
     path = tmp_path / "late.csv"
     path.write_text("\n".join(lines) + "\n")
