@@ -5,11 +5,17 @@
 A runner claims jobs from the database and hands each one to its executor: ``local``
 (kernels on this machine, GPU slots of its own) or ``ray`` (each job a Ray task on a
 cluster that allots the GPUs).  The table maps a name to ``"module:factory"`` and imports
-the module only when that name is chosen, so the core install never imports Ray; an
-add-on registers its own name the same way as the built-ins::
+the module only when that name is chosen, so the core install never imports Ray.
 
-    register_executor("slurm", "my_package.slurm:SlurmExecutor")
+An add-on package declares its executor the way the built-ins are declared in Lepton
+Lab's own ``pyproject.toml``, as an entry point of the group ``lepton_lab.executors``::
 
+    [project.entry-points."lepton_lab.executors"]
+    slurm = "my_package.slurm:SlurmExecutor"
+
+Entry points are read the first time a name is asked for that is not registered yet (or
+the names are listed), never at import; only the chosen executor's module is imported.
+Code may also register a name directly: ``register_executor("slurm", SlurmExecutor)``.
 A factory takes :class:`ExecutorOptions` and returns an object with the methods of
 :class:`Executor`.
 """
@@ -17,6 +23,7 @@ A factory takes :class:`ExecutorOptions` and returns an object with the methods 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +37,18 @@ if TYPE_CHECKING:
     from lepton_lab.runs.executor import Outcome, RunEvents, RunSpec
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Executor",
     "ExecutorOptions",
     "WorkerLost",
     "create_executor",
     "executor_names",
+    "local_executor",
     "register_executor",
 ]
+
+#: The entry point group add-on packages declare their executors in.
+ENTRY_POINT_GROUP = "lepton_lab.executors"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class WorkerLost(Exception):
 ExecutorFactory = Callable[[ExecutorOptions], Executor]
 
 _EXECUTORS: dict[str, str | ExecutorFactory] = {}
+_entry_points_read = False
 
 
 def register_executor(name: str, factory: str | ExecutorFactory) -> None:
@@ -99,7 +112,8 @@ def register_executor(name: str, factory: str | ExecutorFactory) -> None:
 
 
 def executor_names() -> list[str]:
-    """Every registered executor name, sorted."""
+    """Every executor name, sorted: registered ones and installed add-ons'."""
+    _read_entry_points()
     return sorted(_EXECUTORS)
 
 
@@ -109,6 +123,8 @@ def create_executor(name: str, options: ExecutorOptions) -> Executor:
     Raises :class:`~lepton_lab.errors.InvalidInput` for an unknown name (listing the known
     ones) and whatever the executor raises when it cannot work here (Ray not installed).
     """
+    if name not in _EXECUTORS:
+        _read_entry_points()
     factory = _EXECUTORS.get(name)
     if factory is None:
         known = executor_names()
@@ -120,15 +136,33 @@ def create_executor(name: str, options: ExecutorOptions) -> Executor:
     return factory(options)
 
 
+def _read_entry_points() -> None:
+    """Register each installed ``lepton_lab.executors`` entry point, once, by its
+    ``"module:attribute"`` (nothing is imported); a name already registered stays."""
+    global _entry_points_read
+    if _entry_points_read:
+        return
+    _entry_points_read = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in _EXECUTORS:
+            register_executor(entry.name, f"{entry.module}:{entry.attr}")
+
+
 def _load(name: str, target: str) -> ExecutorFactory:
     module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    factory: ExecutorFactory = getattr(module, attribute)
+    try:
+        factory: ExecutorFactory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput(
+            f"executor {name!r} is declared as {target}, which cannot be loaded ({exc}); "
+            "reinstall the package that provides it"
+        ) from None
     _EXECUTORS[name] = factory  # imported once
     return factory
 
 
-def _local(options: ExecutorOptions) -> Executor:
+def local_executor(options: ExecutorOptions) -> Executor:
+    """The ``local`` executor: kernels on this machine, a warm pool per kernelspec."""
     from lepton_lab.runs.executor import LocalExecutor
 
     return LocalExecutor(
@@ -136,5 +170,7 @@ def _local(options: ExecutorOptions) -> Executor:
     )
 
 
-register_executor("local", _local)
+# The built-ins, also declared as entry points in pyproject.toml; registered here too so
+# that a source tree that was never installed still has them.
+register_executor("local", local_executor)
 register_executor("ray", "lepton_lab.runs.ray_executor:RayExecutor")

@@ -6,6 +6,7 @@ None of these needs a Ray cluster (test_ray_executor.py runs jobs on one).
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import importlib.util
 import os
 import subprocess
@@ -208,3 +209,99 @@ def test_a_loopback_address_after_ray_was_imported_is_refused() -> None:
     assert "Ray was imported before the runner could keep 127.0.0.1:6379 on loopback" in (
         done.stderr
     )
+
+
+# -- add-ons found through entry points --------------------------------------------------------
+
+
+def test_the_built_ins_are_declared_as_entry_points_too(tmp_path: Path) -> None:
+    declared = {
+        e.name: e.value for e in importlib.metadata.entry_points(group=executors.ENTRY_POINT_GROUP)
+    }
+    assert declared == {
+        "local": "lepton_lab.runs.executors:local_executor",
+        "ray": "lepton_lab.runs.ray_executor:RayExecutor",
+    }
+    made = executors.local_executor(ExecutorOptions(staging_root=tmp_path, pool_size=1))
+    assert isinstance(made, LocalExecutor)
+
+
+def test_entry_points_are_not_read_at_import() -> None:
+    code = (
+        "import importlib.metadata as m\n"
+        "m.entry_points = None  # reading them now would fail\n"
+        "from lepton_lab.runs import executors\n"
+        "print(executors._entry_points_read)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, *declared: tuple[str, str]) -> list[str]:
+    """Installed add-ons as a distribution would declare them; returns the groups read."""
+    monkeypatch.setattr(executors, "_EXECUTORS", dict(executors._EXECUTORS))
+    monkeypatch.setattr(executors, "_entry_points_read", False)
+    read: list[str] = []
+
+    def entry_points(*, group: str) -> importlib.metadata.EntryPoints:
+        read.append(group)
+        found = [importlib.metadata.EntryPoint(n, v, group) for n, v in declared]
+        return importlib.metadata.EntryPoints(found if group == executors.ENTRY_POINT_GROUP else [])
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    return read
+
+
+def test_an_add_on_executor_is_found_through_its_entry_point(
+    local_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = _fake_entry_points(monkeypatch, ("recorder", f"{__name__}:_Recorder"))
+    create_executor("local", ExecutorOptions(staging_root=local_workspace.settings.home))
+    assert read == []  # a known name reads no entry points
+    runner = Runner(local_workspace, RunnerConfig(executor="recorder", address="cluster:1"))
+    assert isinstance(runner._executor, _Recorder)
+    assert runner._executor.options.address == "cluster:1"
+    assert "recorder" in executors.executor_names()
+    create_executor("recorder", ExecutorOptions(staging_root=local_workspace.settings.home))
+    assert read == [executors.ENTRY_POINT_GROUP]  # read once
+
+
+def test_an_entry_point_names_a_module_only_imported_when_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lepton_addon_batch.py").write_text(
+        "class BatchExecutor:\n"
+        "    allots_gpus = True\n"
+        "    def __init__(self, options):\n"
+        "        self.options = options\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _fake_entry_points(monkeypatch, ("batch", "lepton_addon_batch:BatchExecutor"))
+    assert "batch" in executors.executor_names()
+    assert "lepton_addon_batch" not in sys.modules
+    made = create_executor("batch", ExecutorOptions(staging_root=tmp_path, address="q"))
+    assert type(made).__name__ == "BatchExecutor" and made.allots_gpus
+    monkeypatch.delitem(sys.modules, "lepton_addon_batch")
+
+
+def test_an_entry_point_does_not_replace_a_registered_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_entry_points(monkeypatch, ("local", f"{__name__}:_Recorder"))
+    assert executors.executor_names().count("local") == 1
+    made = create_executor("local", ExecutorOptions(staging_root=tmp_path))
+    assert isinstance(made, LocalExecutor)
+
+
+def test_a_broken_entry_point_says_what_to_reinstall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_entry_points(monkeypatch, ("gone", "lepton_addon_that_is_gone:Executor"))
+    with pytest.raises(InvalidInput) as caught:
+        create_executor("gone", ExecutorOptions(staging_root=tmp_path))
+    assert caught.value.message.startswith(
+        "executor 'gone' is declared as lepton_addon_that_is_gone:Executor, which cannot be "
+        "loaded (No module named 'lepton_addon_that_is_gone'); reinstall the package"
+    )
+    with pytest.raises(InvalidInput, match="unknown executor 'rey'; did you mean ray"):
+        create_executor("rey", ExecutorOptions(staging_root=tmp_path))
