@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import click
 
@@ -61,7 +60,7 @@ def runner(
     Example: lepton-lab runner --executor ray --address 10.0.0.5:6379 --concurrency 16
     """
     from lepton_lab.client import LocalClient
-    from lepton_lab.runs.runner import Runner, RunnerConfig
+    from lepton_lab.runs.runner import Runner, RunnerConfig, serve
 
     client = state.client
     if not isinstance(client, LocalClient):
@@ -81,28 +80,7 @@ def runner(
         address=settings.ray_address if address is None else address,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(_serve(Runner(client.workspace, config)))
-
-
-async def _serve(runner: object) -> None:
-    from lepton_lab.runs.runner import Runner
-
-    assert isinstance(runner, Runner)
-    loop = asyncio.get_running_loop()
-    signals = 0
-
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            runner.stop()
-        else:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    await runner.run()
+    asyncio.run(serve(Runner(client.workspace, config)))
 
 
 def _parse_gpus(text: str | None) -> list[int] | None:

@@ -40,7 +40,7 @@ from lepton_lab.runs.capture import JobClient, OutputCapture
 from lepton_lab.runs.info import RecordInfo
 from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel
 
-__all__ = ["LocalExecutor", "Outcome", "RunEvents", "RunSpec"]
+__all__ = ["LocalExecutor", "Outcome", "RunEvents", "RunSpec", "notebook_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ class Outcome:
     reason: dict[str, Any] | None
     #: The output notebook, with papermill's error markers on a failure.
     notebook: NotebookNode
+    #: ``notebook`` as saved (:func:`notebook_bytes`): the bytes of ``output.ipynb``, and
+    #: of the output notebook the runner stores.
+    saved: bytes
     #: The job's working folder (the kernel's cwd); ``output.ipynb`` is written there.
     staging: Path
     #: {"python", "executable", "packages", "hostname"} from the kernel; {} if it never ran.
@@ -231,8 +234,8 @@ class _Job:
         status, reason = self._judge()
         self.capture.finish()
         self.events.progress(self.done, len(self.nb.cells), "")
-        await _save(self.nb, self.output_path)
-        return Outcome(status, reason, self.nb, self.kernel.cwd, self.kernel_info)
+        saved = await _save(self.nb, self.output_path)
+        return Outcome(status, reason, self.nb, saved, self.kernel.cwd, self.kernel_info)
 
     async def _drive(self) -> None:
         self.nb_man.notebook_start()
@@ -376,19 +379,27 @@ async def _unstarted(nb: NotebookNode, staging: Path, end: tuple[str, dict[str, 
     await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
     output_path = staging / "output.ipynb"
     nb = prepare_notebook_metadata(nb, "", str(output_path))
-    await _save(nb, output_path)
-    return Outcome(end[0], end[1], nb, staging, {})
+    saved = await _save(nb, output_path)
+    return Outcome(end[0], end[1], nb, saved, staging, {})
 
 
-async def _save(nb: NotebookNode, path: Path) -> None:
-    """Write the notebook (serialised here, written in a thread; readers never see half)."""
-    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    await asyncio.to_thread(_write_atomic, path, text)
+def notebook_bytes(nb: NotebookNode) -> bytes:
+    """An output notebook as saved: nbformat's JSON layout (one-space indent, sorted keys)
+    without its deep copy and validation, which would cost every cell's save."""
+    return (json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+async def _save(nb: NotebookNode, path: Path) -> bytes:
+    """Write the notebook (serialised here, written in a thread; readers never see half);
+    returns the bytes written."""
+    data = notebook_bytes(nb)
+    await asyncio.to_thread(_write_atomic, path, data)
+    return data
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    partial.write_bytes(data)
     os.replace(partial, path)
 
 

@@ -76,26 +76,35 @@ class ParameterSpec:
 
 @dataclass(frozen=True)
 class TemplateInfo:
-    """A template version: the notebook's identity, its parameters and what it needs to run.
+    """A template: what its notebook says it is, and which stored version of whom.
 
-    ``name`` is ``dataset-report`` for a shipped template, ``team/name`` for a published one.
+    :func:`~lepton_lab.runs.notebook.summarize` reads the first part from a notebook
+    (title, kernel, GPUs, parameters; ``name`` says where the notebook came from and
+    ``version`` is 0 until the gallery stores it); the gallery adds the rest.  ``name`` is
+    ``dataset-report`` for a shipped template, ``team/name`` for a published one.
+    ``metadata`` is the notebook's ``lepton`` metadata and ``has_parameters_cell``.
     """
 
     name: str
-    version: int
-    sha256: str
     title: str
     description: str
     tags: list[str]
     kernel: str
     gpus: int
     parameters: list[ParameterSpec]
-    team: str
-    owner: str
-    visibility: str
-    builtin: bool
-    created_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    sha256: str = ""
+    team: str = ""
+    owner: str = ""
+    visibility: str = ""
+    builtin: bool = False
+    created_at: datetime | None = None
+
+    @property
+    def has_parameters_cell(self) -> bool:
+        """Whether the notebook has a cell tagged ``parameters`` (so it takes parameters)."""
+        return bool(self.metadata.get("has_parameters_cell", self.parameters))
 
     @property
     def ref(self) -> str:

@@ -7,6 +7,13 @@ runners hold (``FOR UPDATE SKIP LOCKED``), so runners on many machines claim in 
 Every later write names the runner and the attempt (a fencing token): once a lease has
 expired and the job was handed on, the old runner's writes match nothing, and it learns
 from its next heartbeat that the job is no longer its own.
+
+The timings all follow from the lease time ``L`` (``job_lease_seconds``): a runner
+heartbeats every ``L / 3`` (:func:`check_interval`), so its leases never lapse while it
+lives; it is judged alive while its last heartbeat is younger than ``L``
+(:func:`alive_runner`); every live runner sweeps every ``L / 3``, requeueing (retries
+left) or losing the jobs whose lease expired.  A job whose runner died is so taken up
+again at most ``L + L / 3`` after the runner's last heartbeat.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from lepton_lab.events import record_event
@@ -30,7 +37,7 @@ from lepton_lab.store.tables import Job, JobLog, JobRecord, Runner, utcnow
 if TYPE_CHECKING:
     from lepton_lab.store.db import Database
 
-__all__ = ["Heartbeat", "Lease", "Leases", "new_runner_id"]
+__all__ = ["Heartbeat", "Lease", "Leases", "alive_runner", "check_interval", "new_runner_id"]
 
 
 def new_runner_id() -> str:
@@ -38,12 +45,30 @@ def new_runner_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def check_interval(lease_seconds: float) -> float:
+    """Seconds between a runner's heartbeats, and between its sweeps of expired leases.
+
+    A third of the lease: a runner misses two heartbeats before its leases lapse.
+    """
+    return lease_seconds / 3
+
+
+def alive_runner(lease: timedelta, now: datetime | None = None) -> ColumnElement[bool]:
+    """SQL: a runner, not stopped, whose last heartbeat is younger than one lease (it is
+    judged dead when the leases of its last heartbeat lapse)."""
+    since = (now or utcnow()) - lease
+    return and_(Runner.heartbeat_at > since, Runner.stopped_at.is_(None))
+
+
 @dataclass(frozen=True)
 class Lease:
-    """A claimed job: what to run, and the attempt number that fences this runner's writes."""
+    """A claimed job: what to run, the attempt number that fences this runner's writes,
+    and the dataset versions pinned at submit (``{parameter: {"ref", "sha256"}}``), so
+    that running it reads nothing more from the queue."""
 
     job: JobInfo
     attempt: int
+    pins: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -132,7 +157,7 @@ class Leases:
             row.lease_expires_at, row.started_at = now + self.lease, now
             row.cells_done = row.cells_total = 0
             row.current_cell, row.reason = "", None
-            return Lease(job_info(row), row.attempt)
+            return Lease(job_info(row), row.attempt, dict(row.pins))
 
         return self.db.transact(work)
 
@@ -158,12 +183,7 @@ class Leases:
         return self.db.transact(work)
 
     def _unschedulable(self, session: Session, now: datetime) -> list[str]:
-        alive = now - 3 * self.lease
-        largest = session.scalar(
-            select(func.max(Runner.gpus)).where(
-                Runner.heartbeat_at > alive, Runner.stopped_at.is_(None)
-            )
-        )
+        largest = session.scalar(select(func.max(Runner.gpus)).where(alive_runner(self.lease, now)))
         if largest is None:
             return []
         rows = session.scalars(select(Job).where(Job.status == "queued", Job.gpus > largest))

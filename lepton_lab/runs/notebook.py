@@ -20,17 +20,15 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import nbformat
 
 from lepton_lab.errors import InvalidInput, did_you_mean
-from lepton_lab.runs.info import ParameterSpec
+from lepton_lab.runs.info import ParameterSpec, TemplateInfo
 
 __all__ = [
     "TYPES",
-    "NotebookSummary",
     "check_parameters",
     "coerce_text",
     "read_notebook",
@@ -46,34 +44,22 @@ _META_KEYS = {"title", "description", "tags", "kernel", "resources", "parameters
 _PARAM_KEYS = {"kind", "required", "choices", "help", "type"}
 
 
-@dataclass(frozen=True)
-class NotebookSummary:
-    """What a template is: its metadata and parameters, as read from the notebook."""
-
-    title: str
-    description: str
-    tags: list[str]
-    kernel: str
-    gpus: int
-    parameters: list[ParameterSpec]
-    has_parameters_cell: bool
-    metadata: dict[str, Any]
-
-
 def read_notebook(content: bytes | str, where: str) -> nbformat.NotebookNode:
     """Parse and validate a notebook, or say what is wrong with ``where``."""
+    # ``reads`` validates as it parses and only logs what is wrong; the error it captures
+    # is raised here, so that the notebook is validated once (validation is the slow part).
+    invalid: dict[str, nbformat.ValidationError] = {}
     try:
         text = content.decode("utf-8") if isinstance(content, bytes) else content
-        notebook: nbformat.NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        notebook: nbformat.NotebookNode = nbformat.reads(  # type: ignore[no-untyped-call]
+            text, as_version=4, capture_validation_error=invalid
+        )
     except nbformat.ValidationError as exc:
-        first = str(exc).splitlines()[0]
-        raise InvalidInput(f"{where} is not a valid notebook (nbformat 4): {first}") from None
+        invalid["ValidationError"] = exc
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"{where} is not a Jupyter notebook (.ipynb JSON): {exc}") from None
-    try:
-        nbformat.validate(notebook)
-    except nbformat.ValidationError as exc:
-        first = str(exc).splitlines()[0]
+    if "ValidationError" in invalid:
+        first = str(invalid["ValidationError"]).splitlines()[0]
         raise InvalidInput(f"{where} is not a valid notebook (nbformat 4): {first}") from None
     return _as_papermill_loads(notebook)
 
@@ -93,8 +79,9 @@ def _as_papermill_loads(notebook: nbformat.NotebookNode) -> nbformat.NotebookNod
     return notebook
 
 
-def summarize(notebook: nbformat.NotebookNode, where: str) -> NotebookSummary:
-    """The template's metadata and parameter schema; malformed metadata is refused."""
+def summarize(notebook: nbformat.NotebookNode, where: str) -> TemplateInfo:
+    """The template the notebook is (named ``where``, not yet stored): its metadata and
+    parameter schema; malformed metadata is refused."""
     meta = _lepton_meta(notebook, where)
     kernel = meta.get("kernel") or notebook.metadata.get("kernelspec", {}).get("name") or "python3"
     overrides = meta.get("parameters", {})
@@ -106,15 +93,15 @@ def summarize(notebook: nbformat.NotebookNode, where: str) -> NotebookSummary:
             "cell does not assign"
         )
     title = meta.get("title") or _first_heading(notebook) or where
-    return NotebookSummary(
+    return TemplateInfo(
+        name=where,
         title=title[:200],
         description=meta.get("description", ""),
         tags=list(meta.get("tags", [])),
         kernel=str(kernel),
         gpus=int(meta.get("resources", {}).get("gpus", 0)),
         parameters=specs,
-        has_parameters_cell=has_cell,
-        metadata=meta,
+        metadata={**meta, "has_parameters_cell": has_cell},
     )
 
 
@@ -220,7 +207,7 @@ def _first_heading(notebook: nbformat.NotebookNode) -> str:
 
 
 def check_parameters(
-    summary: NotebookSummary, values: Mapping[str, Any], where: str
+    summary: TemplateInfo, values: Mapping[str, Any], where: str
 ) -> dict[str, Any]:
     """The values to inject, checked: no unknown names, every required one, the right types."""
     if not isinstance(values, Mapping):

@@ -35,7 +35,7 @@ from lepton_lab.runs.info import (
     TemplateInfo,
 )
 from lepton_lab.runs.kernelspecs import declared_gpus
-from lepton_lab.runs.notebook import NotebookSummary, check_parameters
+from lepton_lab.runs.notebook import check_parameters
 from lepton_lab.runs.templates import parse_template_ref
 from lepton_lab.store.tables import Job, JobLog, JobRecord, utcnow
 
@@ -80,17 +80,17 @@ class JobService:
         Give a template name, or a notebook's bytes (``notebook``, with ``notebook_name``
         for display): it is snapshotted and checked like a template.
         """
-        source, summary, sha256, version = self._resolve(actor, template, notebook, notebook_name)
-        values = check_parameters(summary, parameters or {}, source)
-        values, pins = self._pin_datasets(actor, summary, values)
-        chosen_kernel = _check_kernel(kernel) if kernel is not None else summary.kernel
+        info = self._resolve(actor, template, notebook, notebook_name)
+        values = check_parameters(info, parameters or {}, info.name)
+        values, pins = self._pin_datasets(actor, info, values)
+        chosen_kernel = _check_kernel(kernel) if kernel is not None else info.kernel
         # A kernel that declares a GPU need (lepton-gpu) gets it unless the job says.
-        needed = max(summary.gpus, declared_gpus(chosen_kernel))
+        needed = max(info.gpus, declared_gpus(chosen_kernel))
         job = Job(
             id=uuid.uuid4().hex[:16],
-            template=source,
-            template_version=version,
-            notebook_sha256=sha256,
+            template=info.name,
+            template_version=info.version or None,  # 0: a notebook, not a stored template
+            notebook_sha256=info.sha256,
             parameters=values,
             pins=pins,
             kernel=chosen_kernel,
@@ -105,27 +105,29 @@ class JobService:
 
     def _resolve(
         self, actor: Actor, template: str | None, notebook: bytes | None, notebook_name: str
-    ) -> tuple[str, NotebookSummary, str, int | None]:
-        """(label, summary, notebook sha256, template version) of what is submitted."""
+    ) -> TemplateInfo:
+        """What is submitted, read once: a template version from the gallery, or the
+        notebook (named by its label, version 0), stored by sha256."""
         if (template is None) == (notebook is None):
             raise InvalidInput("submit a template name or a notebook, not both or neither")
         if notebook is not None:
             label = check_text(notebook_name or "notebook.ipynb", "notebook_name", limit=255)
-            summary = self._ws.templates.inspect(notebook, label)
-            return label, summary, self._ws.blobs.put_bytes(notebook).sha256, None
+            info = self._ws.templates.inspect(notebook, label)
+            self._ws.blobs.put_bytes(notebook)
+            return info
         assert template is not None
         info = self._ws.templates.get(actor, template)
         from lepton_lab.runs.kernelspecs import require_kernel
 
         require_kernel(info.kernel)  # installed when published, maybe not on this machine
-        return info.name, summary_of(info), info.sha256, info.version
+        return info
 
     def _pin_datasets(
-        self, actor: Actor, summary: NotebookSummary, values: dict[str, Any]
+        self, actor: Actor, info: TemplateInfo, values: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Dataset parameters (given or default) pinned to the version they name now."""
         pins: dict[str, Any] = {}
-        for spec in summary.parameters:
+        for spec in info.parameters:
             value = values.get(spec.name, spec.default)
             if spec.kind != "dataset" or not isinstance(value, str) or not value:
                 continue
@@ -293,20 +295,6 @@ class JobService:
             rerun_of=original.id,
         )
         return self._insert(actor, job)
-
-
-def summary_of(info: TemplateInfo) -> NotebookSummary:
-    """The parameter schema and needs of a stored template version."""
-    return NotebookSummary(
-        title=info.title,
-        description=info.description,
-        tags=info.tags,
-        kernel=info.kernel,
-        gpus=info.gpus,
-        parameters=info.parameters,
-        has_parameters_cell=bool(info.metadata.get("has_parameters_cell", info.parameters)),
-        metadata=info.metadata,
-    )
 
 
 def job_info(row: Job) -> JobInfo:

@@ -30,7 +30,7 @@ from typing import Any
 import nbformat
 
 from lepton_lab.errors import InvalidInput
-from lepton_lab.runs.executor import Outcome, RunEvents, RunSpec
+from lepton_lab.runs.executor import Outcome, RunEvents, RunSpec, notebook_bytes
 from lepton_lab.runs.executors import ExecutorOptions, WorkerLost
 from lepton_lab.runs.info import RecordInfo
 
@@ -174,7 +174,7 @@ class RayExecutor:
     def _payload(self, spec: RunSpec) -> dict[str, Any]:
         return {
             "job_id": spec.job_id,
-            "notebook": nbformat.writes(spec.notebook),  # type: ignore[no-untyped-call]
+            "notebook": notebook_bytes(spec.notebook).decode("utf-8"),
             "parameters": spec.parameters,
             "kernel": spec.kernel,
             "seed": spec.seed,
@@ -246,11 +246,13 @@ class RayExecutor:
                 "lepton-lab version as the runner, and the workspace's database and blob store"
             )
             return self._unstarted(spec, "failed", {"kind": "worker_error", "message": message})
-        notebook = nbformat.reads(data["notebook"], as_version=4)  # type: ignore[no-untyped-call]
+        saved = data["notebook"]
+        notebook = nbformat.reads(saved.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
         return Outcome(
             data["status"],
             data["reason"],
             notebook,
+            saved,
             Path(data["staging"]),
             data["kernel_info"],
             data["placement"],
@@ -259,7 +261,7 @@ class RayExecutor:
     def _unstarted(self, spec: RunSpec, status: str, reason: dict[str, Any]) -> Outcome:
         """An outcome with the snapshot as the output notebook (the job never ran on Ray)."""
         staging = self.options.staging_root / spec.job_id
-        return Outcome(status, reason, spec.notebook, staging, {})
+        return Outcome(status, reason, spec.notebook, notebook_bytes(spec.notebook), staging, {})
 
     def _unfit(self, gpus: int) -> dict[str, Any] | None:
         """None when a live node could hold the job (``gpus`` GPUs, one CPU), else why not."""

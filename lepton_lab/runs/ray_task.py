@@ -111,7 +111,7 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
     return {
         "status": outcome.status,
         "reason": outcome.reason,
-        "notebook": nbformat.writes(outcome.notebook),  # type: ignore[no-untyped-call]
+        "notebook": outcome.saved,  # as the worker saved it: the runner stores these bytes
         "staging": str(outcome.staging),
         "kernel_info": outcome.kernel_info,
         "placement": placement,

@@ -17,18 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import nbformat
-
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.executors import ExecutorOptions, WorkerLost, create_executor
 from lepton_lab.runs.job_events import JobEvents
-from lepton_lab.runs.leases import Lease, Leases, new_runner_id
+from lepton_lab.runs.leases import Lease, Leases, check_interval, new_runner_id
 from lepton_lab.runs.notebook import read_notebook
 from lepton_lab.runs.queue import MAX_GPUS
 
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
     from lepton_lab.runs.gpus import GPU, DeviceSlots
     from lepton_lab.workspace import Workspace
 
-__all__ = ["Runner", "RunnerConfig", "run_until_done", "workspace_env"]
+__all__ = ["Runner", "RunnerConfig", "run_until_done", "serve", "workspace_env"]
 
 log = logging.getLogger("lepton_lab.runner")
 
@@ -171,8 +170,11 @@ class Runner:
     async def _claim_loop(self) -> None:
         idle_since = time.monotonic()
         last_sweep = 0.0
+        sweep_every = check_interval(self.leases.lease.total_seconds())
         while not self._stop.is_set():
-            if time.monotonic() - last_sweep > self.leases.lease.total_seconds() / 3:
+            # Every live runner reclaims the jobs of dead ones, busy or idle, so that they
+            # run again without anyone submitting (leases.py: the timings).
+            if time.monotonic() - last_sweep > sweep_every:
                 await asyncio.to_thread(self.leases.sweep)
                 last_sweep = time.monotonic()
             while len(self.running) < self.config.concurrency and not self._limit_reached():
@@ -218,7 +220,7 @@ class Runner:
     # -- heartbeats -----------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        interval = self.leases.lease.total_seconds() / 3
+        interval = check_interval(self.leases.lease.total_seconds())
         while True:
             try:
                 beat = await asyncio.to_thread(self.leases.heartbeat, list(self.running))
@@ -283,8 +285,9 @@ class Runner:
         if job.lost:
             log.warning("runner %s: job %s was taken over; result dropped", self.id, lease.job.id)
             return
-        data = nbformat.writes(outcome.notebook).encode("utf-8")  # type: ignore[no-untyped-call]
-        stored = await asyncio.to_thread(self.workspace.blobs.put_bytes, data)
+        # The bytes the executor saved in the staging folder: one serialisation, so the
+        # stored output notebook and output.ipynb are the same file.
+        stored = await asyncio.to_thread(self.workspace.blobs.put_bytes, outcome.saved)
         manifest = {**manifest, **_kernel_manifest(outcome.kernel_info), "ended_at": _now()}
         manifest["staging"] = str(outcome.staging)
         devices = None
@@ -317,7 +320,7 @@ class Runner:
             "template_version": info.template_version,
             "template_sha256": info.notebook_sha256,
             "parameters": info.parameters,
-            "datasets": self._pins(info.id),
+            "datasets": lease.pins,
             "seed": info.seed,
             "kernel": info.kernel,
             "devices": list(devices),
@@ -327,13 +330,6 @@ class Runner:
             "attempt": lease.attempt,
             "started_at": _now(),
         }
-
-    def _pins(self, job_id: str) -> dict[str, Any]:
-        from lepton_lab.store.tables import Job
-
-        with self.workspace.db.read() as session:
-            row = session.get(Job, job_id)
-            return dict(row.pins) if row is not None else {}
 
 
 def _kernel_manifest(kernel_info: dict[str, Any]) -> dict[str, Any]:
@@ -370,3 +366,23 @@ async def run_until_done(
         await asyncio.sleep(0.1)
     runner.stop()
     await task
+
+
+async def serve(runner: Runner) -> None:
+    """Run ``runner`` until SIGINT or SIGTERM: the first lets running jobs finish, a second
+    stops at once (those jobs are retried elsewhere when their lease expires)."""
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            runner.stop()
+        else:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    await runner.run()

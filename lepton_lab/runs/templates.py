@@ -11,6 +11,7 @@ datasets.  Every version keeps the exact notebook bytes in the blob store, by sh
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
 import re
 import threading
@@ -27,7 +28,7 @@ from lepton_lab.identity import Actor, Role, Visibility, can_see, require_edit, 
 from lepton_lab.membership import require_team
 from lepton_lab.refs import MAX_VERSION_DIGITS, check_slug, check_text, parse_ref
 from lepton_lab.runs.info import ParameterSpec, TemplateInfo
-from lepton_lab.runs.notebook import NotebookSummary, read_notebook, summarize
+from lepton_lab.runs.notebook import read_notebook, summarize
 from lepton_lab.store.tables import Team, Template, TemplateVersion, utcnow
 
 if TYPE_CHECKING:
@@ -179,8 +180,11 @@ class TemplateService:
         except IntegrityError:
             raise Conflict(f"{ref.qualified} changed under this publish too often") from None
 
-    def inspect(self, content: bytes, where: str) -> NotebookSummary:
-        """Read and check a notebook as a template (valid, metadata, kernel installed)."""
+    def inspect(self, content: bytes, where: str) -> TemplateInfo:
+        """Read and check a notebook as a template (valid, metadata, kernel installed).
+
+        The template is named ``where`` and carries the content's sha256, not yet stored.
+        """
         from lepton_lab.runs.kernelspecs import require_kernel
 
         if not isinstance(content, bytes | bytearray):
@@ -192,7 +196,7 @@ class TemplateService:
             )
         summary = summarize(read_notebook(bytes(content), where), where)
         require_kernel(summary.kernel)
-        return summary
+        return dataclasses.replace(summary, sha256=hashlib.sha256(content).hexdigest())
 
     def _commit(
         self,
@@ -201,7 +205,7 @@ class TemplateService:
         name: str,
         team: str,
         sha256: str,
-        summary: NotebookSummary,
+        summary: TemplateInfo,
         visibility: Visibility | None,
         description: str | None,
         tags: builtins.list[str] | None,
@@ -232,7 +236,7 @@ class TemplateService:
         user: str,
         row: Template,
         sha256: str,
-        summary: NotebookSummary,
+        summary: TemplateInfo,
         description: str | None = None,
         tags: builtins.list[str] | None = None,
     ) -> TemplateInfo:
@@ -254,7 +258,7 @@ class TemplateService:
             kernel=summary.kernel,
             gpus=summary.gpus,
             parameters=[p.to_dict() for p in summary.parameters],
-            meta={**summary.metadata, "has_parameters_cell": summary.has_parameters_cell},
+            meta=summary.metadata,
             created_by=user,
         )
         session.add(version)
@@ -300,7 +304,6 @@ def _visible(actor: Actor, row: Template) -> bool:
 
 
 def _info(template: Template, version: TemplateVersion) -> TemplateInfo:
-    meta = dict(version.meta)
     return TemplateInfo(
         name=template.name,
         version=version.version,
@@ -316,5 +319,5 @@ def _info(template: Template, version: TemplateVersion) -> TemplateInfo:
         visibility=template.visibility,
         builtin=template.builtin,
         created_at=version.created_at,
-        metadata=meta,
+        metadata=dict(version.meta),
     )

@@ -73,14 +73,17 @@ class LeptonLabApp(ExtensionApp):
         True,
         config=True,
         help=(
-            "At extension start, start a job runner when jobs are queued and no runner is "
-            "alive (and only when the workspace's auto_start_runner, LEPTON_LAB_AUTO_RUNNER, "
-            "is on too), so that jobs queued while no runner ran do run; a submit starts one "
-            "too. Turn off where runners are deployed as services."
+            "From extension start, every few seconds (a third of the job lease, at most 5 s): "
+            "when no runner is alive, reclaim expired job leases and start a job runner if "
+            "jobs are queued (only when the workspace's auto_start_runner, "
+            "LEPTON_LAB_AUTO_RUNNER, is on too), so that queued jobs and those of a dead "
+            "runner run without anyone submitting; a submit starts one too. Turn off where "
+            "runners are deployed as services."
         ),
     )
 
-    _runner_starter: threading.Thread | None = None
+    _runner_watch: threading.Thread | None = None
+    _runner_watch_stop: threading.Event | None = None
 
     def lepton_settings(self) -> Settings:
         """The workspace settings these traits, the environment and the defaults describe."""
@@ -102,22 +105,34 @@ class LeptonLabApp(ExtensionApp):
         self.settings["lepton_lab_workspace"] = workspace
         self.log.info("Lepton Lab workspace: %r", workspace)
         if self.start_runner and workspace.settings.auto_start_runner:
-            # In a thread: looking for a live runner reads the database, and starting one
-            # spawns a process; the server's startup waits for neither.
-            self._runner_starter = threading.Thread(
-                target=self._ensure_runner,
-                args=(workspace,),
-                name="lepton-start-runner",
+            # In a thread, not on the event loop: each check reads the database, and
+            # starting a runner spawns a process; the server's startup waits for neither.
+            self._runner_watch_stop = threading.Event()
+            self._runner_watch = threading.Thread(
+                target=self._watch_runners,
+                args=(workspace, self._runner_watch_stop),
+                name="lepton-runner-watch",
                 daemon=True,
             )
-            self._runner_starter.start()
+            self._runner_watch.start()
+
+    def _watch_runners(self, workspace: Workspace, stop: threading.Event) -> None:
+        """Check at once, then every few seconds until ``stop``: see :meth:`_ensure_runner`."""
+        from lepton_lab.runs.autostart import recover_interval
+
+        interval = recover_interval(workspace.settings)
+        while True:
+            self._ensure_runner(workspace)
+            if stop.wait(interval):
+                return
 
     def _ensure_runner(self, workspace: Workspace) -> None:
-        """Start a job runner for the workspace if none is alive; log, never raise."""
-        from lepton_lab.runs.autostart import ensure_runner
+        """With no live runner: reclaim expired leases, start a runner if jobs are queued;
+        log, never raise."""
+        from lepton_lab.runs import autostart
 
         try:
-            ensure_runner(workspace, only_if_queued=True)
+            autostart.recover(workspace)
         except Exception:  # the server serves on without a runner; jobs wait in the queue
             self.log.exception("Lepton Lab could not start a job runner")
 
@@ -127,9 +142,11 @@ class LeptonLabApp(ExtensionApp):
             self.handlers.extend(module.routes)
 
     async def stop_extension(self) -> None:
-        """Release the database connections when the server stops."""
-        if self._runner_starter is not None:
-            await asyncio.to_thread(self._runner_starter.join, 10)
+        """Stop watching for dead runners; release the database connections."""
+        if self._runner_watch_stop is not None:
+            self._runner_watch_stop.set()
+        if self._runner_watch is not None:
+            await asyncio.to_thread(self._runner_watch.join, 10)
         workspace = self.settings.get("lepton_lab_workspace")
         if workspace is not None:
             workspace.close()

@@ -163,7 +163,9 @@ def test_a_runner_started_on_demand_gets_the_executor(
         workspace.close()
     env = launched[0]["env"]
     assert (env["LEPTON_LAB_EXECUTOR"], env["LEPTON_LAB_RAY_ADDRESS"]) == ("ray", "10.0.0.5:6379")
-    assert launched[0]["command"][-3:] == ["runner", "--idle-exit", "600"]
+    # The runner module itself, not the command line: no client is opened to build one.
+    assert launched[0]["command"][1:] == ["-m", "lepton_lab.runs", "--idle-exit", "600"]
+    assert env["LEPTON_LAB_JOB_LEASE"] == str(settings.job_lease_seconds)
 
 
 def test_cli_runner_reports_executor_errors(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lepton_lab.identity import Actor
+from lepton_lab.runs.leases import Leases, new_runner_id
 from lepton_lab.workspace import Workspace
 from tests.runs.helpers import make_notebook
 
@@ -167,3 +169,54 @@ def test_a_gpu_kernel_brings_its_gpu_need(
         alice, notebook=content, notebook_name="g.ipynb", kernel="lepton-gpu", gpus=0
     )
     assert forced.gpus == 0
+
+
+def test_a_claim_carries_the_pinned_datasets(
+    workspace: Workspace, alice: Actor, template: str
+) -> None:
+    job = workspace.jobs.submit(alice, template, {"dataset": "finance/wine"})
+    lease = Leases(workspace.db, new_runner_id()).claim(free_gpus=0)
+    assert lease is not None and lease.job.id == job.id
+    # The runner writes these into the manifest without reading the queue again.
+    sha256 = workspace.datasets.version(alice, "finance/wine@1").sha256
+    assert lease.pins == {"dataset": {"ref": "finance/wine@1", "sha256": sha256}}
+
+
+def test_a_submit_reads_its_template_once(
+    workspace: Workspace, alice: Actor, template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    get = workspace.templates.get
+    monkeypatch.setattr(workspace.templates, "get", lambda a, n: reads.append(n) or get(a, n))
+    job = workspace.jobs.submit(alice, template, {"dataset": "finance/wine"})
+    assert reads == [template]
+    info = get(alice, template)
+    assert (job.template, job.template_version, job.notebook_sha256) == (
+        info.name,
+        info.version,
+        info.sha256,
+    )
+
+
+def test_a_notebook_is_read_as_a_template_not_yet_stored(
+    workspace: Workspace, alice: Actor, template: str
+) -> None:
+    content = make_notebook("print(n)", parameters=PARAMS, lepton=LEPTON)
+    info = workspace.templates.inspect(content, "mine.ipynb")
+    assert (info.name, info.version, info.created_at) == ("mine.ipynb", 0, None)
+    assert info.sha256 == hashlib.sha256(content).hexdigest()
+    assert info.has_parameters_cell and [p.name for p in info.parameters] == [
+        "n",
+        "rate",
+        "name",
+        "dataset",
+    ]
+    job = workspace.jobs.submit(
+        alice, notebook=content, notebook_name="mine.ipynb", parameters={"dataset": "finance/wine"}
+    )
+    assert (job.template, job.template_version, job.notebook_sha256) == (
+        "mine.ipynb",
+        None,
+        info.sha256,
+    )
+    assert workspace.blobs.read_bytes(info.sha256) == content

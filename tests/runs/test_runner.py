@@ -118,6 +118,8 @@ def test_manifest_logs_records_and_staging(
     assert job.outputs == {"answer": 42}
     staged = Path(manifest["staging"])
     assert staged == local_workspace.settings.home / "jobs" / info.id and staged.is_dir()
+    # Serialised once: the stored output notebook is the staging folder's, byte for byte.
+    assert client.jobs.notebook(info.id) == (staged / "output.ipynb").read_bytes()
 
 
 @pytest.mark.slow

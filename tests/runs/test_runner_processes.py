@@ -1,7 +1,13 @@
-"""Runners as separate processes: killed mid-job, and racing each other over one queue."""
+"""Runners as separate processes: killed mid-job, and racing each other over one queue.
+
+A killed runner's jobs run again with no further submit, taken up by another live runner
+or by the server extension's periodic check (which starts a runner), within the lease
+time plus a few seconds: requeued while retries remain, else lost.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,14 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from lepton_lab.config import Settings
 from lepton_lab.runs.info import JobInfo
+from lepton_lab.server.app import LeptonLabApp
+from lepton_lab.store.tables import Runner
 from lepton_lab.workspace import Workspace
 from tests.runner_support import RunnerThread
 from tests.runs.helpers import make_notebook
 
 LEASE = 1.5
+# What a dead runner's jobs may wait past its lease before they are requeued or lost:
+# one check interval (a third of the lease) and room for a loaded test machine.
+RECLAIM_SLACK = 3.0
 
 
 def start_runner(workspace: Workspace, log: Path, *options: str) -> subprocess.Popen[bytes]:
@@ -56,13 +68,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_runner_killed_mid_job(
-    workspace: Workspace, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
-) -> None:
-    actor = workspace.actor()
-    marker = tmp_path / "first-attempt-started"
+def _sleepy_jobs(workspace: Workspace, marker: Path) -> tuple[JobInfo, JobInfo]:
+    """Two jobs whose first attempt sleeps (printing its kernel's pid): retries 1 and 0."""
     notebook = make_notebook(
         "import os, pathlib, time\nprint('kernel pid', os.getpid(), flush=True)",
         "first = not pathlib.Path(marker).exists()\npathlib.Path(marker).touch()\n"
@@ -74,36 +81,112 @@ def test_runner_killed_mid_job(
         # A marker of its own: only each job's first attempt sleeps.
         mine = {"marker": f"{marker}-{retries}"}
         return workspace.jobs.submit(
-            actor, notebook=notebook, notebook_name="sleepy.ipynb", retries=retries, parameters=mine
+            workspace.actor(), notebook=notebook, notebook_name="sleepy.ipynb",
+            retries=retries, parameters=mine,
+        )  # fmt: skip
+
+    return submit(1), submit(0)
+
+
+def _kernel_pids(workspace: Workspace, jobs: tuple[JobInfo, ...]) -> list[int]:
+    """Wait until every job ran its first cells; the pids of their kernels."""
+    actor = workspace.actor()
+    running = lambda: all(  # noqa: E731
+        workspace.jobs.get(actor, j.id).cells_done >= 2 for j in jobs
+    )
+    wait_until(running, 120, "the jobs to run their first cells")
+    return [int(c.text.split()[-1]) for j in jobs
+            for c in workspace.jobs.logs(actor, j.id) if "kernel pid" in c.text]  # fmt: skip
+
+
+def _reclaimed_after(workspace: Workspace, retried: JobInfo, lost: JobInfo, killed: float) -> float:
+    """Seconds from the kill until the retried job left its first attempt and the other
+    was lost."""
+    actor = workspace.actor()
+
+    def reclaimed() -> bool:
+        again = workspace.jobs.get(actor, retried.id)
+        return (again.status == "queued" or again.attempt >= 2) and (
+            workspace.jobs.get(actor, lost.id).status == "lost"
         )
 
-    retried, lost = submit(1), submit(0)
-    processes.append(start_runner(workspace, tmp_path / "runner.log"))
-    running = lambda: all(  # noqa: E731
-        workspace.jobs.get(actor, j.id).cells_done >= 2 for j in (retried, lost)
-    )
-    wait_until(running, 120, "both jobs to run their first cells")
-    pids = [int(c.text.split()[-1]) for j in (retried, lost)
-            for c in workspace.jobs.logs(actor, j.id) if "kernel pid" in c.text]  # fmt: skip
-    processes[0].send_signal(signal.SIGKILL)
-    processes[0].wait(10)
+    wait_until(reclaimed, 60, "the dead runner's jobs to be reclaimed")
+    return time.monotonic() - killed
 
-    settings = Settings(home=workspace.settings.home, database_url=workspace.settings.database_url,
-                        job_lease_seconds=LEASE, auto_start_runner=False)  # fmt: skip
-    other = Workspace(settings)
-    runner = RunnerThread(other).start()
-    try:
-        done = {j.id: _wait(workspace, j.id) for j in (retried, lost)}
-    finally:
-        runner.stop()
-        other.close()
+
+def _check_outcomes(done: dict[str, JobInfo], retried: JobInfo, lost: JobInfo) -> None:
     assert done[retried.id].status == "succeeded" and done[retried.id].attempt == 2
     assert "lease expired" in done[retried.id].manifest["lost_attempts"][0]
     assert done[lost.id].status == "lost" and done[lost.id].reason is not None
     assert "no retries left" in done[lost.id].reason["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_runner_killed_mid_job_a_live_runner_takes_over(
+    workspace: Workspace, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    retried, lost = _sleepy_jobs(workspace, tmp_path / "first-attempt-started")
+    processes.append(start_runner(workspace, tmp_path / "runner.log"))
+    pids = _kernel_pids(workspace, (retried, lost))
+
+    settings = Settings(home=workspace.settings.home, database_url=workspace.settings.database_url,
+                        job_lease_seconds=LEASE, auto_start_runner=False)  # fmt: skip
+    other = Workspace(settings)
+    runner = RunnerThread(other).start()  # alive before the kill, and idle: nothing queued
+    try:
+        processes[0].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        processes[0].wait(10)
+        # Nobody submits: the live runner's periodic sweep finds the expired leases.
+        assert _reclaimed_after(workspace, retried, lost, killed) < LEASE + RECLAIM_SLACK
+        done = {j.id: _wait(workspace, j.id) for j in (retried, lost)}
+    finally:
+        runner.stop()
+        other.close()
+    _check_outcomes(done, retried, lost)
+    assert done[retried.id].runner == runner.runner.id
     # The dead runner's kernels do not linger: they notice their parent is gone.
     assert len(pids) == 2
     wait_until(lambda: not any(_pid_alive(p) for p in pids), 30, "orphaned kernels to exit")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_runner_killed_mid_job_the_server_starts_another(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEPTON_LAB_JOB_LEASE", str(LEASE))
+    monkeypatch.setenv("LEPTON_LAB_AUTO_RUNNER", "1")
+    retried, lost = _sleepy_jobs(workspace, tmp_path / "first-attempt-started")
+    url = workspace.db.url.render_as_string(hide_password=False)
+    app = LeptonLabApp(home=str(workspace.settings.home), database_url=url, start_runner=True)
+    # The extension's periodic check, in its own thread: it starts a runner for the queued
+    # jobs (python -m lepton_lab.runs, detached), as no submit started one here.
+    app.initialize_settings()
+    try:
+        _kernel_pids(workspace, (retried, lost))
+        first = _runner_pids(workspace)
+        assert len(first) == 1
+        dead = workspace.jobs.get(workspace.actor(), retried.id).runner
+        os.kill(first[0], signal.SIGKILL)
+        killed = time.monotonic()
+        # Nobody submits: the server reclaims the expired leases and starts a runner.
+        assert _reclaimed_after(workspace, retried, lost, killed) < LEASE + RECLAIM_SLACK
+        done = {j.id: _wait(workspace, j.id) for j in (retried, lost)}
+    finally:
+        asyncio.run(app.stop_extension())
+        for pid in _runner_pids(workspace):
+            os.kill(pid, signal.SIGKILL)
+    _check_outcomes(done, retried, lost)
+    assert done[retried.id].runner not in ("", dead)
+
+
+def _runner_pids(workspace: Workspace) -> list[int]:
+    """The processes of the runners registered and not stopped, that are still there."""
+    with workspace.db.read() as session:
+        pids = session.scalars(select(Runner.pid).where(Runner.stopped_at.is_(None))).all()
+    return [pid for pid in pids if _pid_alive(pid)]
 
 
 def _wait(workspace: Workspace, job_id: str) -> JobInfo:
