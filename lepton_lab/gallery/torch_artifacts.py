@@ -6,8 +6,9 @@ The ``skops+safetensors`` format of :mod:`lepton_lab.gallery.artifacts` is a zip
 ``torch.json`` (each network's architecture and sizes).  This module takes the networks
 out of the estimators when saving (:func:`split_networks`), checks ``torch.json``
 (:func:`checked_networks`) and puts the networks back when loading
-(:func:`attach_networks`), built from Lepton Lab's own ``MLP`` and ``SmallCNN`` **on the
-CPU**.  torch and safetensors are imported only when a model holds a torch estimator.
+(:func:`attach_networks`), built from the registered torch architectures
+(:func:`~lepton_lab.training.torch_models.get_architecture`) **on the CPU**.  torch and
+safetensors are imported only when a model holds a torch estimator.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ MODEL_FILE, WEIGHTS_FILE, CONFIG_FILE = "model.skops", "weights.safetensors", "t
 """The names of the bundle's three files."""
 
 _KEY = "network_key_"  # on a stored torch estimator: which network of torch.json is its
-_NETWORK_FIELDS = {
-    "mlp": {"n_in", "n_out", "hidden_units", "layers", "dropout"},
-    "cnn": {"n_in", "n_out", "channels", "dropout"},
-}
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -108,34 +105,18 @@ def _find_torch(root: Any, kinds: tuple[type, ...]) -> list[Any]:
 
 def _network_config(module: nn.Module) -> dict[str, Any]:
     """What rebuilds ``module`` (read from the network itself, not from the parameters)."""
-    from torch import nn
+    from lepton_lab.training.torch_models import describe_network
 
-    from lepton_lab.training.torch_models import MLP, SmallCNN
+    return describe_network(module)
 
-    if type(module) is MLP:
-        linears = [m for m in module.net if isinstance(m, nn.Linear)]
-        dropouts = [m.p for m in module.net if isinstance(m, nn.Dropout)]
-        layers = len(linears) - 1
-        return {
-            "architecture": "mlp",
-            "n_in": linears[0].in_features,
-            "n_out": linears[-1].out_features,
-            "hidden_units": linears[0].out_features if layers else 1,
-            "layers": layers,
-            "dropout": float(dropouts[0]) if dropouts else 0.0,
-        }
-    if type(module) is SmallCNN:
-        return {
-            "architecture": "cnn",
-            "n_in": module.side * module.side,
-            "n_out": module.head[-1].out_features,
-            "channels": module.features[0].out_channels,
-            "dropout": next(float(m.p) for m in module.head if isinstance(m, nn.Dropout)),
-        }
-    raise InvalidInput(
-        f"cannot store a torch network of type {type(module).__name__}: the gallery "
-        "rebuilds only Lepton Lab's MLP and SmallCNN"
-    )
+
+def _config_fields(kind: object) -> set[str] | None:
+    """The fields torch.json holds for architecture ``kind``; None for an unknown one."""
+    from lepton_lab.training.torch_models import architecture_names, get_architecture
+
+    if not isinstance(kind, str) or kind not in architecture_names():
+        return None
+    return set(get_architecture(kind).config_fields)
 
 
 # -- load -----------------------------------------------------------------------------------
@@ -148,7 +129,7 @@ def checked_networks(raw: Any) -> list[dict[str, Any]]:
         raise InvalidInput(f"{CONFIG_FILE} lists no networks")
     for net in networks:
         kind = net.get("architecture") if isinstance(net, dict) else None
-        fields = _NETWORK_FIELDS.get(str(kind))
+        fields = _config_fields(kind)
         if fields is None or set(net) != fields | {"key", "architecture"}:
             raise InvalidInput(
                 f"{CONFIG_FILE} holds a network it does not describe properly: {net}"
@@ -194,15 +175,7 @@ def _empty_network(config: dict[str, Any]) -> nn.Module:
     """
     import torch
 
-    from lepton_lab.training.torch_models import MLP, SmallCNN
+    from lepton_lab.training.torch_models import get_architecture
 
     with torch.device("meta"):
-        if config["architecture"] == "cnn":
-            return SmallCNN(config["n_in"], config["n_out"], config["channels"], config["dropout"])
-        return MLP(
-            config["n_in"],
-            config["n_out"],
-            config["hidden_units"],
-            config["layers"],
-            config["dropout"],
-        )
+        return get_architecture(config["architecture"]).from_config(config)

@@ -1,11 +1,21 @@
 """PyTorch networks as scikit-learn estimators, so that they sit in the same pipeline.
 
 :class:`TorchClassifier` and :class:`TorchRegressor` take the preprocessed matrix the
-pipeline hands them and train one of two networks with :mod:`torch_loop`:
+pipeline hands them and train the network their ``architecture`` names with
+:mod:`torch_loop`.  Architectures are a registry (name -> :class:`TorchNetwork` class),
+the built-ins registered the same way as an add-on's (``"module:attribute"`` is imported
+when first used)::
+
+    register_architecture("resmlp", "my_package.nets:ResMLP")
 
 * ``mlp``: fully connected layers (Linear, ReLU, Dropout) for tabular data;
 * ``cnn``: two convolutions and a pooling layer for one square single-channel image per
   row (the side is inferred from the number of features: 64 -> 8x8 for digits).
+
+A network class says how it is built from the estimator's parameters, and how it is
+described in and rebuilt from a model artifact's ``torch.json``
+(:mod:`lepton_lab.gallery.torch_artifacts`), so that an add-on's networks are stored and
+loaded like the built-ins.
 
 ``fit`` takes ``progress`` and ``stop_event`` as fit parameters (a pipeline passes them
 as ``model__progress=…``), so that they are not part of the estimator's parameters and a
@@ -14,16 +24,19 @@ fitted model keeps no reference to a widget.
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
-from typing import Any
+from abc import ABCMeta, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from torch import nn
 
-from lepton_lab.errors import InvalidInput
+from lepton_lab.errors import InvalidInput, did_you_mean
 from lepton_lab.training.progress import Progress
 from lepton_lab.training.torch_loop import (
     LoopConfig,
@@ -33,11 +46,54 @@ from lepton_lab.training.torch_loop import (
     torch_session,
 )
 
-__all__ = ["MLP", "SmallCNN", "TorchClassifier", "TorchRegressor", "image_side"]
+__all__ = [
+    "MLP",
+    "SmallCNN",
+    "TorchClassifier",
+    "TorchNetwork",
+    "TorchRegressor",
+    "architecture_names",
+    "describe_network",
+    "get_architecture",
+    "image_side",
+    "register_architecture",
+]
+
+N = TypeVar("N", bound="TorchNetwork")
 
 
-class MLP(nn.Module):
+class TorchNetwork(nn.Module, metaclass=ABCMeta):
+    """A network the torch estimators train and the model gallery stores.
+
+    A subclass says how it is made from an estimator's parameters
+    (:meth:`for_estimator`), which sizes rebuild it (:meth:`config`, keyed by
+    :attr:`config_fields`: whole numbers, and ``dropout`` a fraction) and how it is
+    rebuilt from them (:meth:`from_config`).
+    """
+
+    #: The keys of :meth:`config`.
+    config_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    @abstractmethod
+    def for_estimator(cls: type[N], n_in: int, n_out: int, params: Mapping[str, Any]) -> N:
+        """The network for ``n_in`` features and ``n_out`` outputs, sized by the
+        estimator's parameters (``hidden_units``, ``layers``, ``channels``, ``dropout``)."""
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """The sizes that rebuild this network, read from its layers."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls: type[N], config: Mapping[str, Any]) -> N:
+        """The network :meth:`config` described (its weights come separately)."""
+
+
+class MLP(TorchNetwork):
     """``layers`` hidden layers of ``hidden`` units: Linear, ReLU, Dropout."""
+
+    config_fields = frozenset({"n_in", "n_out", "hidden_units", "layers", "dropout"})
 
     def __init__(self, n_in: int, n_out: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
@@ -53,6 +109,30 @@ class MLP(nn.Module):
         out: torch.Tensor = self.net(x)
         return out
 
+    @classmethod
+    def for_estimator(cls, n_in: int, n_out: int, params: Mapping[str, Any]) -> MLP:
+        """Sized by ``hidden_units``, ``layers`` and ``dropout``."""
+        return cls(n_in, n_out, params["hidden_units"], params["layers"], params["dropout"])
+
+    def config(self) -> dict[str, Any]:
+        """Sizes read from the layers (a network without hidden layers has width 1)."""
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        dropouts = [m.p for m in self.net if isinstance(m, nn.Dropout)]
+        layers = len(linears) - 1
+        return {
+            "n_in": linears[0].in_features,
+            "n_out": linears[-1].out_features,
+            "hidden_units": linears[0].out_features if layers else 1,
+            "layers": layers,
+            "dropout": float(dropouts[0]) if dropouts else 0.0,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MLP:
+        """The MLP :meth:`config` described."""
+        sizes = ("n_in", "n_out", "hidden_units", "layers", "dropout")
+        return cls(*(config[k] for k in sizes))
+
 
 def image_side(n_features: int) -> int:
     """The side of the square image ``n_features`` pixels make, or ``InvalidInput``."""
@@ -66,8 +146,10 @@ def image_side(n_features: int) -> int:
     return side
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(TorchNetwork):
     """Conv(c) ReLU Conv(2c) ReLU MaxPool, then a 64-unit head: small and quick to train."""
+
+    config_fields = frozenset({"n_in", "n_out", "channels", "dropout"})
 
     def __init__(self, n_in: int, n_out: int, channels: int, dropout: float) -> None:
         super().__init__()
@@ -92,6 +174,76 @@ class SmallCNN(nn.Module):
         """Outputs for a batch of flattened images."""
         out: torch.Tensor = self.head(self.features(x.view(-1, 1, self.side, self.side)))
         return out
+
+    @classmethod
+    def for_estimator(cls, n_in: int, n_out: int, params: Mapping[str, Any]) -> SmallCNN:
+        """Sized by ``channels`` and ``dropout``."""
+        return cls(n_in, n_out, params["channels"], params["dropout"])
+
+    def config(self) -> dict[str, Any]:
+        """Sizes read from the layers."""
+        return {
+            "n_in": self.side * self.side,
+            "n_out": self.head[-1].out_features,
+            "channels": self.features[0].out_channels,
+            "dropout": next(float(m.p) for m in self.head if isinstance(m, nn.Dropout)),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmallCNN:
+        """The CNN :meth:`config` described."""
+        return cls(config["n_in"], config["n_out"], config["channels"], config["dropout"])
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+_ARCHITECTURES: dict[str, str | type[TorchNetwork]] = {}
+
+
+def register_architecture(name: str, network: str | type[TorchNetwork]) -> None:
+    """Make ``name`` trainable (``architecture=name``) and storable in the gallery;
+    ``network`` is a :class:`TorchNetwork` subclass or ``"module:attribute"`` naming one
+    (imported when first used)."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput(f"architecture name {name!r}: use letters, digits, - and _")
+    _ARCHITECTURES[name] = network
+
+
+def architecture_names() -> list[str]:
+    """Every registered architecture name, sorted."""
+    return sorted(_ARCHITECTURES)
+
+
+def get_architecture(name: str) -> type[TorchNetwork]:
+    """The network class registered as ``name``; an ``InvalidInput`` naming the known."""
+    network = _ARCHITECTURES.get(name) if isinstance(name, str) else None
+    if network is None:
+        known = architecture_names()
+        raise InvalidInput(
+            f"unknown architecture {name!r}{did_you_mean(str(name), known)}; "
+            f"known: {', '.join(known)}"
+        )
+    if isinstance(network, str):
+        module_name, _, attribute = network.partition(":")
+        network = getattr(importlib.import_module(module_name), attribute)
+        _ARCHITECTURES[name] = network  # imported once
+    return network
+
+
+def describe_network(module: nn.Module) -> dict[str, Any]:
+    """``module``'s architecture name and the sizes that rebuild it (what the gallery
+    stores in ``torch.json``); an ``InvalidInput`` for a class never registered."""
+    for name in architecture_names():
+        if type(module) is get_architecture(name) and isinstance(module, TorchNetwork):
+            return {"architecture": name, **module.config()}
+    raise InvalidInput(
+        f"cannot store a torch network of type {type(module).__name__}: the gallery "
+        f"rebuilds only registered architectures ({', '.join(architecture_names())})"
+    )
+
+
+register_architecture("mlp", MLP)
+register_architecture("cnn", SmallCNN)
 
 
 def _dense(x: Any) -> np.ndarray[Any, Any]:
@@ -136,11 +288,8 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
         self.device = device
 
     def _network(self, n_in: int, n_out: int) -> nn.Module:
-        if self.architecture == "cnn":
-            return SmallCNN(n_in, n_out, self.channels, self.dropout)
-        if self.architecture == "mlp":
-            return MLP(n_in, n_out, self.hidden_units, self.layers, self.dropout)
-        raise InvalidInput(f"unknown architecture {self.architecture!r}; known: mlp, cnn")
+        network = get_architecture(self.architecture)
+        return network.for_estimator(n_in, n_out, self.get_params(deep=False))
 
     def _train(
         self,
