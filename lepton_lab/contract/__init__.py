@@ -6,7 +6,7 @@ server's handlers, the OpenAPI document, the permission table and both client ba
 are made from it (see :mod:`lepton_lab.contract.core`).
 """
 
-from lepton_lab.contract import jobs, teams
+from lepton_lab.contract import datasets, jobs, teams
 from lepton_lab.contract.core import (
     JSON,
     Empty,
@@ -37,6 +37,7 @@ __all__ = [
     "Reply",
     "Request",
     "Role",
+    "datasets",
     "declare",
     "jobs",
     "operations",

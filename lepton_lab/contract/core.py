@@ -239,6 +239,10 @@ class Operation:
     status: int = 200
     """The status of a success."""
 
+    also: tuple[int, ...] = ()
+    """Other statuses of a success, with the same answer (an upload identical to a stored
+    version is 200, a new one 201)."""
+
     summary: str = ""
     """One line for the OpenAPI document and the permission table."""
 

@@ -94,12 +94,11 @@ def _body(op: Operation, props: dict[str, Any], required: set[str]) -> dict[str,
 def _responses(op: Operation, defs: dict[str, Any]) -> dict[str, Any]:
     """The success, then each error the operation may answer with (403 always)."""
     media = op.reply.media_type if isinstance(op.reply, File) else JSON
-    answers: dict[str, Any] = {
-        str(op.status): {
-            "description": op.summary or "OK",
-            "content": {media: {"schema": op.reply.schema(defs)}},
-        }
+    success = {
+        "description": op.summary or "OK",
+        "content": {media: {"schema": op.reply.schema(defs)}},
     }
+    answers: dict[str, Any] = {str(status): success for status in (op.status, *op.also)}
     for status in sorted({*op.refusals, 403}):
         answers[str(status)] = {
             "description": ERRORS[status],

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import ipywidgets as w
 from traitlets import Int, Unicode
 
+from lepton_lab.client.datasets import Datasets
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
@@ -30,10 +31,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lepton_lab.catalog.info import DatasetInfo
-    from lepton_lab.client.local import DatasetsAPI
     from lepton_lab.paging import Page
 
-__all__ = ["DatasetBrowser"]
+__all__ = ["BrowsableDatasets", "DatasetBrowser"]
 
 #: The dropdown value meaning "no filter" (the ``team`` and ``tag`` traits use it too).
 ANY = ""
@@ -93,7 +93,7 @@ class DatasetBrowser(SyncedControls, w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        datasets: DatasetsAPI,
+        datasets: Datasets,
         query: str = "",
         team: str | None = None,
         tag: str | None = None,
@@ -297,3 +297,18 @@ def _ipython_shell() -> Any:
     from IPython import get_ipython
 
     return get_ipython()
+
+
+class BrowsableDatasets(Datasets):
+    """``ll.datasets``, with :meth:`browse`."""
+
+    def browse(
+        self,
+        query: str = "",
+        *,
+        team: str | None = None,
+        tag: str | None = None,
+        page_size: int = 20,
+    ) -> DatasetBrowser:
+        """The shared dataset browser widget: search, filter, inspect, load."""
+        return DatasetBrowser(self, query=query, team=team, tag=tag, page_size=page_size)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lepton_lab.client.handles import Job
 from lepton_lab.client.jobs import Jobs
+from lepton_lab.widgets.datasets import BrowsableDatasets
 from lepton_lab.widgets.jobs import JobMonitor
 
 __all__ = ["MonitoredJob", "WidgetJobs", "namespace"]
@@ -45,6 +46,8 @@ def _build(client: Any, name: str) -> Any:
     """The namespace ``name`` over ``client``'s backend (with its widgets)."""
     if name == "jobs":
         return WidgetJobs(client.backend)
+    if name == "datasets":
+        return BrowsableDatasets(client.backend)
     return getattr(client, name)
 
 

@@ -18,6 +18,7 @@ import lepton_lab.client
 from lepton_lab.cli import cli
 from lepton_lab.client import LocalClient, RemoteClient, default_client, discover
 from lepton_lab.errors import InvalidInput, NotAuthenticated
+from lepton_lab.widgets.namespaces import namespace
 from tests.client.conftest import EXPIRED_TOKEN, TOKENS, Server
 
 
@@ -99,7 +100,8 @@ def test_connect_then_configure(
 ) -> None:
     client = ll.connect(server.url, TOKENS["alice"])
     assert default_client() is client
-    assert ll.datasets is client.datasets and ll.teams is client.teams
+    # ll.datasets is the client's datasets, with the browser widget added.
+    assert ll.datasets is namespace(client, "datasets") and ll.teams is client.teams
     with pytest.raises(NotAuthenticated, match="unknown or expired token"):
         ll.connect(server.url, EXPIRED_TOKEN)
     assert default_client() is client  # a failed connect changes nothing

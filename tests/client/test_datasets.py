@@ -13,6 +13,7 @@ from lepton_lab.catalog.info import DatasetInfo
 from lepton_lab.client import Client
 from lepton_lab.paging import Page
 from lepton_lab.widgets import DatasetBrowser
+from lepton_lab.widgets.namespaces import namespace
 from tests.client.conftest import Backend
 
 
@@ -115,7 +116,7 @@ def test_search_filters_and_pages(backend: Backend, alice: Client) -> None:
     assert [d.ref for d in found] == [f"{sales}/batch-1"]
     assert (sales, 3) in alice.datasets.teams() and (ops, 2) in alice.datasets.teams()
     assert (backend.tag, 5) in alice.datasets.tags()
-    browser = alice.datasets.browse(tag=backend.tag, page_size=2)
+    browser = namespace(alice, "datasets").browse(tag=backend.tag, page_size=2)
     assert isinstance(browser, DatasetBrowser)
     assert browser.results is not None and browser.results.total == 5
 

@@ -17,6 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from lepton_lab.client import LocalClient
 from lepton_lab.config import Settings
 from lepton_lab.widgets import DatasetBrowser
+from lepton_lab.widgets.namespaces import namespace
 from lepton_lab.widgets.render import default_variable, histogram_svg, page_label
 from lepton_lab.workspace import Workspace
 
@@ -93,7 +94,7 @@ def refs(browser: DatasetBrowser) -> list[str]:
 
 
 def test_first_page_is_listed_with_its_label(client: LocalClient) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
 
     total = GENERATED + 3  # iris, wine, breast cancer; alice's private one counts for alice too
     assert browser.total == total + 1
@@ -107,7 +108,7 @@ def test_first_page_is_listed_with_its_label(client: LocalClient) -> None:
 
 
 def test_next_and_previous_turn_pages(client: LocalClient) -> None:
-    browser = client.datasets.browse(team="finance")
+    browser = namespace(client, "datasets").browse(team="finance")
     assert browser.total == 20
     first = refs(browser)
 
@@ -130,14 +131,15 @@ def test_next_and_previous_turn_pages(client: LocalClient) -> None:
 
 def test_only_one_page_is_fetched(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    search = client.datasets.search
+    datasets = namespace(client, "datasets")  # ll.datasets: what the browser calls
+    search = datasets.search
 
     def spy(query: str = "", **kwargs: Any) -> Any:
         calls.append(kwargs)
         return search(query, **kwargs)
 
-    monkeypatch.setattr(client.datasets, "search", spy)
-    browser = client.datasets.browse(page_size=10)
+    monkeypatch.setattr(datasets, "search", spy)
+    browser = datasets.browse(page_size=10)
     browser.page = 3
 
     assert [(c["limit"], c["offset"]) for c in calls] == [(10, 0), (10, 30)]
@@ -145,7 +147,7 @@ def test_only_one_page_is_fetched(client: LocalClient, monkeypatch: pytest.Monke
 
 
 def test_typing_a_query_changes_the_results(client: LocalClient) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     browser.page = 2
 
     browser.search_box.value = "wine"  # what pressing Enter in the box sends
@@ -162,7 +164,7 @@ def test_typing_a_query_changes_the_results(client: LocalClient) -> None:
 
 
 def test_team_and_tag_filters(client: LocalClient) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     assert [v for _, v in browser.team_box.options] == ["", "bio", "finance", "ops", "uci"]
     assert ("classic (2)", "classic") in browser.tag_box.options
 
@@ -181,7 +183,7 @@ def test_team_and_tag_filters(client: LocalClient) -> None:
 
 
 def test_selecting_shows_card_profile_preview_and_code(client: LocalClient) -> None:
-    browser = client.datasets.browse(query="iris")
+    browser = namespace(client, "datasets").browse(query="iris")
     assert browser.detail.layout.display == "none"
 
     browser.results_box.value = "uci/iris"  # a click in the list
@@ -205,7 +207,7 @@ def test_selecting_shows_card_profile_preview_and_code(client: LocalClient) -> N
 
 
 def test_another_version_updates_profile_preview_and_code(client: LocalClient) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     browser.selected = "uci/iris"
     assert [v for _, v in browser.version_box.options] == [2, 1]
     assert "<p>150 rows" in browser.profile_pane.value
@@ -242,7 +244,7 @@ def test_page_label_and_default_variable() -> None:
 def test_load_without_ipython_keeps_the_data_on_the_widget(
     client: LocalClient, iris: pd.DataFrame
 ) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     browser.selected = "uci/iris"
     browser.version = 1
     browser.variable_box.value = "flowers"
@@ -261,7 +263,7 @@ def test_load_puts_the_data_in_the_ipython_namespace(
 ) -> None:
     shell = InteractiveShell.instance()
     try:
-        browser = client.datasets.browse()
+        browser = namespace(client, "datasets").browse()
         browser.selected = "uci/iris"
         browser.load_button.click()
         pd.testing.assert_frame_equal(shell.user_ns["iris"], iris)
@@ -273,7 +275,7 @@ def test_load_puts_the_data_in_the_ipython_namespace(
 
 @pytest.mark.usefixtures("no_ipython")
 def test_bad_variable_name_is_refused(client: LocalClient) -> None:
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     browser.selected = "uci/wine"
     browser.variable_box.value = "2 wines"
 
@@ -291,7 +293,7 @@ def test_user_markup_is_escaped(client: LocalClient) -> None:
     frame = pd.DataFrame({"<b>loud</b>": ["<img src=x onerror=alert(1)>", "ok"]})
     card = "Hello <script>alert('card')</script> and *emphasis*."
     client.datasets.register(frame, "lab/markup", description=card, tags=["x"])
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
 
     browser.selected = "lab/markup"
 
@@ -309,18 +311,18 @@ def test_other_users_see_only_what_they_may(
     client: LocalClient, local_workspace: Workspace
 ) -> None:
     client.teams.add_member("uci", "bob", "viewer")
-    bob = LocalClient(local_workspace, user="bob").datasets.browse()
+    bob = namespace(LocalClient(local_workspace, user="bob"), "datasets").browse()
 
     assert set(refs(bob)) == {"uci/iris", "uci/wine", "uci/breast-cancer"}
     bob.search_box.value = "secret alice"
     assert refs(bob) == []
-    assert "uci/secret" in refs(client.datasets.browse(query="secret"))
+    assert "uci/secret" in refs(namespace(client, "datasets").browse(query="secret"))
 
 
 def test_api_errors_are_shown_and_the_widget_stays_usable(
     client: LocalClient, local_workspace: Workspace
 ) -> None:
-    bob = LocalClient(local_workspace, user="bob").datasets.browse()
+    bob = namespace(LocalClient(local_workspace, user="bob"), "datasets").browse()
 
     bob.selected = "uci/secret"  # a ref pasted in from elsewhere: bob may not see it
 
@@ -344,7 +346,7 @@ def test_widget_state_serialises_for_the_frontend(client: LocalClient) -> None:
     """Built only of stock ipywidgets: JupyterLab renders it with no extension of ours."""
     from ipywidgets.embed import embed_data
 
-    browser = client.datasets.browse()
+    browser = namespace(client, "datasets").browse()
     browser.selected = "uci/wine"
 
     state = json.dumps(embed_data(views=[browser])["manager_state"])
