@@ -11,6 +11,7 @@ from lepton_lab.gallery.service import ModelService
 from lepton_lab.identity import Actor
 from lepton_lab.membership import TeamService
 from lepton_lab.runs.queue import JobService
+from lepton_lab.runs.schedules import ScheduleService
 from lepton_lab.runs.templates import TemplateService
 from lepton_lab.store import BlobStore, Database
 
@@ -37,6 +38,7 @@ class Workspace:
         self.templates = TemplateService(self)
         self.jobs = JobService(self)
         self.models = ModelService(self)
+        self.schedules = ScheduleService(self)
 
     @cached_property
     def tmp_dir(self) -> Path:

@@ -12,6 +12,7 @@ with (``team``); cancelling needs the submitter or an editor of that team.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -74,11 +75,14 @@ class JobService:
         retries: int | None = None,
         kernel: str | None = None,
         team: str | None = None,
+        key: str | None = None,
     ) -> JobInfo:
         """Check everything, pin dataset references, and queue the job.
 
         Give a template name, or a notebook's bytes (``notebook``, with ``notebook_name``
-        for display): it is snapshotted and checked like a template.
+        for display): it is snapshotted and checked like a template.  ``key`` makes the
+        submit idempotent: every submit with the same key queues one job, and the later
+        ones return it (a schedule's due time is such a key).
         """
         info = self._resolve(actor, template, notebook, notebook_name)
         values = check_parameters(info, parameters or {}, info.name)
@@ -87,7 +91,7 @@ class JobService:
         # A kernel that declares a GPU need (lepton-gpu) gets it unless the job says.
         needed = max(info.gpus, declared_gpus(chosen_kernel))
         job = Job(
-            id=uuid.uuid4().hex[:16],
+            id=_job_id(key),
             template=info.name,
             template_version=info.version or None,  # 0: a notebook, not a stored template
             notebook_sha256=info.sha256,
@@ -145,6 +149,9 @@ class JobService:
 
     def _insert(self, actor: Actor, job: Job) -> JobInfo:
         def work(session: Session) -> JobInfo:
+            queued = session.get(Job, job.id)
+            if queued is not None:  # the same key: this submit was made already
+                return job_info(queued)
             session.add(job)
             session.flush()
             record_event(session, actor.user, "job.submit", f"job:{job.id}",
@@ -366,3 +373,10 @@ def _check_kernel(kernel: str) -> str:
         raise InvalidInput("kernel must be the name of an installed kernelspec")
     require_kernel(kernel)
     return kernel
+
+
+def _job_id(key: str | None) -> str:
+    """A new job's id: random, or derived from an idempotency key."""
+    if key is None:
+        return uuid.uuid4().hex[:16]
+    return hashlib.sha256(f"lepton-job:{key}".encode()).hexdigest()[:16]

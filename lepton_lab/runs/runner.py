@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     from lepton_lab.runs.gpus import GPU, DeviceSlots
     from lepton_lab.workspace import Workspace
 
-__all__ = ["Runner", "RunnerConfig", "run_until_done", "serve", "workspace_env"]
+__all__ = ["SCHEDULE_POLL", "Runner", "RunnerConfig", "run_until_done", "serve", "workspace_env"]
+
+#: Seconds between two looks for due schedules (one indexed query when none is due).
+SCHEDULE_POLL = 0.5
 
 log = logging.getLogger("lepton_lab.runner")
 
@@ -153,6 +156,7 @@ class Runner:
         log.info("runner %s: %d slots, %s executor, %s GPUs", self.id, self.config.concurrency,
                  self.config.executor, where)  # fmt: skip
         heartbeat = asyncio.create_task(self._heartbeat_loop())
+        schedules = asyncio.create_task(self._schedule_loop())
         try:
             await self._executor.prewarm(self.config.prewarm)
             await self._claim_loop()
@@ -160,6 +164,7 @@ class Runner:
                 await asyncio.sleep(0.05)
         finally:
             heartbeat.cancel()
+            schedules.cancel()
             for job in self.running.values():
                 job.cancel.set()
             await self._executor.close()
@@ -216,6 +221,21 @@ class Runner:
         self.running.pop(job_id, None)
         self.finished += 1
         self._wake.set()
+
+    # -- schedules ------------------------------------------------------------------------
+
+    async def _schedule_loop(self) -> None:
+        """Fire the schedules that are due (each due time once, whichever firer gets it),
+        every :data:`SCHEDULE_POLL` seconds: a schedule fires within that of its time."""
+        while True:
+            try:
+                fired = await asyncio.to_thread(self.workspace.schedules.fire_due)
+            except Exception:  # a database blip must not kill the runner; the next poll retries
+                log.exception("runner %s: firing schedules failed", self.id)
+            else:
+                if any(run.job_id for run in fired):
+                    self._wake.set()  # claim the new job now, not at the next poll
+            await asyncio.sleep(SCHEDULE_POLL)
 
     # -- heartbeats -----------------------------------------------------------------------
 

@@ -19,13 +19,10 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, Unicode
 
 from lepton_lab.config import Settings
-from lepton_lab.server import datasets, jobs, meta, models, teams, templates
+from lepton_lab.server import contract, datasets, meta, models
 from lepton_lab.workspace import Workspace
 
 __all__ = ["LeptonLabApp"]
-
-#: The route tables of the handler modules, in order.
-ROUTE_MODULES = (meta, teams, datasets, templates, jobs, models)
 
 
 class LeptonLabApp(ExtensionApp):
@@ -132,14 +129,17 @@ class LeptonLabApp(ExtensionApp):
         from lepton_lab.runs import autostart
 
         try:
+            # Schedules fire from here too, so that they do while no runner is up (a job
+            # they queue then starts one).
+            workspace.schedules.fire_due()
             autostart.recover(workspace)
         except Exception:  # the server serves on without a runner; jobs wait in the queue
             self.log.exception("Lepton Lab could not start a job runner")
 
     def initialize_handlers(self) -> None:
-        """Register the route table of every handler module."""
-        for module in ROUTE_MODULES:
-            self.handlers.extend(module.routes)
+        """The routes made from the contract, with the hand-written streamed verbs."""
+        streamed = {**meta.STREAMED, **datasets.STREAMED, **models.STREAMED}
+        self.handlers.extend(contract.routes(streamed))
 
     async def stop_extension(self) -> None:
         """Stop watching for dead runners; release the database connections."""

@@ -45,6 +45,8 @@ __all__ = [
     "ModelMetric",
     "ModelVersion",
     "Runner",
+    "Schedule",
+    "ScheduleRun",
     "Team",
     "Template",
     "TemplateVersion",
@@ -417,3 +419,53 @@ class ModelMetric(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Schedule(Base):
+    """A template run on a cron schedule, as its owner; fired by runners and servers.
+
+    ``next_due`` is the next time (UTC) it fires; the firer that moves it on, in the same
+    transaction as the run it records, is the one that fires it (``schedule_runs`` holds
+    one row per due time, so no time fires twice).
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        UniqueConstraint("team", "name", name="uq_schedules_team_name"),
+        Index("ix_schedules_paused_next_due", "paused", "next_due"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(300))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    missed: Mapped[str] = mapped_column(String(16), default="skip")
+    overlap: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    next_due: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleRun(Base):
+    """One due time of a schedule and what became of it: a job, or why there is none."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "due_at", name="uq_schedule_runs_due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), index=True
+    )
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[str] = mapped_column(String(32), default="", index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,459 @@
+"""Schedules: a template run on a cron schedule, as its owner, fired exactly once per due time.
+
+A schedule lives in the database and is fired by whatever process calls :meth:`fire_due`
+(every job runner's loop, and the server extension), never by a user's session, so it
+outlives any notebook or Jupyter server.  Firing is two steps:
+
+1. **claim**, in one write transaction: the schedules due now are read (on PostgreSQL
+   ``FOR UPDATE SKIP LOCKED``, on SQLite under the database's write lock), each due time
+   becomes a ``schedule_runs`` row (unique per schedule and due time) and ``next_due``
+   moves on.  Whoever commits that transaction fired that time; every other process finds
+   ``next_due`` already past it, and the unique key refuses a second row regardless.
+2. **submit**: the job is queued as the schedule's owner (roles read now: someone who
+   left the team no longer runs its schedules), and the run row records the job, or why
+   there is none.  A run left ``firing`` by a process that died between the steps is
+   submitted by the next firer once it is :data:`STUCK_AFTER` old.
+
+Due times that passed while nothing fired follow the schedule's ``missed`` policy
+(:data:`~lepton_lab.runs.schedule_info.MISSED_POLICIES`); a due time while the previous
+run is still queued or running is ``skipped`` unless ``overlap`` is on.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lepton_lab.errors import InvalidInput, LeptonLabError, NotFound, did_you_mean
+from lepton_lab.events import record_event
+from lepton_lab.identity import Actor, Role, require_edit, require_role
+from lepton_lab.refs import check_slug
+from lepton_lab.runs.cron import check_cron, check_timezone, due_after, missed_since
+from lepton_lab.runs.info import JobInfo
+from lepton_lab.runs.notebook import check_parameters
+from lepton_lab.runs.schedule_info import MISSED_POLICIES, ScheduleInfo, ScheduleRunInfo
+from lepton_lab.store.tables import Job, Schedule, ScheduleRun, utcnow
+
+if TYPE_CHECKING:
+    from lepton_lab.workspace import Workspace
+
+__all__ = ["MISSED_AFTER", "OPTIONS", "STUCK_AFTER", "ScheduleService"]
+
+#: A due time fired later than this counts as missed (the ``missed`` policy decides).
+MISSED_AFTER = timedelta(seconds=60)
+#: A run still ``firing`` after this is submitted by the next firer (its firer died).
+STUCK_AFTER = timedelta(seconds=120)
+#: Job options a schedule passes on to every job it submits.
+OPTIONS = frozenset({"gpus", "timeout", "retries", "kernel", "seed"})
+_ACTIVE = ("queued", "running")
+_CLAIM_BATCH = 200
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A due time claimed for a schedule: the run row, and what to submit as whom."""
+
+    run_id: int
+    key: str
+    schedule_id: str
+    owner: str
+    template: str
+    parameters: dict[str, Any]
+    options: dict[str, Any]
+
+
+class ScheduleService:
+    """Create, change and fire schedules, each user call as one :class:`Actor`."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    # -- define ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        actor: Actor,
+        template: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        team: str | None = None,
+        missed: str = "skip",
+        overlap: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> ScheduleInfo:
+        """A new schedule of ``template`` in ``team`` (you need the contributor role)."""
+        team = self._team(actor, team)
+        require_role(actor, team, Role.contributor, f"scheduling jobs in team {team}")
+        values = self._check(actor, template, parameters, cron, timezone, missed, options)
+        now = utcnow()
+        row = Schedule(
+            id=uuid.uuid4().hex[:12],
+            team=team,
+            name=check_slug(name or template.rsplit("/", 1)[-1].split("@")[0], "schedule name"),
+            owner=actor.user,
+            overlap=bool(overlap),
+            paused=False,
+            version=1,
+            history=[],
+            next_due=due_after(values["cron"], values["timezone"], now),
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+
+        def work(session: Session) -> ScheduleInfo:
+            taken = session.scalar(
+                select(Schedule.id).where(Schedule.team == team, Schedule.name == row.name)
+            )
+            if taken:
+                raise InvalidInput(
+                    f"team {team} already has a schedule named {row.name}; pass another name="
+                )
+            session.add(row)
+            record_event(session, actor.user, "schedule.create", f"schedule:{row.id}",
+                         template=template, cron=row.cron, timezone=row.timezone)  # fmt: skip
+            return _info(row)
+
+        return self._ws.db.transact(work)
+
+    def _team(self, actor: Actor, team: str | None) -> str:
+        """The team named, or the user's only team."""
+        if team:
+            return check_slug(team, "team")
+        if len(actor.teams) == 1:
+            return next(iter(actor.teams))
+        teams = ", ".join(sorted(actor.teams)) or "none yet"
+        raise InvalidInput(f"say which team the schedule belongs to (team=); yours: {teams}")
+
+    def _check(
+        self,
+        actor: Actor,
+        template: str,
+        parameters: Mapping[str, Any] | None,
+        cron: str,
+        timezone: str,
+        missed: str,
+        options: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The schedule's definition, checked as a submit would check it now."""
+        if missed not in MISSED_POLICIES:
+            raise InvalidInput(
+                f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}"
+            )
+        unknown = sorted(set(options or {}) - OPTIONS)
+        if unknown:
+            raise InvalidInput(f"unknown job option(s) {unknown}; allowed: {sorted(OPTIONS)}")
+        check_timezone(timezone)
+        info = self._ws.templates.get(actor, template)
+        try:
+            values = check_parameters(info, parameters or {}, info.name)
+        except InvalidInput as exc:
+            raise InvalidInput(f"the parameters do not fit {info.name}: {exc.message}") from None
+        return {
+            "template": template,
+            "parameters": values,
+            "cron": check_cron(cron),
+            "timezone": timezone.strip(),
+            "missed": missed,
+            "options": dict(options or {}),
+        }
+
+    # -- read -----------------------------------------------------------------------------
+
+    def list(self, actor: Actor, *, team: str | None = None) -> builtins.list[ScheduleInfo]:
+        """The schedules of your teams (every one for site admins), by team and name."""
+        query = select(Schedule).order_by(Schedule.team, Schedule.name)
+        if team:
+            query = query.where(Schedule.team == check_slug(team, "team"))
+        with self._ws.db.read() as session:
+            rows = session.scalars(query).all()
+            return [_info(r) for r in rows if _may_see(actor, r)]
+
+    def get(self, actor: Actor, schedule_id: str) -> ScheduleInfo:
+        """One schedule, by id (``lepton-lab schedules list`` shows them)."""
+        with self._ws.db.read() as session:
+            return _info(self._visible(session, actor, schedule_id))
+
+    def runs(
+        self, actor: Actor, schedule_id: str, *, limit: int = 50
+    ) -> builtins.list[ScheduleRunInfo]:
+        """The schedule's due times, newest first, with their jobs' outcomes."""
+        if not 1 <= limit <= 500:
+            raise InvalidInput(f"limit must be between 1 and 500, not {limit}")
+        with self._ws.db.read() as session:
+            self._visible(session, actor, schedule_id)
+            query = (
+                select(ScheduleRun, Job.status)
+                .outerjoin(Job, Job.id == ScheduleRun.job_id)
+                .where(ScheduleRun.schedule_id == schedule_id)
+                .order_by(ScheduleRun.due_at.desc())
+                .limit(limit)
+            )
+            return [_run_info(run, status or "") for run, status in session.execute(query)]
+
+    def _visible(self, session: Session, actor: Actor, schedule_id: str) -> Schedule:
+        row = session.get(Schedule, schedule_id) if isinstance(schedule_id, str) else None
+        if row is None or not _may_see(actor, row):
+            known = [r.id for r in session.scalars(select(Schedule)) if _may_see(actor, r)]
+            hint = did_you_mean(str(schedule_id), known)
+            raise NotFound(f"no schedule {schedule_id!r}{hint}; lepton-lab schedules list")
+        return row
+
+    # -- change ---------------------------------------------------------------------------
+
+    def update(self, actor: Actor, schedule_id: str, **changes: Any) -> ScheduleInfo:
+        """A new version of the schedule (the previous one kept in its ``history``)."""
+        allowed = {"template", "parameters", "cron", "timezone", "missed", "overlap", "options"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        given = {k: v for k, v in changes.items() if v is not None}
+
+        def work(session: Session) -> ScheduleInfo:
+            row = self._editable(session, actor, schedule_id)
+            merged = {**_definition(row), **given}
+            values = self._check(
+                actor, merged["template"], merged["parameters"], merged["cron"],
+                merged["timezone"], merged["missed"], merged["options"],
+            )  # fmt: skip
+            row.history = [*row.history, {**_definition(row, dump=True), "version": row.version}]
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.overlap = bool(merged["overlap"])
+            row.version += 1
+            row.updated_at = utcnow()
+            row.next_due = due_after(row.cron, row.timezone, row.updated_at)
+            record_event(session, actor.user, "schedule.update", f"schedule:{row.id}",
+                         version=row.version, changed=sorted(given))  # fmt: skip
+            return _info(row)
+
+        return self._ws.db.transact(work)
+
+    def pause(self, actor: Actor, schedule_id: str) -> ScheduleInfo:
+        """Stop firing until :meth:`resume` (due times meanwhile are not run)."""
+        return self._set_paused(actor, schedule_id, True)
+
+    def resume(self, actor: Actor, schedule_id: str) -> ScheduleInfo:
+        """Fire again, from the next due time after now."""
+        return self._set_paused(actor, schedule_id, False)
+
+    def _set_paused(self, actor: Actor, schedule_id: str, paused: bool) -> ScheduleInfo:
+        def work(session: Session) -> ScheduleInfo:
+            row = self._editable(session, actor, schedule_id)
+            if row.paused != paused:
+                row.paused = paused
+                row.updated_at = utcnow()
+                row.next_due = due_after(row.cron, row.timezone, row.updated_at)
+                action = "schedule.pause" if paused else "schedule.resume"
+                record_event(session, actor.user, action, f"schedule:{row.id}")
+            return _info(row)
+
+        return self._ws.db.transact(work)
+
+    def delete(self, actor: Actor, schedule_id: str) -> None:
+        """Delete the schedule and its history of runs (their jobs stay)."""
+
+        def work(session: Session) -> None:
+            row = self._editable(session, actor, schedule_id)
+            session.delete(row)
+            record_event(session, actor.user, "schedule.delete", f"schedule:{row.id}",
+                         team=row.team, name=row.name)  # fmt: skip
+
+        self._ws.db.transact(work)
+
+    def _editable(self, session: Session, actor: Actor, schedule_id: str) -> Schedule:
+        row = self._visible(session, actor, schedule_id)
+        require_edit(actor, team=row.team, owner=row.owner, what=f"schedule {row.name}")
+        return row
+
+    def run_now(self, actor: Actor, schedule_id: str) -> JobInfo:
+        """Submit the schedule's job now, as you, outside its due times."""
+        with self._ws.db.read() as session:
+            row = self._visible(session, actor, schedule_id)
+            require_role(actor, row.team, Role.contributor, f"running schedule {row.name}")
+            template, parameters, options = row.template, row.parameters, row.options
+        info = self._ws.jobs.submit(actor, template, parameters, **options)
+
+        def work(session: Session) -> None:
+            session.add(ScheduleRun(schedule_id=schedule_id, due_at=utcnow(),
+                                    status="submitted", job_id=info.id,
+                                    detail={"run_now_by": actor.user}))  # fmt: skip
+
+        self._ws.db.transact(work)
+        return info
+
+    # -- fire -----------------------------------------------------------------------------
+
+    def fire_due(self, now: datetime | None = None) -> builtins.list[ScheduleRunInfo]:
+        """Fire every schedule due at ``now`` (default: now); what this call fired.
+
+        Safe to call from any number of processes at once: each due time fires once.
+        """
+        moment = now or utcnow()
+        claims = self._ws.db.transact(lambda session: self._claim(session, moment))
+        claims += self._ws.db.transact(lambda session: self._stuck(session, moment))
+        return [self._submit(claim) for claim in claims]
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time of an active schedule (a firer may sleep until then)."""
+        query = select(Schedule.next_due).where(Schedule.paused.is_(False))
+        with self._ws.db.read() as session:
+            return session.scalar(query.order_by(Schedule.next_due).limit(1))
+
+    def _claim(self, session: Session, now: datetime) -> builtins.list[_Claim]:
+        query = (
+            select(Schedule)
+            .where(Schedule.paused.is_(False), Schedule.next_due <= now)
+            .order_by(Schedule.next_due)
+            .limit(_CLAIM_BATCH)
+        )
+        if not self._ws.db.is_sqlite:  # SQLite's write lock already keeps others out
+            query = query.with_for_update(skip_locked=True)
+        claims: builtins.list[_Claim] = []
+        for row in session.scalars(query).all():
+            claim = self._claim_one(session, row, now)
+            if claim is not None:
+                claims.append(claim)
+        return claims
+
+    def _claim_one(self, session: Session, row: Schedule, now: datetime) -> _Claim | None:
+        """Record what the schedule's due times up to ``now`` become; move ``next_due`` on."""
+        first = row.next_due
+        count, latest, following = missed_since(row.cron, row.timezone, first, now)
+        row.next_due = following
+        on_time = now - latest <= MISSED_AFTER
+        missed = count - 1 if on_time or row.missed == "run_once" else count
+        if missed:
+            session.add(ScheduleRun(schedule_id=row.id, due_at=first, status="missed",
+                                    detail={"count": missed, "last": latest.isoformat(),
+                                            "reason": f"{missed} due time(s) passed "
+                                            "while no runner or server was up"}))  # fmt: skip
+        if not on_time and row.missed == "skip":
+            return None
+        if not row.overlap and self._still_running(session, row.id):
+            session.add(ScheduleRun(schedule_id=row.id, due_at=latest, status="skipped",
+                                    detail={"reason": "the previous run is still queued "
+                                            "or running (overlap is off)"}))  # fmt: skip
+            return None
+        run = ScheduleRun(schedule_id=row.id, due_at=latest, status="firing", fired_at=now)
+        session.add(run)
+        session.flush()
+        return _claim_of(run, row)
+
+    def _still_running(self, session: Session, schedule_id: str) -> bool:
+        query = (
+            select(Job.status)
+            .join(ScheduleRun, ScheduleRun.job_id == Job.id)
+            .where(ScheduleRun.schedule_id == schedule_id, Job.status.in_(_ACTIVE))
+            .limit(1)
+        )
+        return session.scalar(query) is not None
+
+    def _stuck(self, session: Session, now: datetime) -> builtins.list[_Claim]:
+        """Runs left ``firing`` by a firer that died: taken over, once, by this one."""
+        query = (
+            select(ScheduleRun, Schedule)
+            .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
+            .where(ScheduleRun.status == "firing", ScheduleRun.fired_at < now - STUCK_AFTER)
+        )
+        claims = []
+        for run, row in session.execute(query).all():
+            taken = session.execute(
+                update(ScheduleRun)
+                .where(ScheduleRun.id == run.id, ScheduleRun.fired_at == run.fired_at)
+                .values(fired_at=now)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                claims.append(_claim_of(run, row))
+        return claims
+
+    def _submit(self, claim: _Claim) -> ScheduleRunInfo:
+        """Queue the claimed run's job as the owner; record the job or the reason."""
+        try:
+            actor = self._ws.actor(claim.owner)
+            job = self._ws.jobs.submit(
+                actor, claim.template, claim.parameters, key=claim.key, **claim.options
+            )
+            status, job_id, detail = "submitted", job.id, {}
+        except LeptonLabError as exc:  # the template changed, the owner left the team, …
+            status, job_id, detail = "error", "", {"reason": exc.message}
+
+        def work(session: Session) -> ScheduleRunInfo:
+            run = session.get(ScheduleRun, claim.run_id)
+            assert run is not None
+            run.status, run.job_id, run.detail = status, job_id, detail
+            record_event(session, claim.owner, f"schedule.{status}",
+                         f"schedule:{claim.schedule_id}", job=job_id, **detail)  # fmt: skip
+            return _run_info(run, "queued" if job_id else "")
+
+        return self._ws.db.transact(work)
+
+
+def _claim_of(run: ScheduleRun, row: Schedule) -> _Claim:
+    """What to submit for a claimed run; its key makes a second submit return the first
+    job (a firer taking over a run whose firer was only slow queues nothing more)."""
+    key = f"schedule:{row.id}:{run.due_at.isoformat()}"
+    return _Claim(run.id, key, row.id, row.owner, row.template, row.parameters, row.options)
+
+
+def _may_see(actor: Actor, row: Schedule) -> bool:
+    return row.owner == actor.user or actor.has_role(row.team, Role.viewer)
+
+
+def _definition(row: Schedule, *, dump: bool = False) -> dict[str, Any]:
+    found = {
+        "template": row.template,
+        "parameters": row.parameters,
+        "cron": row.cron,
+        "timezone": row.timezone,
+        "missed": row.missed,
+        "overlap": row.overlap,
+        "options": row.options,
+    }
+    if dump:
+        found["changed_at"] = row.updated_at.isoformat()
+    return found
+
+
+def _info(row: Schedule) -> ScheduleInfo:
+    return ScheduleInfo(
+        id=row.id,
+        name=row.name,
+        team=row.team,
+        owner=row.owner,
+        template=row.template,
+        parameters=dict(row.parameters),
+        cron=row.cron,
+        timezone=row.timezone,
+        missed=row.missed,
+        overlap=row.overlap,
+        paused=row.paused,
+        version=row.version,
+        next_due=row.next_due,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        options=dict(row.options),
+        history=list(row.history),
+    )
+
+
+def _run_info(run: ScheduleRun, job_status: str) -> ScheduleRunInfo:
+    return ScheduleRunInfo(
+        schedule_id=run.schedule_id,
+        due_at=run.due_at,
+        status=run.status,
+        job_id=run.job_id,
+        fired_at=run.fired_at,
+        detail=dict(run.detail),
+        job_status=job_status,
+    )
