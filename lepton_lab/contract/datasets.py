@@ -120,12 +120,12 @@ def version_ref(request: OneVersion) -> str:
 class Search(Request):
     """Words, filters and the page wanted."""
 
-    q: str = ""
-    team: str | None = None
-    tag: str | None = None
-    owner: str | None = None
-    limit: Int64 = 20
-    offset: Int64 = 0
+    q: str = Field("", description="Words matching names, descriptions, tags and columns.")
+    team: str | None = Field(None, description="Only this team's datasets.")
+    tag: str | None = Field(None, description="Only datasets with this tag.")
+    owner: str | None = Field(None, description="Only this user's datasets.")
+    limit: Int64 = Field(20, description="At most this many (1 to 500).")
+    offset: Int64 = Field(0, description="Skip this many.")
 
 
 SEARCH = declare(
@@ -212,7 +212,7 @@ UPDATE = declare(
 class Events(OneDataset):
     """A dataset, and how many events."""
 
-    limit: int = Field(50, ge=1, le=500)
+    limit: int = Field(50, ge=1, le=500, description="At most this many, newest first.")
 
 
 EVENTS = declare(
@@ -243,9 +243,9 @@ VERSIONS = declare(
 class Upload(OneDataset):
     """The card and the format of an upload; its body is the file itself."""
 
-    format: str | None = None
-    filename: str | None = None
-    description: str | None = None
+    format: str | None = Field(None, description="The format: csv, parquet, jsonl, ….")
+    filename: str | None = Field(None, description="A file name whose suffix says the format.")
+    description: str | None = Field(None, description="The dataset's card, in Markdown.")
     tags: str | None = Field(None, description="Comma-separated tags, e.g. risk,monthly.")
     visibility: _Visibility | None = None
 
@@ -295,7 +295,7 @@ class Preview(TypedDict):
 class PreviewRows(OneVersion):
     """A version, and how many of its stored first rows."""
 
-    limit: Int64 = 20
+    limit: Int64 = Field(20, description="How many rows (0 to 100).")
 
 
 PREVIEW = declare(
@@ -335,7 +335,7 @@ class Download(OneVersion):
     """A version, and the part of it wanted."""
 
     columns: str | None = Field(None, description="Comma-separated column names.")
-    limit: Int64 | None = None
+    limit: Int64 | None = Field(None, description="Only the first rows.")
 
 
 DATA = declare(
