@@ -7,6 +7,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKSPACE ?= $(CURDIR)/.workspace
 TORCH ?= torch==2.13.0
+# ISLP's wheel ships the demo's finance, retail, mobility and survival tables as CSV files
+# (read as files, never imported); --no-deps leaves out its own heavy requirements
+# (pytorch_lightning, lifelines, pygam), which is why it is not in the demo extra.
+ISLP ?= ISLP==0.6.0
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed-stamp
 # Debian's package: the browser test drives it with Playwright (no browser download).
@@ -19,6 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(ISLP)'
 	touch $(STAMP)
 
 install: $(STAMP)  ## Create .venv and install the project with its test tools.

@@ -11,10 +11,16 @@ ARCHITECTURE.md section 8 asks for three things, each printed as a side-by-side 
 3. ``search``: catalog search at 1,000 / 10,000 / 100,000 datasets, beside the same query
    as an in-memory pandas scan; again on PostgreSQL when ``LEPTON_LAB_TEST_POSTGRES_URL``
    is set (a fresh schema, dropped at the end).
+4. ``sql``: a dataset read from a SQL query (``register_query``) beside
+   ``pandas.read_sql`` of the same query, each in a child process (time, peak RSS), on a
+   table of ``--sql-rows`` rows (5 million by default; 20,000 with ``--quick``) made on
+   the server of ``--sql-url`` (default ``LEPTON_LAB_TEST_POSTGRES_URL``; a MariaDB
+   ``mysql://`` URL works too) and dropped at the end.
 
 Usage::
 
-    .venv/bin/python bench/datasets.py [--quick] [--keep] [--only preview,register,search]
+    .venv/bin/python bench/datasets.py [--quick] [--keep] [--only preview,register,search,sql]
+        [--sql-rows N] [--sql-url URL]
 
 ``--quick`` shrinks every size about 100x (the test suite runs it).  Generated files live
 under ``bench/.data/`` and are deleted at the end unless ``--keep`` is given (a kept input
@@ -58,7 +64,7 @@ from lepton_lab.identity import Actor, Role
 from lepton_lab.store.tables import Dataset, DatasetTag, DatasetVersion, Membership, Team
 from lepton_lab.workspace import Workspace
 
-SECTIONS = ("preview", "register", "search")
+SECTIONS = ("preview", "register", "search", "sql")
 DEFAULT_DATA = Path(__file__).resolve().parent / ".data"
 GIB = 1 << 30
 MIB = 1 << 20
@@ -83,6 +89,8 @@ class Sizes:
 
 FULL = Sizes(1_000, 10_000_000, GIB, int(2.2 * GIB), (1_000, 10_000, 100_000), 15, 60.0)
 QUICK = Sizes(1_000, 100_000, 10 * MIB, 22 * MIB, (100, 1_000), 5, 1.0)
+#: Rows of the SQL section's table: the documented figure, and ``--quick``'s.
+SQL_ROWS, QUICK_SQL_ROWS = 5_000_000, 20_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class Run:
     sizes: Sizes
     inputs: Path
     work: Path
+    sql_rows: int = SQL_ROWS
+    sql_url: str = ""
     used: list[Path] = field(default_factory=list)
     """Input files this run generated or reused: deleted at the end unless ``--keep``."""
 
@@ -347,6 +357,20 @@ def child_main(args: list[str]) -> None:
     elif kind == "pyarrow":
         path, out = rest
         pq.write_table(pa_csv.read_csv(path), out, compression="zstd")
+    elif kind == "register-query":
+        home, connections, query = rest
+        settings = Settings(home=Path(home), user=USER, connections_file=connections)
+        ws = Workspace(settings)
+        actor = ws.actor()
+        started = time.perf_counter()
+        ws.datasets.register_query(actor, "bench/sql", "source", query)
+        ws.close()
+    elif kind == "read-sql":
+        url, query = rest
+        engine = sa.create_engine(url)
+        started = time.perf_counter()
+        pd.read_sql(query, engine)
+        engine.dispose()
     elif kind != "baseline":
         raise SystemExit(f"unknown child {kind!r}")
     seconds = time.perf_counter() - started
@@ -700,6 +724,86 @@ def bench_search_all(run: Run) -> None:
         bench_search(run, schema_url, "PostgreSQL")
 
 
+# -- 4. a dataset from a SQL query ----------------------------------------------------------
+
+# Rows made on the server itself, so that making them is not what the section measures.
+_SQL_TABLE = {
+    "postgresql": (
+        "create table {t} as select i::bigint as id, (i % 1000)::int as quantity, "
+        "round((i % 99991)::numeric / 100, 2)::numeric(10,2) as price, "
+        "sin(i)::double precision as score, "
+        "(array['north','south','east','west','online','retail'])[i % 6 + 1] as region, "
+        "timestamp '2024-01-01' + (i % 525600) * interval '1 minute' as ts, "
+        "(i % 7 = 0) as flag from generate_series(1, {n}) as g(i)"
+    ),
+    "mysql": (
+        "create table {t} as select seq as id, seq % 1000 as quantity, "
+        "cast((seq % 99991) / 100 as decimal(10,2)) as price, sin(seq) as score, "
+        "elt(seq % 6 + 1, 'north','south','east','west','online','retail') as region, "
+        "timestamp '2024-01-01 00:00:00' + interval (seq % 525600) minute as ts, "
+        "(seq % 7 = 0) as flag from seq_1_to_{n}"
+    ),
+}
+
+
+def bench_sql(run: Run) -> None:
+    """``register_query`` beside ``pandas.read_sql`` of the same query (time, peak RSS)."""
+    if not run.sql_url:
+        print("\n4. SQL dataset: skipped (set LEPTON_LAB_TEST_POSTGRES_URL or pass --sql-url)")
+        return
+    url = sa.make_url(run.sql_url)
+    dialect = "mysql" if url.get_backend_name() in ("mysql", "mariadb") else "postgresql"
+    driver = "mysql+pymysql" if dialect == "mysql" else "postgresql+psycopg"
+    admin = sa.create_engine(url.set(drivername=driver))
+    table = f"bench_sql_{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    with admin.begin() as conn:
+        make = _SQL_TABLE[dialect].format(t=table, n=run.sql_rows)
+        conn.execution_options(no_parameters=True).exec_driver_sql(make)
+    print(f"  made {table}: {run.sql_rows:,} rows in {time.perf_counter() - started:.1f} s")
+    try:
+        _sql_table(run, url, driver, f"select * from {table}")
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"drop table {table}")
+        admin.dispose()
+
+
+def _sql_table(run: Run, url: sa.URL, driver: str, query: str) -> None:
+    run.work.mkdir(parents=True, exist_ok=True)
+    # postgresql:// is read through ADBC, mysql+pymysql:// through a server-side cursor.
+    source = url.set(drivername="postgresql" if driver.startswith("postgresql") else driver)
+    connections = run.work / "connections.json"
+    entry = {"url": source.render_as_string(hide_password=False), "teams": ["*"]}
+    connections.write_text(json.dumps({"connections": {"source": entry}}))
+    baseline = run_child("baseline")
+    lepton = run_child("register-query", str(run.home("sql")), str(connections), query)
+    pandas = run_child("read-sql", url.set(drivername=driver).render_as_string(False), query)
+    rows = [
+        ["baseline (python + imports)", "-", "-", fmt_bytes(baseline.peak_rss)],
+        _sql_row("Lepton register_query (streamed to Parquet)", run.sql_rows, lepton),
+        _sql_row(f"pandas.read_sql ({driver})", run.sql_rows, pandas),
+    ]
+    print_table(
+        f"4. A {run.sql_rows:,}-row table read into a dataset vs pandas.read_sql (one run each)",
+        ["method", "seconds", "rows/s", "peak RSS"],
+        rows,
+    )
+    print(f"\n  pandas.read_sql / Lepton: {pandas.seconds / lepton.seconds:.1f}x the time, "
+          f"{pandas.peak_rss / lepton.peak_rss:.1f}x the peak RSS.")  # fmt: skip
+    print("  Lepton also writes zstd Parquet, profiles, hashes and stores the version;")
+    print("  pandas.read_sql only builds the DataFrame.")
+
+
+def _sql_row(method: str, rows: int, result: ChildResult) -> list[str]:
+    return [
+        method,
+        f"{result.seconds:.1f}",
+        f"{rows / result.seconds:,.0f}",
+        fmt_bytes(result.peak_rss),
+    ]
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -713,6 +817,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA, help="where files are generated"
+    )
+    parser.add_argument(
+        "--sql-rows", type=int, default=None, help=f"rows of the sql table ({SQL_ROWS:,})"
+    )
+    parser.add_argument(
+        "--sql-url",
+        default=os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL", ""),
+        help="the database the sql section reads (default LEPTON_LAB_TEST_POSTGRES_URL)",
     )
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -728,9 +840,15 @@ def main(argv: list[str] | None = None) -> None:
     sizes = QUICK if args.quick else FULL
     data = args.data_dir.resolve()
     inputs = data / ("inputs-quick" if args.quick else "inputs")  # sizes differ by mode
-    run = Run(sizes, inputs, data / f"run-{os.getpid()}")
+    rows = args.sql_rows or (QUICK_SQL_ROWS if args.quick else SQL_ROWS)
+    run = Run(sizes, inputs, data / f"run-{os.getpid()}", rows, args.sql_url)
     print(machine_info(sizes))
-    sections = {"preview": bench_preview, "register": bench_register, "search": bench_search_all}
+    sections = {
+        "preview": bench_preview,
+        "register": bench_register,
+        "search": bench_search_all,
+        "sql": bench_sql,
+    }
     try:
         for name in args.only:
             sections[name](run)

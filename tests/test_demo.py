@@ -27,8 +27,8 @@ def test_demo_runs_the_whole_loop_and_is_safe_to_repeat(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     out = first.output
     assert "registered  medical/breast-cancer@1  569 rows, 31 columns" in out
-    assert "registered  finance/credit@1  569 rows, 31 columns" in out
-    assert "kenji (agri editor, vision viewer) sees 6" in out
+    assert "registered  finance/credit@1  10000 rows, 4 columns" in out
+    assert "kenji (agri editor, vision viewer) sees 10" in out
     # Four templates as jobs, then an evaluation of the promoted model and a rerun.
     for template in (job.template for job in DEMO_JOBS):
         assert re.search(rf"succeeded  {template} on \S+: job \w+, [\d.]+ s", out), out
@@ -69,9 +69,25 @@ def test_demo_runs_the_whole_loop_and_is_safe_to_repeat(tmp_path: Path) -> None:
         "medical/breast-cancer",
         "retail/electrical-equipment",
         "text/adjective-sentiment",
+        "finance/stock-market",
+        "medical/brain-cancer",
+        "retail/orange-juice",
+        "mobility/bikeshare",
     }
     assert kenji.datasets.load("medical/breast-cancer@1").shape == (569, 31)
     kenji.workspace.close()
+
+
+def test_every_demo_dataset_is_real_and_says_where_from_and_under_what_licence() -> None:
+    for item in DEMO_DATASETS:
+        assert item.available(), f"{item.name} needs {item.needs}: {item.install}"
+        assert "stand-in" not in item.tags and "Stand-in" not in item.description
+        licences = ("BSD licence", "CC BY 4.0", "public domain", "PDDL")
+        assert any(licence in item.description for licence in licences), item.name
+        frame = item.load()
+        assert len(frame) > 80 and frame.shape[1] >= 2, item.name
+    credit = next(item for item in DEMO_DATASETS if item.name == "finance/credit")
+    assert "ISLP" in credit.description and "simulated" in credit.description
 
 
 def test_the_welcome_notebook_is_never_overwritten(tmp_path: Path) -> None:

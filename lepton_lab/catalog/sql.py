@@ -243,7 +243,7 @@ class Connections:
         """Connections granted to a team of ``actor`` (all of them for a site admin)."""
         return [
             c.info()
-            for name, c in sorted(self._all.items())
+            for _, c in sorted(self._all.items())
             if actor.is_site_admin or any(c.granted(t) for t in actor.teams)
         ]
 
@@ -273,11 +273,22 @@ def open_query(connection: Connection, query: str, *, batch_rows: int = BATCH_RO
             schema, batches = _adbc_postgres(stack, connection, text)
         else:
             schema, batches = _sqlalchemy(stack, connection, text, deadline, batch_rows)
+        _check_names(schema, connection)
     except BaseException as exc:
         stack.close()
         raise _translated(exc, connection) from None
     stream = _guarded(stack, batches, connection, deadline)
     return Source(f"sql:{connection.name}", schema, stream)
+
+
+def _check_names(schema: pa.Schema, connection: Connection) -> None:
+    repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if repeated or not schema.names:
+        raise InvalidInput(
+            f"the query on connection {connection.name!r} returns "
+            + (f"the column names {repeated} more than once" if repeated else "no columns")
+            + "; give each selected column its own name (select a.id as loan_id, …)"
+        )
 
 
 def _has(module: str) -> bool:

@@ -1,6 +1,6 @@
 """The demo behind ``make demo``: a workspace seeded with real data, used end to end.
 
-Five teams register datasets that installed packages ship (nothing is downloaded; see
+Seven teams register datasets that installed packages ship (nothing is downloaded; see
 :mod:`.data`), with visibilities that show sharing at work: ``org`` datasets are seen by
 everyone, ``team`` datasets by their team only.  Then shipped templates run as jobs on the
 local runner and register their models, one model is promoted and evaluated, and one job is
@@ -53,7 +53,7 @@ def seed(client: LocalClient, console: Console | None = None) -> None:
         if not item.available():
             if console is not None:
                 _say(console, f"{'skipped':>18}  {item.name}: needs {item.needs} "
-                              "(pip install 'lepton-lab[demo]')")  # fmt: skip
+                              f"({item.install})")  # fmt: skip
             continue
         version = client.datasets.register(
             item.load(),

@@ -1,12 +1,14 @@
-"""The demo's datasets: real data that installed packages ship, for five departments.
+"""The demo's datasets: real tables that installed packages ship, for every department.
 
 Nothing is downloaded.  scikit-learn ships the medical, agriculture and vision tables;
 statsmodels ships Eurostat's monthly turnover of EU electrical equipment manufacturing
 (public domain) and TextBlob its hand-tagged sentiment lexicon of English adjective
-senses (PDDL) — both in the ``demo`` extra, and skipped with a note when missing.  No
-package ships credit data, so ``finance/credit`` is a stand-in that says so in its card:
-the breast-cancer table with its ``target`` renamed ``default``.  It exercises the
-credit-risk template; its scores say nothing about credit.
+senses (PDDL) — both in the ``demo`` extra.  ISLP, the package of "An Introduction to
+Statistical Learning" (BSD licence), ships the finance, retail, mobility and survival
+tables as CSV files: they are read as files, without importing ISLP, whose own
+requirements (torch, pytorch_lightning, lifelines, pygam) the demo does not need; so
+``make install`` installs it with ``--no-deps`` rather than through an extra.  A dataset
+whose package is missing is skipped with a note that says what to install.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "adjective_sentiment",
     "demand_series",
     "ensure_teams",
+    "islp_table",
 ]
 
 
@@ -46,6 +49,8 @@ class DemoDataset:
     visibility: str
     #: The package ``load`` needs beyond the core install ("" for none).
     needs: str = ""
+    #: How to install ``needs``.
+    install: str = "pip install 'lepton-lab[demo]'"
 
     def available(self) -> bool:
         """Whether the package that ships the data is installed."""
@@ -60,6 +65,25 @@ def _sklearn(loader: str, rename: dict[str, str] | None = None) -> Callable[[], 
         return frame.rename(columns=rename or {})
 
     return load
+
+
+def islp_table(name: str) -> pd.DataFrame:
+    """The table ISLP ships as ``ISLP/data/{name}.csv``, read without importing ISLP."""
+    spec = importlib.util.find_spec("ISLP")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{name} needs ISLP's data: {_ISLP_INSTALL}")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    return pd.read_csv(folder / f"{name}.csv")
+
+
+def _islp(name: str) -> Callable[[], pd.DataFrame]:
+    return lambda: islp_table(name)
+
+
+#: ISLP's data without its requirements (torch, pytorch_lightning, lifelines, pygam…).
+_ISLP_INSTALL = "pip install --no-deps 'ISLP==0.6.0'"
+_ISLP = "From ISLP 0.6.0, the data of *An Introduction to Statistical Learning* (BSD licence)"
+_SKLEARN = "as shipped in scikit-learn (BSD licence)"
 
 
 def demand_series() -> pd.DataFrame:
@@ -93,8 +117,10 @@ DEMO_DATASETS = (
         "medical/breast-cancer",
         _sklearn("load_breast_cancer"),
         "Wisconsin diagnostic breast cancer: 30 features of cell nuclei from fine needle "
-        "aspirates; `target` is 0 = malignant, 1 = benign.\n\n**Intended use**: teaching and "
-        "benchmarking diagnosis classifiers. **Known issues**: small (569 rows), one clinic.",
+        "aspirates; `target` is 0 = malignant, 1 = benign.\n\n**Source**: Wolberg, Street and "
+        "Mangasarian (University of Wisconsin), through the UCI repository (CC BY 4.0) and "
+        f"{_SKLEARN}.\n\n**Intended use**: teaching and benchmarking diagnosis classifiers. "
+        "**Known issues**: small (569 rows), one clinic.",
         ("diagnosis", "classification", "tabular"),
         "org",
     ),
@@ -102,30 +128,67 @@ DEMO_DATASETS = (
         "medical/diabetes",
         _sklearn("load_diabetes"),
         "Diabetes progression one year after baseline for 442 patients; features are "
-        "mean-centred and scaled.\n\n**Intended use**: regression examples.",
+        "mean-centred and scaled.\n\n**Source**: Efron, Hastie, Johnstone and Tibshirani, "
+        f"*Least Angle Regression* (2004), {_SKLEARN}.\n\n**Intended use**: regression "
+        "examples.",
         ("regression", "tabular"),
         "team",
     ),
     DemoDataset(
         "finance/credit",
-        _sklearn("load_breast_cancer", {"target": "default"}),
-        "**Stand-in, not credit data**: no package ships loan data, so this is scikit-learn's "
-        "breast-cancer table with `target` renamed `default`.\n\n**Intended use**: trying the "
-        "credit-risk template. **Known issues**: its scores say nothing about credit.",
-        ("risk", "classification", "tabular", "stand-in"),
+        _islp("Default"),
+        "Credit-card customers: whether each defaulted on their payment (`default`, Yes/No), "
+        "whether a student, the average `balance` left on the card after the monthly payment "
+        f"and yearly `income`; 10,000 customers.\n\n**Source**: {_ISLP}: its `Default` "
+        "table.\n\n**Intended use**: the credit-risk template, default-risk classifiers. "
+        "**Known issues**: simulated by the book's authors to behave like a bank's customers, "
+        "not one bank's records; only 3.3% defaulted, so accuracy alone flatters a model.",
+        ("risk", "classification", "tabular", "credit"),
         "team",
+        needs="ISLP",
+        install=_ISLP_INSTALL,
+    ),
+    DemoDataset(
+        "finance/stock-market",
+        _islp("Smarket"),
+        "Daily percentage returns of the S&P 500 index, 2001-2005: the returns of the five "
+        "previous days (`Lag1`-`Lag5`), the volume traded (billions of shares), that day's "
+        f"return (`Today`) and whether it went `Up` or `Down` (`Direction`).\n\n**Source**: "
+        f"{_ISLP}: its `Smarket` table, from Yahoo Finance.\n\n**Intended use**: "
+        "classification examples on time-ordered data. **Known issues**: split by `Year`, "
+        "not at random, or past returns leak into the test rows.",
+        ("markets", "classification", "tabular", "time-series"),
+        "org",
+        needs="ISLP",
+        install=_ISLP_INSTALL,
+    ),
+    DemoDataset(
+        "medical/brain-cancer",
+        _islp("BrainCancer"),
+        "88 patients with primary brain tumours treated with stereotactic radiation: sex, "
+        "diagnosis, location, Karnofsky index (`ki`), gross tumour volume (`gtv`, cm3), "
+        "method (`stereo`), survival `time` in months and whether it was observed (`status` "
+        f"1) or censored.\n\n**Source**: {_ISLP}: its `BrainCancer` table (Selingerová et "
+        "al., 2016).\n\n**Intended use**: survival analysis examples. **Known issues**: "
+        "small; one missing diagnosis.",
+        ("survival", "tabular", "oncology"),
+        "org",
+        needs="ISLP",
+        install=_ISLP_INSTALL,
     ),
     DemoDataset(
         "agri/wine",
         _sklearn("load_wine"),
-        "Chemical analysis of wines from three cultivars of one Italian region.",
+        "Chemical analysis of wines from three cultivars of one Italian region.\n\n"
+        f"**Source**: Forina et al., through the UCI repository (CC BY 4.0) and {_SKLEARN}.",
         ("chemistry", "classification", "tabular"),
         "org",
     ),
     DemoDataset(
         "agri/iris",
         _sklearn("load_iris"),
-        "Fisher's iris flowers: sepal and petal sizes of three species.",
+        "Fisher's iris flowers: sepal and petal sizes of three species.\n\n**Source**: "
+        f"Fisher (1936), through the UCI repository (CC BY 4.0) and {_SKLEARN}.",
         ("flowers", "classification", "tabular"),
         "team",
     ),
@@ -133,7 +196,9 @@ DEMO_DATASETS = (
         "vision/digits",
         _sklearn("load_digits"),
         "8x8 images of handwritten digits, one column per pixel (0-16); `target` is the "
-        "digit.\n\n**Intended use**: small image classifiers (CNN templates).",
+        "digit.\n\n**Source**: Alpaydin and Kaynak's optical digits, through the UCI "
+        f"repository (CC BY 4.0) and {_SKLEARN}.\n\n**Intended use**: small image "
+        "classifiers (CNN templates).",
         ("images", "classification"),
         "org",
     ),
@@ -146,6 +211,33 @@ DEMO_DATASETS = (
         ("time-series", "forecasting", "retail"),
         "org",
         needs="statsmodels",
+    ),
+    DemoDataset(
+        "retail/orange-juice",
+        _islp("OJ"),
+        "1,070 purchases of orange juice at five stores: which brand the customer bought "
+        "(`Purchase`: Citrus Hill `CH` or Minute Maid `MM`), the week, both brands' prices, "
+        "discounts and specials, and the customer's loyalty to Citrus Hill (`LoyalCH`)."
+        f"\n\n**Source**: {_ISLP}: its `OJ` table (Stine, Foster and Waterman's scanner "
+        "data).\n\n**Intended use**: choice and pricing classifiers.",
+        ("pricing", "classification", "tabular", "retail"),
+        "org",
+        needs="ISLP",
+        install=_ISLP_INSTALL,
+    ),
+    DemoDataset(
+        "mobility/bikeshare",
+        _islp("Bikeshare"),
+        "Hourly demand for Capital Bikeshare's bicycles in Washington, DC in 2011: the hour, "
+        "day, month, season, working day or holiday, weather, temperature, humidity and "
+        "wind, and how many casual and registered riders rented a bike (`bikers` in all)."
+        f"\n\n**Source**: {_ISLP}: its `Bikeshare` table (Fanaee-T and Gama, 2013, from "
+        "Capital Bikeshare's public trip records).\n\n**Intended use**: demand regression "
+        "(counts per hour).",
+        ("demand", "regression", "tabular", "time-series"),
+        "org",
+        needs="ISLP",
+        install=_ISLP_INSTALL,
     ),
     DemoDataset(
         "text/adjective-sentiment",
@@ -166,6 +258,7 @@ TEAMS = {
     "agri": "Agriculture",
     "vision": "Computer vision",
     "retail": "Retail planning",
+    "mobility": "Mobility planning",
     "text": "Language",
 }
 

@@ -239,6 +239,15 @@ def test_a_failing_query_says_why_and_stores_nothing(
     _stored_nothing(workspace, alice, "finance/loans")
 
 
+def test_a_result_whose_columns_repeat_a_name_is_refused(
+    workspace: Workspace, alice: Actor, source: SourceDb
+) -> None:
+    query = f"select id, amount as id from {source.table}"
+    with pytest.raises(InvalidInput, match=r"returns the column names \['id'\] more than once"):
+        workspace.datasets.register_query(alice, "finance/loans", "warehouse", query)
+    _stored_nothing(workspace, alice, "finance/loans")
+
+
 def test_a_query_past_the_time_limit_is_cancelled_and_stores_nothing(
     workspace: Workspace, alice: Actor, source: SourceDb
 ) -> None:

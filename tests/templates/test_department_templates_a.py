@@ -1,9 +1,8 @@
 """The finance, medical, evaluation and comparison templates: valid, runnable, as jobs.
 
-They run on scikit-learn's bundled data (nothing is downloaded).  No credit data ships
-with any package here, so ``finance/credit`` is a stand-in: the breast-cancer table with
-its ``target`` renamed ``default``, registered with a description that says so.  It
-exercises the template's code; its scores say nothing about credit.
+They run on data that installed packages ship (nothing is downloaded): scikit-learn's
+breast-cancer and wine tables, and for ``finance/credit`` the ``Default`` table of ISLP
+(10,000 credit-card customers, ``default`` Yes/No), as the demo registers it.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_wine
 
 from lepton_lab.client import LocalClient
+from lepton_lab.demo.data import islp_table
 from lepton_lab.training import train
 from tests.runner_support import RunnerThread
 from tests.templates.support import check_template, run_with_papermill
@@ -56,11 +56,7 @@ def catalog(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> LocalClient
     """Alice's workspace with the data and a baseline model, seen by kernels started here."""
     cancer = load_breast_cancer(as_frame=True).frame
     client.datasets.register(cancer, "medical/breast-cancer")
-    client.datasets.register(
-        cancer.rename(columns={"target": "default"}),
-        "finance/credit",
-        description="Stand-in for tests: scikit-learn's breast-cancer table, not credit data.",
-    )
+    client.datasets.register(islp_table("Default"), "finance/credit")
     client.datasets.register(load_wine(as_frame=True).frame, "agri/wine")
     baseline = train(
         client.datasets, "medical/breast-cancer", "target", model="logistic_regression"
@@ -74,6 +70,14 @@ def catalog(client: LocalClient, monkeypatch: pytest.MonkeyPatch) -> LocalClient
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_template_is_valid_with_typed_parameters(client: LocalClient, name: str) -> None:
     check_template(client, name, CASES[name][0])
+
+
+def test_the_credit_data_is_real_credit_data() -> None:
+    credit = islp_table("Default")
+    assert list(credit.columns) == ["default", "student", "balance", "income"]
+    assert len(credit) == 10_000
+    assert set(credit["default"]) == {"No", "Yes"}
+    assert (credit["default"] == "Yes").sum() == 333  # the book's 3.3% of defaults
 
 
 def test_evaluate_model_needs_a_model_and_data_but_not_a_target(client: LocalClient) -> None:
