@@ -96,20 +96,20 @@ class TemplateService:
         """One version (the latest when unpinned) of a template the actor may see."""
         self.sync_builtin()
         base, version = parse_template_ref(name)
+        wanted = version if version is not None else Template.latest_version
         with self._ws.db.read() as session:
+            # The template and its version in one query; the slower path only explains.
+            found = session.execute(
+                select(Template, TemplateVersion)
+                .join(TemplateVersion, TemplateVersion.template_id == Template.id)
+                .where(Template.name == base, TemplateVersion.version == wanted)
+            ).first()
+            if found is not None and _visible(actor, found[0]):
+                return _info(found[0], found[1])
             template = self._visible_row(session, actor, base)
-            wanted = version if version is not None else template.latest_version
-            row = session.scalar(
-                select(TemplateVersion).where(
-                    TemplateVersion.template_id == template.id, TemplateVersion.version == wanted
-                )
+            raise NotFound(
+                f"template {base} has no version {version}; the latest is {template.latest_version}"
             )
-            if row is None:
-                raise NotFound(
-                    f"template {base} has no version {wanted}; "
-                    f"the latest is {template.latest_version}"
-                )
-            return _info(template, row)
 
     def versions(self, actor: Actor, name: str) -> builtins.list[TemplateInfo]:
         """Every version, newest first."""

@@ -65,6 +65,11 @@ def test_same_content_is_the_same_version_and_changes_make_new_ones(
     assert again.version == first.version == 1 and second.version == 2
     assert [v.version for v in workspace.templates.versions(alice, "finance/t")] == [2, 1]
     assert workspace.templates.get(alice, "finance/t@1").sha256 == first.sha256
+    assert workspace.templates.get(alice, "finance/t").version == 2  # the latest
+    with pytest.raises(NotFound, match="has no version 3; the latest is 2"):
+        workspace.templates.get(alice, "finance/t@3")
+    with pytest.raises(NotFound, match="no template finance/t"):  # whichever version
+        workspace.templates.get(workspace.actor("bob"), "finance/t@1")
 
 
 def test_lepton_metadata_is_read_and_checked(workspace: Workspace, alice: Actor) -> None:
