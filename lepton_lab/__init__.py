@@ -24,6 +24,7 @@ from lepton_lab.errors import LeptonLabError
 if TYPE_CHECKING:
     from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
     from lepton_lab.client.api import JobsAPI, ModelsAPI, TemplatesAPI
+    from lepton_lab.client.schedules import Schedules
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
     from lepton_lab.widgets.train import TrainWidget
 
@@ -38,6 +39,7 @@ __all__ = [
     "jobs",
     "models",
     "record",
+    "schedules",
     "teams",
     "templates",
     "train",
@@ -175,10 +177,11 @@ def __getattr__(name: str) -> Any:
     # The namespaces are opened lazily, so that importing lepton_lab stays cheap and
     # touches no database or network until they are used.  No submodule is named like
     # them (the services live in catalog/, membership.py and runs/), so nothing shadows them.
-    if name in ("datasets", "teams", "templates", "jobs", "models"):
+    if name in ("datasets", "teams", "templates", "jobs", "models", "schedules"):
         from lepton_lab.client import default_client
+        from lepton_lab.widgets.namespaces import namespace
 
-        return getattr(default_client(), name)
+        return namespace(default_client(), name)
     raise AttributeError(f"module 'lepton_lab' has no attribute {name!r}")
 
 
@@ -188,3 +191,4 @@ if TYPE_CHECKING:
     templates: TemplatesAPI
     jobs: JobsAPI
     models: ModelsAPI
+    schedules: Schedules

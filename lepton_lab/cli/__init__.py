@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "jobs": "lepton_lab.cli.jobs",
     "models": "lepton_lab.cli.models",
     "run": "lepton_lab.cli.run",
+    "schedules": "lepton_lab.cli.schedules",
 }
 
 

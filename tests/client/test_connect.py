@@ -44,6 +44,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "jobs",
         "models",
         "record",
+        "schedules",
         "teams",
         "templates",
         "train",
@@ -51,7 +52,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "whoami",
     ]
     for name in ll.__all__:
-        namespaces = ("datasets", "teams", "templates", "jobs", "models")
+        namespaces = ("datasets", "teams", "templates", "jobs", "models", "schedules")
         assert name in namespaces or hasattr(ll, name), name
 
 

@@ -1,0 +1,98 @@
+"""``ll.schedules``: templates run on a cron schedule, on either backend."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from lepton_lab.client.backend import Backend
+from lepton_lab.contract import schedules as ops
+from lepton_lab.runs.info import JobInfo
+from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
+
+__all__ = ["Schedules"]
+
+
+class Schedules:
+    """``ll.schedules``: run a template on a cron schedule, as you, from the runners."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def create(
+        self,
+        template: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        team: str | None = None,
+        missed: str = "skip",
+        overlap: bool = False,
+        **options: Any,
+    ) -> ScheduleInfo:
+        """Schedule ``template`` with ``parameters`` at ``cron`` in ``timezone``.
+
+        ``ll.schedules.create("sales-report", {"dataset": "retail/sales"},
+        cron="0 6 * * 1-5", timezone="Europe/Berlin", name="morning-report")``.
+        ``missed``: what happens to due times that passed while no runner was up
+        (``skip``, or ``run_once`` for the latest); ``overlap``: whether a run may start
+        while the previous one still runs; ``options``: job options (gpus, timeout,
+        retries, kernel, seed).  The schedule belongs to ``team`` (default: your only team).
+        """
+        schedule: ScheduleInfo = self._backend.call(
+            ops.CREATE,
+            template=template,
+            parameters=parameters,
+            cron=cron,
+            timezone=timezone,
+            name=name,
+            team=team,
+            missed=missed,
+            overlap=overlap,
+            options=options or None,
+        )
+        return schedule
+
+    def list(self, *, team: str | None = None) -> builtins.list[ScheduleInfo]:
+        """The schedules of your teams."""
+        schedules: builtins.list[ScheduleInfo] = self._backend.call(ops.LIST, team=team)
+        return schedules
+
+    def get(self, schedule_id: str) -> ScheduleInfo:
+        """One schedule, with the history of its versions."""
+        schedule: ScheduleInfo = self._backend.call(ops.GET, schedule_id=schedule_id)
+        return schedule
+
+    def update(self, schedule_id: str, **changes: Any) -> ScheduleInfo:
+        """Change template, parameters, cron, timezone, missed, overlap or options: a new
+        version (the previous kept in ``history``)."""
+        schedule: ScheduleInfo = self._backend.call(ops.UPDATE, schedule_id=schedule_id, **changes)
+        return schedule
+
+    def pause(self, schedule_id: str) -> ScheduleInfo:
+        """Stop firing until :meth:`resume`."""
+        schedule: ScheduleInfo = self._backend.call(ops.PAUSE, schedule_id=schedule_id)
+        return schedule
+
+    def resume(self, schedule_id: str) -> ScheduleInfo:
+        """Fire again, from the next due time after now."""
+        schedule: ScheduleInfo = self._backend.call(ops.RESUME, schedule_id=schedule_id)
+        return schedule
+
+    def run_now(self, schedule_id: str) -> JobInfo:
+        """Submit the schedule's job now, as you."""
+        job: JobInfo = self._backend.call(ops.RUN_NOW, schedule_id=schedule_id)
+        return job
+
+    def runs(self, schedule_id: str, *, limit: int = 50) -> builtins.list[ScheduleRunInfo]:
+        """The schedule's due times, newest first, with their jobs' outcomes."""
+        runs: builtins.list[ScheduleRunInfo] = self._backend.call(
+            ops.RUNS, schedule_id=schedule_id, limit=limit
+        )
+        return runs
+
+    def delete(self, schedule_id: str) -> None:
+        """Delete the schedule and its history (its jobs stay)."""
+        self._backend.call(ops.DELETE, schedule_id=schedule_id)

@@ -1,0 +1,194 @@
+"""Schedules: a template run on a cron schedule, as its owner; their runs and history.
+
+A schedule belongs to a team: its members see it, its contributors create schedules and
+run them now, its owner and the team's editors change, pause and delete it.  Someone
+outside the team gets a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lepton_lab.contract.core import Info, Items, Nothing, Request, declare
+from lepton_lab.runs.info import JobInfo
+from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
+
+__all__ = ["CREATE", "DELETE", "GET", "LIST", "PAUSE", "RESUME", "RUNS", "RUN_NOW", "UPDATE"]
+
+_TEAM_ONLY = "404: schedules are seen by their team's members only"
+
+
+class ListSchedules(Request):
+    """An optional team to list."""
+
+    team: str | None = None
+
+
+LIST = declare(
+    "schedules.list",
+    "GET",
+    "/schedules",
+    ListSchedules,
+    Items(ScheduleInfo),
+    role="viewer",
+    run=lambda ws, actor, r: ws.schedules.list(actor, team=r.team),
+    summary="The schedules of your teams",
+    refusals=(400,),
+    owner_note="sees none",
+)
+
+
+class CreateSchedule(Request):
+    """A new schedule: the template, its parameters, when, and the policies."""
+
+    template: str
+    parameters: dict[str, Any] | None = None
+    cron: str
+    timezone: str = "UTC"
+    name: str | None = None
+    team: str | None = None
+    missed: str = "skip"
+    overlap: bool = False
+    options: dict[str, Any] | None = None
+
+
+CREATE = declare(
+    "schedules.create",
+    "POST",
+    "/schedules",
+    CreateSchedule,
+    Info(ScheduleInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.schedules.create(
+        actor,
+        r.template,
+        r.parameters,
+        cron=r.cron,
+        timezone=r.timezone,
+        name=r.name,
+        team=r.team,
+        missed=r.missed,
+        overlap=r.overlap,
+        options=r.options,
+    ),
+    status=201,
+    summary="Schedule a template (cron in a time zone)",
+)
+
+
+class OneSchedule(Request):
+    """A schedule by id."""
+
+    schedule_id: str
+
+
+GET = declare(
+    "schedules.get",
+    "GET",
+    "/schedules/{schedule_id}",
+    OneSchedule,
+    Info(ScheduleInfo),
+    role="viewer",
+    run=lambda ws, actor, r: ws.schedules.get(actor, r.schedule_id),
+    summary="One schedule, with its versions' history",
+    owner_note=_TEAM_ONLY,
+)
+
+
+class UpdateSchedule(Request):
+    """What changes (a new version of the schedule)."""
+
+    schedule_id: str
+    template: str | None = None
+    parameters: dict[str, Any] | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    missed: str | None = None
+    overlap: bool | None = None
+    options: dict[str, Any] | None = None
+
+
+UPDATE = declare(
+    "schedules.update",
+    "PATCH",
+    "/schedules/{schedule_id}",
+    UpdateSchedule,
+    Info(ScheduleInfo),
+    role="editor",
+    run=lambda ws, actor, r: ws.schedules.update(
+        actor,
+        r.schedule_id,
+        **r.model_dump(exclude={"schedule_id"}, exclude_none=True),
+    ),
+    summary="Change a schedule: a new version (its owner, or an editor)",
+    owner_note=_TEAM_ONLY,
+)
+
+DELETE = declare(
+    "schedules.delete",
+    "DELETE",
+    "/schedules/{schedule_id}",
+    OneSchedule,
+    Nothing(),
+    role="editor",
+    run=lambda ws, actor, r: ws.schedules.delete(actor, r.schedule_id),
+    summary="Delete a schedule and its history (its jobs stay)",
+    owner_note=_TEAM_ONLY,
+)
+
+PAUSE = declare(
+    "schedules.pause",
+    "POST",
+    "/schedules/{schedule_id}/pause",
+    OneSchedule,
+    Info(ScheduleInfo),
+    role="editor",
+    run=lambda ws, actor, r: ws.schedules.pause(actor, r.schedule_id),
+    summary="Stop firing until resumed (its owner, or an editor)",
+    owner_note=_TEAM_ONLY,
+)
+
+RESUME = declare(
+    "schedules.resume",
+    "POST",
+    "/schedules/{schedule_id}/resume",
+    OneSchedule,
+    Info(ScheduleInfo),
+    role="editor",
+    run=lambda ws, actor, r: ws.schedules.resume(actor, r.schedule_id),
+    summary="Fire again from the next due time (its owner, or an editor)",
+    owner_note=_TEAM_ONLY,
+)
+
+RUN_NOW = declare(
+    "schedules.run_now",
+    "POST",
+    "/schedules/{schedule_id}/run",
+    OneSchedule,
+    Info(JobInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.schedules.run_now(actor, r.schedule_id),
+    status=201,
+    summary="Submit the schedule's job now, as you",
+    owner_note=_TEAM_ONLY,
+)
+
+
+class Runs(Request):
+    """A schedule, and how many of its latest runs."""
+
+    schedule_id: str
+    limit: int = 50
+
+
+RUNS = declare(
+    "schedules.runs",
+    "GET",
+    "/schedules/{schedule_id}/runs",
+    Runs,
+    Items(ScheduleRunInfo),
+    role="viewer",
+    run=lambda ws, actor, r: ws.schedules.runs(actor, r.schedule_id, limit=r.limit),
+    summary="The schedule's due times, newest first, with their jobs' outcomes",
+    owner_note=_TEAM_ONLY,
+)
