@@ -35,11 +35,7 @@ from lepton_lab.catalog.source import (
 )
 from lepton_lab.errors import InvalidData, InvalidInput
 
-__all__ = ["FORMATS", "Reread", "Source", "open_source"]
-
-#: Formats a file can be registered from, with the suffixes that imply them: kept for
-#: callers not yet on :mod:`lepton_lab.catalog.formats` (a snapshot taken at import).
-FORMATS: dict[str, tuple[str, ...]] = {n: get_format(n).suffixes for n in format_names()}
+__all__ = ["Reread", "Source", "open_source"]
 
 
 def open_source(data: Any, *, format: str | None = None, max_bytes: int | None = None) -> Source:

@@ -22,7 +22,6 @@ from lepton_lab.catalog.formats import (
     upload_filename,
     upload_media_types,
 )
-from lepton_lab.catalog.ingest import FORMATS
 from lepton_lab.catalog.source import FileInput, Source
 from lepton_lab.errors import InvalidData, InvalidInput, TooLarge
 from lepton_lab.identity import Actor
@@ -39,14 +38,6 @@ def test_the_built_in_formats_in_order() -> None:
     )
     assert get_format("parquet").compressions == ()
     assert get_format("jsonl").compressions == (".gz", ".bz2", ".zst", ".xz")
-
-
-def test_the_old_formats_table_is_derived_from_the_registry() -> None:
-    assert FORMATS == {
-        "csv": (".csv", ".tsv", ".txt"),
-        "parquet": (".parquet", ".pq"),
-        "jsonl": (".jsonl", ".ndjson", ".json"),
-    }
 
 
 def test_an_unknown_format_suggests_the_near_one() -> None:
