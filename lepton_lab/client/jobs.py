@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 
 from lepton_lab.client.backend import Backend
 from lepton_lab.client.handles import Job, follow_logs, save_notebook, wait_for
+from lepton_lab.contract import Operation
 from lepton_lab.contract import jobs as ops
-from lepton_lab.errors import InvalidInput
+from lepton_lab.errors import InvalidInput, NotFound
 from lepton_lab.paging import Page
 from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
 
@@ -83,7 +84,7 @@ class Jobs:
 
     def get(self, job_id: str) -> JobInfo:
         """The job's state now."""
-        info: JobInfo = self._backend.call(ops.GET, job_id=job_id)
+        info: JobInfo = self._on_job(ops.GET, job_id)
         return info
 
     def list(
@@ -103,35 +104,40 @@ class Jobs:
 
     def cancel(self, job_id: str) -> JobInfo:
         """Cancel a queued or running job (its kernel is stopped)."""
-        info: JobInfo = self._backend.call(ops.CANCEL, job_id=job_id)
+        info: JobInfo = self._on_job(ops.CANCEL, job_id)
         return info
 
     def resubmit(self, job_id: str) -> JobInfo:
         """Queue the job's manifest again (same notebook, parameters, pins and seed)."""
-        info: JobInfo = self._backend.call(ops.RESUBMIT, job_id=job_id)
+        info: JobInfo = self._on_job(ops.RESUBMIT, job_id)
         return info
 
     def reproduction(self, job_id: str) -> Reproduction:
         """Compare a rerun (a job made by :meth:`resubmit`) with its original, value by value."""
-        report: Reproduction = self._backend.call(ops.REPRODUCTION, job_id=job_id)
+        report: Reproduction = self._on_job(ops.REPRODUCTION, job_id)
         return report
 
     def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[LogChunk]:
         """What the job's cells printed, chunks numbered above ``after``."""
-        chunks: builtins.list[LogChunk] = self._backend.call(
-            ops.LOGS, job_id=job_id, after=after, limit=limit
-        )
+        chunks: builtins.list[LogChunk] = self._on_job(ops.LOGS, job_id, after=after, limit=limit)
         return chunks
 
     def records(self, job_id: str) -> builtins.list[RecordInfo]:
         """Values the job recorded with ``ll.record``."""
-        records: builtins.list[RecordInfo] = self._backend.call(ops.RECORDS, job_id=job_id)
+        records: builtins.list[RecordInfo] = self._on_job(ops.RECORDS, job_id)
         return records
 
     def notebook(self, job_id: str) -> bytes:
         """The executed output notebook (``.ipynb`` JSON); saved on every outcome."""
-        content: bytes = self._backend.call(ops.NOTEBOOK, job_id=job_id)
+        content: bytes = self._on_job(ops.NOTEBOOK, job_id)
         return content
+
+    def _on_job(self, op: Operation, job_id: str, **values: Any) -> Any:
+        """Call ``op`` on one job.  What names no job (nothing, a NUL) is not found, as the
+        service says, on either backend: a URL's path could not even hold it."""
+        if not isinstance(job_id, str) or not job_id.strip() or "\x00" in job_id:
+            raise NotFound(f"no job {job_id!r}; lepton-lab jobs list shows yours")
+        return self._backend.call(op, job_id=job_id, **values)
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job."""

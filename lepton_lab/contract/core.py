@@ -20,9 +20,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic_core import PydanticSerializationError
 
 from lepton_lab.errors import InvalidInput
 from lepton_lab.paging import Page
@@ -44,6 +45,7 @@ __all__ = [
     "Reply",
     "Request",
     "Role",
+    "ServiceText",
     "declare",
     "operations",
 ]
@@ -63,6 +65,11 @@ class Request(BaseModel):
     """Base of every request model: unknown fields are refused, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Text a service checks itself, in its own words ("title must be text"): the request
+#: model takes any JSON value, the schema says text.
+ServiceText = Annotated[Any, WithJsonSchema({"type": "string"})]
 
 
 class Reply:
@@ -301,7 +308,12 @@ class Operation:
 
     def rest(self, request: Request) -> dict[str, Any]:
         """The fields past the path that were given, as JSON values."""
-        given = request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        try:
+            given = request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        except PydanticSerializationError as exc:  # an Any field holding a Python object
+            raise InvalidInput(
+                f"cannot send this as JSON ({exc}): use numbers, text, booleans, lists and dicts"
+            ) from None
         return {k: v for k, v in given.items() if k not in self.path_fields}
 
     def query(self, request: Request) -> dict[str, str]:

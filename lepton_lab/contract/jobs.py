@@ -8,11 +8,14 @@ and the team it is shared with; anyone else gets a 404.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from lepton_lab.contract.core import File, Info, Items, PageOf, Request, declare
+from pydantic import WithJsonSchema
+
+from lepton_lab.contract.core import File, Info, Items, PageOf, Request, ServiceText, declare
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
+from lepton_lab.runs.queue import MAX_GPUS
 
 __all__ = [
     "CANCEL",
@@ -25,6 +28,7 @@ __all__ = [
     "REPRODUCTION",
     "RESUBMIT",
     "SUBMIT",
+    "NotebookValue",
     "notebook_bytes",
 ]
 
@@ -32,7 +36,26 @@ __all__ = [
 NOTEBOOK_MEDIA_TYPE = "application/x-ipynb+json"
 
 
-def notebook_bytes(value: str | dict[str, Any], field: str = "notebook") -> bytes:
+#: A notebook inside a JSON body: its JSON object, or the .ipynb file's text.  notebook_bytes
+#: checks it, in its own words: any JSON value is taken by the request model.
+NotebookValue = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": ["object", "string"],
+            "description": "The notebook: its JSON, or the .ipynb file's text (kept exactly).",
+        }
+    ),
+]
+
+
+def _count_up_to(high: int) -> WithJsonSchema:
+    """The schema of a whole number from 0 to ``high`` that the job service checks (in its
+    own words: "gpus must be a whole number from 0 to 64")."""
+    return WithJsonSchema({"type": "integer", "minimum": 0, "maximum": high})
+
+
+def notebook_bytes(value: Any, field: str = "notebook") -> bytes:
     """A notebook sent inside a JSON body, as the file's bytes.
 
     The file's text (a string) is kept exactly, so that it hashes as the file does; an
@@ -41,6 +64,10 @@ def notebook_bytes(value: str | dict[str, Any], field: str = "notebook") -> byte
     """
     if isinstance(value, dict):
         value = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"{field} must be the notebook: its JSON object, or the .ipynb file's text"
+        )
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate (\ud800) survives JSON decoding
@@ -81,15 +108,15 @@ class Submit(Request):
     """A template name (``template``) or a notebook (``notebook``, ``notebook_name``)."""
 
     template: str | None = None
-    notebook: str | dict[str, Any] | None = None
-    notebook_name: str | None = None
+    notebook: NotebookValue = None
+    notebook_name: ServiceText = None
     parameters: dict[str, Any] | None = None
-    gpus: int | None = None
-    seed: int | None = None
+    gpus: Annotated[Any, _count_up_to(MAX_GPUS)] = None
+    seed: Annotated[Any, _count_up_to(2**32 - 1)] = None
     timeout: float | None = None
-    retries: int | None = None
+    retries: Annotated[Any, _count_up_to(10)] = None
     kernel: str | None = None
-    team: str | None = None
+    team: ServiceText = None
 
 
 SUBMIT = declare(

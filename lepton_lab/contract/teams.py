@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import WithJsonSchema
 
 from lepton_lab.contract.core import Empty, Info, Items, Plain, Request, declare
-from lepton_lab.membership import TeamInfo
+from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE, TeamInfo
 
 __all__ = ["ADD_MEMBER", "CREATE", "GET", "LIST", "REMOVE_MEMBER", "WHOAMI"]
 
@@ -40,12 +42,20 @@ LIST = declare(
 )
 
 
+def _text(limit: int) -> WithJsonSchema:
+    """The schema of text of at most ``limit`` characters, which the service checks (in its
+    own words: "title must be text"): the request model takes any JSON value."""
+    return WithJsonSchema({"type": "string", "maxLength": limit})
+
+
 class CreateTeam(Request):
     """A new team's slug, title and description."""
 
-    slug: str
-    title: str = ""
-    description: str = ""
+    slug: Annotated[
+        str, WithJsonSchema({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"})
+    ]
+    title: Annotated[Any, _text(MAX_TITLE)] = ""
+    description: Annotated[Any, _text(MAX_TEAM_DESCRIPTION)] = ""
 
 
 CREATE = declare(

@@ -213,7 +213,7 @@ def _bad_text(value: Any) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return "a lone surrogate (such as \\ud800), which is not text"
+            return "a lone surrogate (such as \\ud800), which is not valid Unicode text"
         return ""
     if isinstance(value, dict):
         items: list[Any] = [*value.keys(), *value.values()]

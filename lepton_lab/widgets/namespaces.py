@@ -16,6 +16,7 @@ from lepton_lab.client.handles import Job
 from lepton_lab.client.jobs import Jobs
 from lepton_lab.widgets.datasets import BrowsableDatasets
 from lepton_lab.widgets.jobs import JobMonitor
+from lepton_lab.widgets.templates import BrowsableTemplates
 
 __all__ = ["MonitoredJob", "WidgetJobs", "namespace"]
 
@@ -39,13 +40,17 @@ class WidgetJobs(Jobs):
 
 
 _made: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_lock = threading.RLock()  # a namespace may be made of others (templates uses jobs)
 
 
 def _build(client: Any, name: str) -> Any:
     """The namespace ``name`` over ``client``'s backend (with its widgets)."""
     if name == "jobs":
         return WidgetJobs(client.backend)
+    if name == "templates":  # the gallery runs jobs and offers datasets: the client's own
+        return BrowsableTemplates(
+            client.backend, namespace(client, "jobs"), namespace(client, "datasets")
+        )
     if name == "datasets":
         return BrowsableDatasets(client.backend)
     return getattr(client, name)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import Unicode
 
+from lepton_lab.client.templates import Templates
 from lepton_lab.errors import InvalidInput
 from lepton_lab.widgets import jobs_render as draw
 from lepton_lab.widgets.forms import ParameterForm
@@ -26,11 +27,13 @@ from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import status_html
 
 if TYPE_CHECKING:
-    from lepton_lab.client.api import DatasetsAPI, JobsAPI, TemplatesAPI
+    from lepton_lab.client.api import DatasetsAPI
+    from lepton_lab.client.backend import Backend
     from lepton_lab.client.handles import Job
+    from lepton_lab.client.jobs import Jobs
     from lepton_lab.runs.info import TemplateInfo
 
-__all__ = ["DATASET_CHOICES", "TemplateGallery"]
+__all__ = ["DATASET_CHOICES", "BrowsableTemplates", "TemplateGallery"]
 
 #: Datasets offered by a dataset parameter's box (typing any other reference works too).
 DATASET_CHOICES = 50
@@ -54,8 +57,8 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        templates_api: TemplatesAPI,
-        jobs_api: JobsAPI,
+        templates_api: Templates,
+        jobs_api: Jobs,
         *,
         query: str = "",
         datasets_api: DatasetsAPI | None = None,
@@ -235,3 +238,17 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<TemplateGallery {self.selected or '(none selected)'}>"
+
+
+class BrowsableTemplates(Templates):
+    """``ll.templates``, with :meth:`browse`: the gallery runs jobs with ``jobs`` and offers
+    ``datasets`` (the client's) to dataset parameters."""
+
+    def __init__(self, backend: Backend, jobs: Jobs, datasets: DatasetsAPI | None = None) -> None:
+        super().__init__(backend)
+        self._jobs = jobs
+        self._datasets = datasets
+
+    def browse(self, query: str = "") -> TemplateGallery:
+        """The template gallery widget: cards, a parameter form per template, a Run button."""
+        return TemplateGallery(self, self._jobs, query=query, datasets_api=self._datasets)

@@ -11,21 +11,20 @@ answered and never a 5xx, and nothing may have changed.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from tornado import web
 from traitlets.config import Config
 
-from lepton_lab.server.app import ROUTE_MODULES
 from lepton_lab.server.auth import StaticTokenIdentityProvider
+from lepton_lab.server.base import API
 from lepton_lab.training import train
 from lepton_lab.workspace import Workspace
 from tests.runs.helpers import make_notebook
+from tests.server.test_openapi import route_operations
 
 pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServerAuthWarning")
 
@@ -38,7 +37,7 @@ IDENTITIES: dict[str, dict[str, Any]] = {
         "StaticTokenIdentityProvider": {"tokens": {API_TOKEN: "alice"}},
     },
 }
-#: Plausible path arguments, by the name of the handler method's parameter (and
+#: Plausible path arguments, by the name of the route's path field (and
 #: ``job_id``, the id of a job the test submits).
 ARGUMENTS = {
     "team": "finance",
@@ -57,7 +56,6 @@ WRONG = [
     {"Authorization": "Bearer not-a-known-token-0123456789"},
     {"Authorization": f"token {API_TOKEN[:-1]}"},
 ]
-VERBS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(params=sorted(IDENTITIES))
@@ -85,19 +83,7 @@ def jp_server_config(identity: str, tmp_path: Path) -> Config:
 
 def endpoints(arguments: dict[str, str]) -> list[tuple[str, str]]:
     """(verb, URL path under the base URL) for every verb of every route's handler."""
-    found = []
-    for module in ROUTE_MODULES:
-        for pattern, handler in module.routes:
-            for verb in VERBS:
-                method = getattr(handler, verb)
-                if method is web.RequestHandler._unimplemented_method:
-                    continue
-                names = list(inspect.signature(method).parameters)[1:]
-                path = pattern.replace(r"\.", ".")
-                for name in names:
-                    path = path.replace("([^/]+)", arguments[name], 1)
-                found.append((verb.upper(), path))
-    return found
+    return [(verb.upper(), API + path.format(**arguments)) for path, verb in route_operations()]
 
 
 #: What a POST that would succeed sends, by the end of its path.

@@ -9,12 +9,11 @@ on PostgreSQL too: each database refuses different things (NUL in text, long str
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,13 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from tornado import web
 from traitlets.config import Config
 
-from lepton_lab.server.app import ROUTE_MODULES
+from lepton_lab.contract import JSON
+from lepton_lab.contract.datasets import PARQUET
+from lepton_lab.contract.jobs import NOTEBOOK_MEDIA_TYPE as NOTEBOOK
+from lepton_lab.contract.models import ARTIFACT_MEDIA_TYPE as ARTIFACT
+from lepton_lab.contract.openapi import document
+from lepton_lab.server.app import LeptonLabApp
 from lepton_lab.server.base import API
-from lepton_lab.server.datasets import PARQUET
-from lepton_lab.server.models import ARTIFACT
-from lepton_lab.server.openapi import JSON, document
-from lepton_lab.server.templates import NOTEBOOK
 from lepton_lab.training import train
 from tests.runs.helpers import make_notebook
 from tests.server.conftest import Api
@@ -50,22 +50,27 @@ VERBS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.escape("([^/]+)")
 
 
-def _template(pattern: str, method: Callable[..., Any]) -> str:
-    """``/lepton/api/v1/teams/([^/]+)`` and ``get(self, slug)`` -> ``/teams/{slug}``."""
-    names = iter(list(inspect.signature(method).parameters)[1:])
+def _template(pattern: str, fields: tuple[str, ...]) -> str:
+    """``/lepton/api/v1/teams/([^/]+)`` and the fields ``("slug",)`` -> ``/teams/{slug}``."""
+    names = iter(fields)
     path = pattern.removeprefix(API).replace(r"\.", ".")
     return re.sub(_GROUP, lambda _: "{" + next(names) + "}", path)
 
 
 def route_operations() -> set[tuple[str, str]]:
-    """(path, verb) for every verb each handler of every route table defines."""
+    """(path, verb) for every verb each handler the extension routes to defines.
+
+    The path is read back from the route's pattern, its groups named by the path fields of
+    the operation the verb serves (generated handlers carry their operations by method).
+    """
+    app = LeptonLabApp()
+    app.initialize_handlers()
     found = set()
-    for module in ROUTE_MODULES:
-        for pattern, handler in module.routes:
-            for verb in VERBS:
-                method = getattr(handler, verb)
-                if method is not web.RequestHandler._unimplemented_method:
-                    found.add((_template(pattern, method), verb))
+    for pattern, handler in app.handlers:
+        for verb in VERBS:
+            if getattr(handler, verb) is not web.RequestHandler._unimplemented_method:
+                fields = handler.operations[verb.upper()].path_fields
+                found.add((_template(pattern, fields), verb))
     return found
 
 

@@ -13,6 +13,7 @@ import pytest
 from lepton_lab.client import LocalClient
 from lepton_lab.config import Settings
 from lepton_lab.widgets import JobMonitor
+from lepton_lab.widgets.namespaces import namespace
 from lepton_lab.workspace import Workspace
 from tests.runner_support import RunnerThread
 
@@ -157,8 +158,9 @@ def test_output_notebook_is_missing_until_the_job_ends(
 def test_client_and_handle_make_monitors(
     client: LocalClient, recording: Path, monitors: list[JobMonitor]
 ) -> None:
-    job = client.jobs.submit(recording)
-    monitors.extend([client.jobs.monitor(job.id), job.monitor()])
+    jobs = namespace(client, "jobs")  # ll.jobs: the client's jobs, with their widgets
+    job = jobs.submit(recording)
+    monitors.extend([jobs.monitor(job.id), job.monitor()])
 
     for monitor in monitors:
         assert isinstance(monitor, JobMonitor)

@@ -19,6 +19,7 @@ from lepton_lab.config import Settings
 from lepton_lab.runs.info import ParameterSpec
 from lepton_lab.widgets import JobMonitor, TemplateGallery
 from lepton_lab.widgets.forms import ParameterForm
+from lepton_lab.widgets.namespaces import namespace
 from lepton_lab.workspace import Workspace
 
 PARAMS = "alice-team/params"
@@ -129,7 +130,7 @@ def test_search_narrows_the_cards(gallery: TemplateGallery) -> None:
 
 
 def test_client_browse_makes_a_gallery(client: LocalClient) -> None:
-    made = client.templates.browse("report")
+    made = namespace(client, "templates").browse("report")  # ll.templates.browse()
     try:
         assert isinstance(made, TemplateGallery)
         assert [info.name for info in made.templates] == ["dataset-report"]
