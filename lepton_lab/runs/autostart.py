@@ -37,8 +37,6 @@ log = logging.getLogger("lepton_lab.runner")
 
 #: Seconds an on-demand runner waits for work before exiting.
 IDLE_EXIT = 600
-#: The longest wait between two of the server's checks, whatever the lease.
-MAX_RECOVER_INTERVAL = 5.0
 # Long enough for a new runner to start and heartbeat once.
 _SPAWN_GRACE = 60.0
 # Who reclaims expired leases when no runner is alive (the job events name it).
@@ -46,8 +44,9 @@ _SWEEPER = "lepton-lab-server"
 
 
 def recover_interval(settings: Settings) -> float:
-    """Seconds between the server's checks: a third of the lease, at most five."""
-    return min(check_interval(settings.job_lease_seconds), MAX_RECOVER_INTERVAL)
+    """Seconds between the server's checks: as between a runner's sweeps (a third of the
+    lease, at most five)."""
+    return check_interval(settings.job_lease_seconds)
 
 
 def alive_runners(workspace: Workspace) -> int:

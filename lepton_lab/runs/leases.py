@@ -8,12 +8,12 @@ Every later write names the runner and the attempt (a fencing token): once a lea
 expired and the job was handed on, the old runner's writes match nothing, and it learns
 from its next heartbeat that the job is no longer its own.
 
-The timings all follow from the lease time ``L`` (``job_lease_seconds``): a runner
-heartbeats every ``L / 3`` (:func:`check_interval`), so its leases never lapse while it
-lives; it is judged alive while its last heartbeat is younger than ``L``
-(:func:`alive_runner`); every live runner sweeps every ``L / 3``, requeueing (retries
+The timings all follow from the lease time ``L`` (``job_lease_seconds``).  A runner
+heartbeats every ``C = min(L / 3, 5 s)`` (:func:`check_interval`), so its leases never
+lapse while it lives; it is judged alive while its last heartbeat is younger than ``L``
+(:func:`alive_runner`); every live runner sweeps every ``C`` too, requeueing (retries
 left) or losing the jobs whose lease expired.  A job whose runner died is so taken up
-again at most ``L + L / 3`` after the runner's last heartbeat.
+again at most ``L + C`` after the runner's last heartbeat.
 """
 
 from __future__ import annotations
@@ -37,7 +37,19 @@ from lepton_lab.store.tables import Job, JobLog, JobRecord, Runner, utcnow
 if TYPE_CHECKING:
     from lepton_lab.store.db import Database
 
-__all__ = ["Heartbeat", "Lease", "Leases", "alive_runner", "check_interval", "new_runner_id"]
+__all__ = [
+    "MAX_CHECK_INTERVAL",
+    "Heartbeat",
+    "Lease",
+    "Leases",
+    "alive_runner",
+    "check_interval",
+    "new_runner_id",
+]
+
+#: The longest wait between two heartbeats or sweeps, whatever the lease: a dead runner's
+#: jobs wait at most this long past their lease.
+MAX_CHECK_INTERVAL = 5.0
 
 
 def new_runner_id() -> str:
@@ -46,11 +58,13 @@ def new_runner_id() -> str:
 
 
 def check_interval(lease_seconds: float) -> float:
-    """Seconds between a runner's heartbeats, and between its sweeps of expired leases.
+    """Seconds between a runner's heartbeats, between its sweeps of expired leases, and
+    between the server's checks for a live runner.
 
-    A third of the lease: a runner misses two heartbeats before its leases lapse.
+    A third of the lease (a runner misses two heartbeats before its leases lapse), and at
+    most :data:`MAX_CHECK_INTERVAL`.
     """
-    return lease_seconds / 3
+    return min(lease_seconds / 3, MAX_CHECK_INTERVAL)
 
 
 def alive_runner(lease: timedelta, now: datetime | None = None) -> ColumnElement[bool]:

@@ -15,7 +15,7 @@ import pytest
 import lepton_lab.runs.autostart
 from lepton_lab.config import Settings
 from lepton_lab.runs.autostart import alive_runners, ensure_runner, recover, recover_interval
-from lepton_lab.runs.leases import Leases, new_runner_id
+from lepton_lab.runs.leases import Leases, check_interval, new_runner_id
 from lepton_lab.workspace import Workspace
 from tests.runs.helpers import submit_code
 
@@ -67,6 +67,8 @@ def test_the_check_runs_a_third_of_a_lease_apart_at_most_five_seconds(
 ) -> None:
     assert recover_interval(settings.replace(job_lease_seconds=1.5)) == pytest.approx(0.5)
     assert recover_interval(settings.replace(job_lease_seconds=30)) == 5.0
+    # Runners heartbeat and sweep at the same pace: a dead one's jobs wait L + 5 s at most.
+    assert check_interval(30) == 5.0 and check_interval(3600) == 5.0
 
 
 def test_recover_reclaims_a_dead_runners_jobs_and_starts_a_runner(
