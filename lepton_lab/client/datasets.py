@@ -135,9 +135,8 @@ class RemoteTransfers:
             return pq.ParquetFile(self.path(ref)).read()
         listed = None if columns is None else csv_param(columns, _NOT_COLUMNS)
         request = ops.DATA.bind(**_version(ref), columns=listed, limit=limit)
-        answer = self._http.request(
-            "GET", *ops.DATA.path_parts(request), params=ops.DATA.query(request)
-        )
+        parts = ops.DATA.path_parts(request)
+        answer = self._http.request(ops.DATA.method, *parts, params=ops.DATA.query(request))
         return pq.read_table(io.BytesIO(answer.content))
 
     def path(self, ref: str) -> Path:
