@@ -19,7 +19,7 @@ from typing import Any
 
 from lepton_lab.errors import InvalidInput
 
-__all__ = ["ENV_VARS", "Settings", "current_user"]
+__all__ = ["ENV_VARS", "SERVER_ONLY_ENV", "Settings", "current_user"]
 
 #: Environment variable -> settings field.
 ENV_VARS: dict[str, str] = {
@@ -36,6 +36,10 @@ ENV_VARS: dict[str, str] = {
     "LEPTON_LAB_RAY_ADDRESS": "ray_address",
     "LEPTON_LAB_CONNECTIONS": "connections_file",
 }
+
+#: Variables for the Lepton Lab server alone: never passed on to a job's kernel (the SQL
+#: connections file names the databases' credentials).
+SERVER_ONLY_ENV = frozenset({"LEPTON_LAB_CONNECTIONS"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -26,6 +26,8 @@ import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
+from lepton_lab.config import SERVER_ONLY_ENV
+
 __all__ = ["Kernel", "KernelPool", "kill_kernel"]
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,8 @@ class KernelPool:
         km = AsyncKernelManager(kernel_name=name, transport_encryption=_ENCRYPTION)
         kc: AsyncKernelClient | None = None
         try:
-            await km.start_kernel(cwd=str(cwd), env={**os.environ, **self.base_env, **env})
+            inherited = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY_ENV}
+            await km.start_kernel(cwd=str(cwd), env={**inherited, **self.base_env, **env})
             kc = km.client()
             kc.start_channels()
             await kc.wait_for_ready(timeout=self.start_timeout)

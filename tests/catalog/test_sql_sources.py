@@ -9,6 +9,7 @@ ADBC (``postgresql://``) and through SQLAlchemy's server-side cursor
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -30,6 +32,7 @@ from lepton_lab.catalog.sql import Connection, load_connections
 from lepton_lab.config import Settings
 from lepton_lab.errors import InvalidInput, NotFound, PermissionDenied, StorageError
 from lepton_lab.identity import Actor
+from lepton_lab.runs.pool import KernelPool
 from lepton_lab.runs.runner import workspace_env
 from lepton_lab.workspace import Workspace
 
@@ -223,6 +226,32 @@ def test_credentials_appear_in_no_answer_log_card_event_or_job(
     assert re.search("(does not|doesn't) exist", text) and "time limit" in text
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.slow
+def test_a_jobs_kernel_is_never_told_where_the_connections_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEPTON_LAB_CONNECTIONS", str(tmp_path / "connections.toml"))
+
+    async def seen_by_a_kernel() -> str:
+        pool = KernelPool(tmp_path / "staging", size=0)
+        kernel = await pool.acquire("python3", "job-1")
+        said: list[str] = []
+
+        def keep(message: dict[str, Any]) -> None:
+            if message["msg_type"] == "stream":
+                said.append(message["content"]["text"])
+
+        try:
+            code = "import os; print(os.environ.get('LEPTON_LAB_CONNECTIONS', 'absent'))"
+            await kernel.kc.execute_interactive(code, output_hook=keep, timeout=60)
+        finally:
+            await pool.discard(kernel)
+            await pool.close()
+        return "".join(said).strip()
+
+    assert asyncio.run(seen_by_a_kernel()) == "absent"
 
 
 def test_a_failing_query_says_why_and_stores_nothing(
