@@ -10,6 +10,7 @@ from lepton_lab.config import Settings
 from lepton_lab.gallery.service import ModelService
 from lepton_lab.identity import Actor
 from lepton_lab.membership import TeamService
+from lepton_lab.runs.groups import GroupService
 from lepton_lab.runs.queue import JobService
 from lepton_lab.runs.schedules import ScheduleService
 from lepton_lab.runs.templates import TemplateService
@@ -39,6 +40,7 @@ class Workspace:
         self.jobs = JobService(self)
         self.models = ModelService(self)
         self.schedules = ScheduleService(self)
+        self.groups = GroupService(self)
 
     @cached_property
     def tmp_dir(self) -> Path:

@@ -179,6 +179,12 @@ class JobInfo:
     started_at: datetime | None
     ended_at: datetime | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    group: str = ""
+    """The sweep or pipeline run the job belongs to (empty: none)."""
+    step: str = ""
+    """Its step, in a pipeline run."""
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    """Notifications sent when it ended: channel, target, outcome (never a secret)."""
 
     @property
     def done(self) -> bool:

@@ -76,13 +76,16 @@ class JobService:
         kernel: str | None = None,
         team: str | None = None,
         key: str | None = None,
+        group: str = "",
+        step: str = "",
     ) -> JobInfo:
         """Check everything, pin dataset references, and queue the job.
 
         Give a template name, or a notebook's bytes (``notebook``, with ``notebook_name``
         for display): it is snapshotted and checked like a template.  ``key`` makes the
         submit idempotent: every submit with the same key queues one job, and the later
-        ones return it (a schedule's due time is such a key).
+        ones return it (a schedule's due time is such a key).  ``group`` and ``step`` place
+        it in a sweep or a pipeline run.
         """
         info = self._resolve(actor, template, notebook, notebook_name)
         values = check_parameters(info, parameters or {}, info.name)
@@ -104,6 +107,8 @@ class JobService:
             retries=_check_int(retries, "retries", 0, _MAX_RETRIES, 1),
             submitted_by=actor.user,
             team=self._check_team(actor, team),
+            group_id=group,
+            step=step,
         )
         return self._insert(actor, job)
 
@@ -333,6 +338,9 @@ def job_info(row: Job) -> JobInfo:
         started_at=row.started_at,
         ended_at=row.ended_at,
         manifest=dict(row.manifest),
+        group=row.group_id,
+        step=row.step,
+        notices=list(row.notices or []),
     )
 
 

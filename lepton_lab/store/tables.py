@@ -36,6 +36,7 @@ __all__ = [
     "DatasetVersion",
     "Event",
     "Job",
+    "JobGroup",
     "JobLog",
     "JobRecord",
     "LineageEdge",
@@ -297,6 +298,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    group_id: Mapped[str] = mapped_column(String(32), default="", index=True)
+    step: Mapped[str] = mapped_column(String(64), default="")
+    notify: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notices: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class JobLog(Base):
@@ -469,3 +474,21 @@ class ScheduleRun(Base):
     job_id: Mapped[str] = mapped_column(String(32), default="", index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobGroup(Base):
+    """Jobs that belong together: a sweep (one job per combination of a parameter grid)
+    or a pipeline run (one job per step); the jobs name it in ``jobs.group_id``."""
+
+    __tablename__ = "job_groups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(300))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    rerun_of: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
