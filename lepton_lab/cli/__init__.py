@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "lepton_lab.cli.models",
     "run": "lepton_lab.cli.run",
     "schedules": "lepton_lab.cli.schedules",
+    "sweep": "lepton_lab.cli.sweep",
 }
 
 

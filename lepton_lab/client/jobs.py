@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lepton_lab.client.backend import Backend
+from lepton_lab.client.groups import Group
 from lepton_lab.client.handles import Job, follow_logs, save_notebook, wait_for
 from lepton_lab.contract import Operation
+from lepton_lab.contract import groups as group_ops
 from lepton_lab.contract import jobs as ops
 from lepton_lab.errors import InvalidInput, NotFound
 from lepton_lab.paging import Page
+from lepton_lab.runs.groups import GroupInfo
 from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
 
 __all__ = ["Jobs", "notebook_source"]
@@ -138,6 +141,34 @@ class Jobs:
         if not isinstance(job_id, str) or not job_id.strip() or "\x00" in job_id:
             raise NotFound(f"no job {job_id!r}; lepton-lab jobs list shows yours")
         return self._backend.call(op, job_id=job_id, **values)
+
+    def sweep(
+        self,
+        template: str,
+        grid: dict[str, builtins.list[Any]],
+        parameters: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Group:
+        """One job of ``template`` per combination of ``grid``, as one group.
+
+        ``ll.jobs.sweep("compare-models", grid={"cv": [3, 5], "dataset": ["agri/wine"]})``;
+        ``parameters`` are the same for every job; ``options`` are job options (gpus,
+        timeout, retries, kernel, seed, team).  Every combination is checked before any
+        job is queued.  ``sweep.results()`` is a table of parameters against recorded values.
+        """
+        info: GroupInfo = self._backend.call(
+            group_ops.SWEEP, template=template, grid=grid, parameters=parameters, **options
+        )
+        return Group(self._backend, info)
+
+    def group(self, group_id: str) -> Group:
+        """A handle on an existing sweep or pipeline run."""
+        return Group(self._backend, self._backend.call(group_ops.GET, group_id=group_id))
+
+    def groups(self, *, kind: str | None = None, limit: int = 20) -> builtins.list[GroupInfo]:
+        """Sweeps and pipeline runs you may see, newest first."""
+        found: builtins.list[GroupInfo] = self._backend.call(group_ops.LIST, kind=kind, limit=limit)
+        return found
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job."""

@@ -185,8 +185,8 @@ class GroupService:
         if kind:
             query = query.where(JobGroup.kind == kind)
         with self._ws.db.read() as session:
-            rows = [r for r in session.scalars(query) if _may_see(actor, r)][:limit]
-        return [self.get(actor, r.id) for r in rows]
+            ids = [r.id for r in session.scalars(query) if _may_see(actor, r)][:limit]
+        return [self.get(actor, group_id) for group_id in ids]
 
     def results(self, actor: Actor, group_id: str) -> builtins.list[dict[str, Any]]:
         """One row per job: its id, status, the grid's parameters and the scalar values it

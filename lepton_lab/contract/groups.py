@@ -1,0 +1,112 @@
+"""Job groups: sweeps (one job per combination of a parameter grid) and pipeline runs.
+
+A group is seen by its submitter, site admins and the members of the team it is shared
+with; anyone else gets a 404.  Its submitter (or an editor of its team) may cancel it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lepton_lab.contract.core import Info, Items, Plain, Request, declare
+from lepton_lab.runs.groups import GroupInfo
+
+__all__ = ["CANCEL", "GET", "LIST", "RESULTS", "SWEEP"]
+
+_SEEN_BY = "the submitter, the team it is shared with, site admins; others get 404"
+
+
+class Sweep(Request):
+    """A template, the grid of values to try, fixed parameters and job options."""
+
+    template: str
+    grid: dict[str, list[Any]]
+    parameters: dict[str, Any] | None = None
+    gpus: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    kernel: str | None = None
+    seed: int | None = None
+    team: str | None = None
+
+
+SWEEP = declare(
+    "groups.sweep",
+    "POST",
+    "/sweeps",
+    Sweep,
+    Info(GroupInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.groups.sweep(
+        actor,
+        r.template,
+        r.grid,
+        r.parameters,
+        **r.model_dump(exclude={"template", "grid", "parameters"}, exclude_none=True),
+    ),
+    status=201,
+    summary="One job per combination of a parameter grid, as one group",
+)
+
+
+class ListGroups(Request):
+    """Which kind of group, and how many."""
+
+    kind: str | None = None
+    limit: int = 20
+
+
+LIST = declare(
+    "groups.list",
+    "GET",
+    "/groups",
+    ListGroups,
+    Items(GroupInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.groups.list(actor, kind=r.kind, limit=r.limit),
+    summary="Sweeps and pipeline runs you may see, newest first",
+    refusals=(400,),
+)
+
+
+class OneGroup(Request):
+    """A group by id."""
+
+    group_id: str
+
+
+GET = declare(
+    "groups.get",
+    "GET",
+    "/groups/{group_id}",
+    OneGroup,
+    Info(GroupInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.groups.get(actor, r.group_id),
+    summary="A sweep or pipeline run with its jobs' states",
+    owner_note=_SEEN_BY,
+)
+
+RESULTS = declare(
+    "groups.results",
+    "GET",
+    "/groups/{group_id}/results",
+    OneGroup,
+    Plain(list[dict[str, Any]]),
+    role="user",
+    run=lambda ws, actor, r: ws.groups.results(actor, r.group_id),
+    summary="One row per job: status, the grid's parameters, recorded values",
+    owner_note=_SEEN_BY,
+)
+
+CANCEL = declare(
+    "groups.cancel",
+    "POST",
+    "/groups/{group_id}/cancel",
+    OneGroup,
+    Info(GroupInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.groups.cancel(actor, r.group_id),
+    summary="Cancel every job of the group still queued or running",
+    owner_note=_SEEN_BY,
+)
