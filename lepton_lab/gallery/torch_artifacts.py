@@ -135,7 +135,7 @@ def checked_networks(raw: Any) -> list[dict[str, Any]]:
                 f"{CONFIG_FILE} holds a network it does not describe properly: {net}"
             )
         sizes = [net[f] for f in sorted(fields - {"dropout"})]
-        dropout = net["dropout"]
+        dropout = net.get("dropout", 0.0)  # an architecture without dropout has none
         if (
             not isinstance(net["key"], str)
             or not all(type(v) is int and 0 <= v < 1 << 31 for v in sizes)
