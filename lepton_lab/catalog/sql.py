@@ -89,6 +89,12 @@ class ConnectionInfo:
         """JSON form."""
         return {**self.__dict__, "teams": list(self.teams)}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConnectionInfo:
+        """From :meth:`to_dict` (unknown keys ignored)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "teams": list(known.get("teams", []))})
+
 
 @dataclass(frozen=True)
 class Connection:

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
+from lepton_lab.catalog.sql import ConnectionInfo
 from lepton_lab.client.backend import Backend, LocalBackend, RemoteBackend
 from lepton_lab.client.upload import csv_param, open_upload
 from lepton_lab.contract import datasets as ops
+from lepton_lab.contract import sql as sql_ops
 from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.paging import Page
@@ -214,6 +216,45 @@ class Datasets:
     def path(self, ref: str) -> Path:
         """A verified local Parquet file holding the version (read-only: do not modify it)."""
         return self._transfers.path(ref)
+
+    def register_query(
+        self,
+        name: str,
+        *,
+        connection: str,
+        query: str,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        visibility: str | None = None,
+    ) -> VersionInfo:
+        """Run ``query`` on the operators' ``connection`` (granted to the team) and store
+        its rows as the next version of ``team/name``; :meth:`refresh` runs it again.
+
+        ``ll.datasets.register_query("finance/loans", connection="warehouse",
+        query="select * from loans")``.  The query runs where the catalog is: a kernel
+        never holds the connection's credentials.
+        """
+        version: VersionInfo = self._backend.call(
+            sql_ops.REGISTER_QUERY,
+            **_dataset(name),
+            connection=connection,
+            query=query,
+            description=description,
+            tags=tags,
+            visibility=visibility,
+        )
+        return version
+
+    def refresh(self, ref: str) -> VersionInfo:
+        """Re-run the dataset's query: a new version only when the rows changed
+        (``created`` says which)."""
+        version: VersionInfo = self._backend.call(sql_ops.REFRESH, **_dataset(ref))
+        return version
+
+    def connections(self) -> list[ConnectionInfo]:
+        """The SQL connections granted to your teams (names and grants, never URLs)."""
+        found: list[ConnectionInfo] = self._backend.call(sql_ops.CONNECTIONS)
+        return found
 
     def get(self, ref: str) -> DatasetInfo:
         """The dataset's card, owner, visibility, tags and latest version."""

@@ -6,7 +6,7 @@ server's handlers, the OpenAPI document, the permission table and both client ba
 are made from it (see :mod:`lepton_lab.contract.core`).
 """
 
-from lepton_lab.contract import datasets, groups, jobs, meta, models, schedules, teams, templates
+from lepton_lab.contract import datasets, groups, jobs, meta, models, schedules, sql, teams, templates
 from lepton_lab.contract.core import (
     JSON,
     Empty,
@@ -45,6 +45,7 @@ __all__ = [
     "models",
     "operations",
     "schedules",
+    "sql",
     "teams",
     "templates",
 ]

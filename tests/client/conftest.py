@@ -55,6 +55,26 @@ class Server:
         return {"Authorization": f"token {TOKENS[user]}"}
 
 
+def sql_source(root: Path) -> Path:
+    """A SQLite database with a ``loans`` table, and the connections file naming it:
+    ``warehouse`` (every team) and ``payroll`` (only team ``hr-only``, which no test user
+    is in).  Returns the connections file."""
+    import sqlite3
+
+    root.mkdir(parents=True, exist_ok=True)
+    source = root / "source.db"
+    with sqlite3.connect(source) as db:
+        db.execute("create table if not exists loans (id integer, amount real, note text)")
+        db.execute("delete from loans")
+        db.executemany("insert into loans values (?, ?, ?)", [(1, 10.5, "a"), (2, None, "b")])
+    connections = root / "connections.toml"
+    connections.write_text(
+        f'[connections.warehouse]\nurl = "sqlite:///{source}"\nteams = ["*"]\n'
+        f'[connections.payroll]\nurl = "sqlite:///{source}"\nteams = ["hr-only"]\n'
+    )
+    return connections
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,6 +86,7 @@ def _server_env(root: Path) -> dict[str, str]:
     """The environment of the server: none of the developer's Lepton Lab or Jupyter setup."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_LAB_", "JUPYTER"))}
     env.update(
+        LEPTON_LAB_CONNECTIONS=str(sql_source(root / "sql")),
         LEPTON_LAB_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         # Tests start the job runners they need (tests/runner_support.py): a runner the
         # server started on its own would outlive the tests by its ten idle minutes.
@@ -176,7 +197,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     workspace = None
     server = None
     if request.param == "local":
-        workspace = Workspace(Settings(home=tmp_path / "ws", user="alice", auto_start_runner=False))
+        settings = Settings(
+            home=tmp_path / "ws",
+            user="alice",
+            auto_start_runner=False,
+            connections_file=str(sql_source(tmp_path / "sql")),
+        )
+        workspace = Workspace(settings)
     else:
         server = request.getfixturevalue("server")
     made = Backend(request.param, server, workspace, tmp_path / "cache")

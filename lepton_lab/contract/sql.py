@@ -1,0 +1,81 @@
+"""Datasets from SQL queries on the connections operators configured.
+
+Connections (URL, credentials) live in the server's configuration only: the API names
+them and never shows their URLs.  A team uses only the connections granted to it; the
+query runs on the server, and its rows are stored as the dataset's next version (a
+refresh makes a new version only when the rows changed).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from lepton_lab.catalog.info import VersionInfo
+from lepton_lab.catalog.sql import ConnectionInfo
+from lepton_lab.contract.core import Info, Items, Request, declare
+from lepton_lab.contract.datasets import OneDataset, dataset_ref
+
+__all__ = ["CONNECTIONS", "REFRESH", "REGISTER_QUERY"]
+
+
+class Connections(Request):
+    """No inputs: the connections granted to your teams."""
+
+
+CONNECTIONS = declare(
+    "datasets.connections",
+    "GET",
+    "/connections",
+    Connections,
+    Items(ConnectionInfo),
+    role="user",
+    run=lambda ws, actor, r: ws.datasets.connections(actor),
+    summary="The SQL connections granted to your teams: names, never URLs",
+    refusals=(400,),
+    owner_note="sees only the connections granted to their teams",
+)
+
+
+class Query(OneDataset):
+    """The connection, the query and the dataset's card."""
+
+    connection: str = Field(description="The name of a connection granted to the team.")
+    query: str = Field(description="One SELECT statement.")
+    description: str | None = None
+    tags: list[str] | None = None
+    visibility: str | None = None
+
+
+REGISTER_QUERY = declare(
+    "datasets.register_query",
+    "POST",
+    "/datasets/{team}/{name}/query",
+    Query,
+    Info(VersionInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.datasets.register_query(
+        actor,
+        dataset_ref(r),
+        r.connection,
+        r.query,
+        description=r.description,
+        tags=r.tags,
+        visibility=r.visibility,
+    ),
+    status=201,
+    summary="Run a query on a granted connection; its rows become the next version",
+    refusals=(400, 403, 404, 409),
+    owner_note="403: the team's contributors only, on connections granted to the team",
+)
+
+REFRESH = declare(
+    "datasets.refresh",
+    "POST",
+    "/datasets/{team}/{name}/refresh",
+    OneDataset,
+    Info(VersionInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.datasets.refresh(actor, dataset_ref(r)),
+    summary="Re-run the dataset's query: a new version only when the rows changed",
+    refusals=(400, 403, 404),
+)

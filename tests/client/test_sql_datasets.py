@@ -1,0 +1,66 @@
+"""SQL datasets through the client: the same on the local backend and on a real server.
+
+The query runs where the catalog is (the server, for a remote client): the kernel names a
+connection and never sees its URL.  The database tests of the readers themselves (types,
+time-outs, PostgreSQL and MariaDB) are in tests/catalog/test_sql_sources.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from lepton_lab.client import Client
+from lepton_lab.errors import InvalidInput, NotFound, PermissionDenied
+from tests.client.conftest import Backend
+
+
+def _source(backend: Backend) -> str:
+    """The SQLite file the connections name (the server's, or this test's)."""
+    home = backend.workspace.settings.connections_file if backend.workspace else ""
+    if backend.server is not None:
+        return str(backend.server.home.parent / "sql" / "source.db")
+    return home.replace("connections.toml", "source.db")
+
+
+def test_register_query_refresh_and_connections(alice: Client, backend: Backend) -> None:
+    team = backend.team("finance")
+    alice.teams.create(team)
+    found = {c.name: c for c in alice.datasets.connections()}
+    assert "warehouse" in found and "payroll" not in found
+    assert "source.db" not in str(found["warehouse"].to_dict())  # the URL is never shown
+    first = alice.datasets.register_query(
+        f"{team}/loans", connection="warehouse", query="select * from loans order by id",
+        description="Loans", tags=["sql"],
+    )  # fmt: skip
+    assert first.created and first.rows == 2 and first.version == 1
+    frame = alice.datasets.load(first.ref)
+    assert list(frame["id"]) == [1, 2] and frame["amount"].isna().tolist() == [False, True]
+    assert alice.datasets.refresh(f"{team}/loans").created is False  # same rows: same version
+    with sqlite3.connect(_source(backend)) as db:
+        db.execute("insert into loans values (3, 7.0, 'c')")
+    try:
+        second = alice.datasets.refresh(f"{team}/loans")
+    finally:
+        with sqlite3.connect(_source(backend)) as db:
+            db.execute("delete from loans where id = 3")
+    assert second.created and second.version == 2 and second.rows == 3
+    card = alice.datasets.get(f"{team}/loans")
+    assert "warehouse" in str(card.to_dict()) and "source.db" not in str(card.to_dict())
+
+
+def test_connections_are_granted_per_team(alice: Client, bob: Client, backend: Backend) -> None:
+    team = backend.team("finance")
+    alice.teams.create(team)
+    with pytest.raises(PermissionDenied) as denied:
+        alice.datasets.register_query(f"{team}/pay", connection="payroll", query="select 1")
+    assert "source.db" not in denied.value.message
+    with pytest.raises(NotFound, match="did you mean warehouse"):
+        alice.datasets.register_query(f"{team}/x", connection="warehous", query="select 1")
+    with pytest.raises(InvalidInput):
+        alice.datasets.register_query(f"{team}/x", connection="warehouse", query="select nope(")
+    with pytest.raises(PermissionDenied):  # bob is not in the team
+        bob.datasets.register_query(f"{team}/x", connection="warehouse", query="select 1")
+    with pytest.raises(NotFound):
+        alice.datasets.get(f"{team}/x")  # nothing stored by any of the failures
