@@ -104,6 +104,11 @@ def add(
         visibility=visibility,
         format=fmt,
     )
+    _print_version(state, version)
+
+
+def _print_version(state: CliState, version: VersionInfo) -> None:
+    """A registered version and whether it is new, or its JSON."""
     if state.as_json:
         output.emit_json(version.to_dict())
         return
@@ -113,6 +118,66 @@ def add(
         verdict = "identical to the existing version: nothing new was stored"
     output.line(state.console, f"{version.ref}  {verdict}", style="bold")
     state.console.print(output.fields_table(_version_fields(version)))
+
+
+@datasets.command("add-query")
+@click.argument("name")
+@click.option("--connection", required=True, help="A connection granted to the team.")
+@click.option("--query", "query", help="The SELECT statement.")
+@click.option(
+    "--query-file", type=click.File("r"), help="Read the SELECT statement from a file (- stdin)."
+)
+@_card_options
+@pass_state
+def add_query(
+    state: CliState,
+    name: str,
+    connection: str,
+    query: str | None,
+    query_file: IO[str] | None,
+    description: str | None,
+    description_file: IO[str] | None,
+    tags: tuple[str, ...],
+    visibility: str | None,
+) -> None:
+    """Register the rows of a SQL query on CONNECTION as dataset NAME (team/name).
+
+    The query runs where the catalog is; lepton-lab datasets refresh runs it again.
+
+    Example: lepton-lab datasets add-query finance/loans --connection warehouse
+    --query "select * from loans where year >= 2020"
+    """
+    if (query is None) == (query_file is None):
+        raise click.UsageError("pass the query with --query or --query-file (one of them)")
+    version = state.client.datasets.register_query(
+        name,
+        connection=connection,
+        query=query if query is not None else query_file.read(),  # type: ignore[union-attr]
+        description=_description(description, description_file),
+        tags=list(tags) or None,
+        visibility=visibility,
+    )
+    _print_version(state, version)
+
+
+@datasets.command()
+@click.argument("name")
+@pass_state
+def refresh(state: CliState, name: str) -> None:
+    """Run the query of a SQL dataset again: a new version only when the rows changed."""
+    _print_version(state, state.client.datasets.refresh(name))
+
+
+@datasets.command()
+@pass_state
+def connections(state: CliState) -> None:
+    """The SQL connections granted to your teams (names, never URLs)."""
+    found = state.client.datasets.connections()
+    if state.as_json:
+        output.emit_json({"items": [c.to_dict() for c in found]})
+        return
+    rows = [{**c.to_dict(), "teams": ", ".join(c.teams)} for c in found]
+    output.print_rows(state.console, rows, empty="No connections are granted to your teams.")
 
 
 @datasets.command("list")

@@ -132,6 +132,9 @@ class UploadVersionHandler(UploadHandler):
             visibility=request.visibility or None,
             format=self._format(request),
             source=f"upload:{path.name}",
+            # The body's bytes were counted as they came; a compressed file's content is
+            # counted too, as it is read, so a small gzip bomb is refused all the same.
+            max_bytes=self.workspace.settings.max_upload_bytes,
         )
         self.reply(version.to_dict(), status=201 if version.created else 200)
 

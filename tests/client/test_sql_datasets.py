@@ -8,12 +8,15 @@ time-outs, PostgreSQL and MariaDB) are in tests/catalog/test_sql_sources.py.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from lepton_lab.cli import cli
 from lepton_lab.client import Client
 from lepton_lab.errors import InvalidInput, NotFound, PermissionDenied
-from tests.client.conftest import Backend
+from tests.client.conftest import Backend, sql_source
 
 
 def _source(backend: Backend) -> str:
@@ -64,3 +67,28 @@ def test_connections_are_granted_per_team(alice: Client, bob: Client, backend: B
         bob.datasets.register_query(f"{team}/x", connection="warehouse", query="select 1")
     with pytest.raises(NotFound):
         alice.datasets.get(f"{team}/x")  # nothing stored by any of the failures
+
+
+def test_the_cli(tmp_path: Path) -> None:
+    connections = sql_source(tmp_path / "sql")
+    home = tmp_path / "ws"
+    env = {"LEPTON_LAB_CONNECTIONS": str(connections), "LEPTON_LAB_AUTO_RUNNER": "0"}
+    common = ["--home", str(home), "--user", "alice"]
+    runner = CliRunner(env=env)
+    assert runner.invoke(cli, [*common, "teams", "create", "finance"]).exit_code == 0
+    listed = runner.invoke(cli, [*common, "datasets", "connections"])
+    assert listed.exit_code == 0 and "warehouse" in listed.output
+    assert "source.db" not in listed.output
+    made = runner.invoke(
+        cli,
+        [*common, "datasets", "add-query", "finance/loans", "--connection", "warehouse",
+         "--query", "select * from loans"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "finance/loans@1" in made.output and "registered as a new version" in made.output
+    again = runner.invoke(cli, [*common, "datasets", "refresh", "finance/loans"])
+    assert again.exit_code == 0 and "nothing new was stored" in again.output
+    both = runner.invoke(
+        cli, [*common, "datasets", "add-query", "finance/x", "--connection", "warehouse"]
+    )
+    assert both.exit_code == 2 and "--query or --query-file" in both.output

@@ -225,3 +225,21 @@ async def test_links_record_runs_in_the_lineage(api: Api, iris: pd.DataFrame) ->
         body={"node": "training:abc123", "kind": "read"},
     )
     assert (status, error["error"]) == (400, "InvalidInput")
+
+
+async def test_a_gzip_bomb_is_refused_by_what_it_expands_to(api: Api, lepton_home: Any) -> None:
+    """A small gzip CSV that expands past max_upload_bytes (5 MB here) is a 413, nothing
+    stored: the limit counts the content as it is read, not only the bytes sent."""
+    import gzip
+
+    rows = b"a,b\n" + b"1,2\n" * 3_000_000  # 12 MB of CSV
+    bomb = gzip.compress(rows, compresslevel=9)
+    assert len(bomb) < 100_000
+    status, body = await api(
+        "POST", "datasets", "botany", "bomb", "versions", raw=bomb,
+        params={"filename": "bomb.csv.gz"},
+    )  # fmt: skip
+    assert status == 413 and body["error"] == "TooLarge", body
+    status, _ = await api("GET", "datasets", "botany", "bomb")
+    assert status == 404
+    assert not any((lepton_home / "tmp").iterdir())
