@@ -35,7 +35,12 @@ _INT64 = 2**63
 
 #: How deeply a request's JSON body may nest.
 MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# Unrolled (runs of plain characters, then one escape): three times faster than an
+# alternation per character on a body of prediction rows (bench/gallery.py).
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A NUL or a lone surrogate reaches a string only as an escape (\u0000, \ud800), as UTF-8
+# bytes of a surrogate (\xed\xa0…, which json.loads lets through) or in a UTF-16/32 body.
+_MAYBE_BAD_TEXT = (b"\\u", b"\xed", b"\x00")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -102,7 +107,7 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidInput("the request body must be a JSON object")
-        bad = _bad_text(body)
+        bad = _bad_text(body) if any(m in raw for m in _MAYBE_BAD_TEXT) else ""
         if bad:
             raise InvalidInput(f"the request body holds {bad}; remove it")
         return body

@@ -1,13 +1,17 @@
-"""Models: the gallery's search, cards, versions, aliases, artifacts and predictions.
+"""The model gallery's streamed verbs: the artifact's upload and its download.
 
-A version is registered in two steps, as on the local backend: the client prepares the
-model where it is (:func:`~lepton_lab.gallery.candidate.prepare`) and uploads the result,
-``{"artifact": base64 bytes, "meta": Candidate.meta(), "card", "tags", "visibility"}``;
-the service checks what the meta says and audits the bytes again before it stores them.
-Handlers here read only the JSON's shape: every rule on what it holds is the service's, so
-that the local backend refuses the same input with the same error.  ``{version}`` in a path
-is a number, ``latest`` or an alias (``production``).  An artifact is served with its sha256
-and its audited types in headers, for the client to verify and load safely itself.
+Every other operation of :mod:`lepton_lab.contract.models` is served by the handlers
+generated from its declaration; these two move a body or an answer that is a file:
+
+* ``POST …/versions`` registers the next version from one JSON body of at most
+  ``max_upload_bytes``, read in bounded memory and refused (413) as soon as it is over:
+  ``{"artifact": base64 bytes, "meta": Candidate.meta(), "card", "tags", "visibility"}``.
+  Only the JSON's shape is read here: every rule on what it holds is the service's
+  (:meth:`~lepton_lab.gallery.service.ModelService.commit`), so that the local backend
+  refuses the same input with the same error.  201 for a new version, 200 when the same
+  artifact already was one.
+* ``GET …/versions/{version}/artifact`` answers the saved model with its sha256 and its
+  audited types in headers, for the client to verify and load safely itself.
 """
 
 from __future__ import annotations
@@ -21,37 +25,25 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from lepton_lab.contract import models as ops
 from lepton_lab.errors import InvalidInput
-from lepton_lab.gallery.candidate import META_LIMITS, Candidate
-from lepton_lab.gallery.changes import MAX_SPLIT
-from lepton_lab.refs import check_slug
-from lepton_lab.server.base import API, LeptonHandler, UploadHandler, query_int
+from lepton_lab.gallery.candidate import Candidate
+from lepton_lab.server.base import LeptonHandler, UploadHandler
 
-__all__ = ["ARTIFACT", "MAX_PREDICT_ROWS", "MAX_SPLIT", "META_LIMITS", "candidate_from", "routes"]
+__all__ = ["ARTIFACT", "STREAMED", "ArtifactHandler", "RegisterHandler", "candidate_from"]
 
 #: The media type of a model artifact.
-ARTIFACT = "application/octet-stream"
+ARTIFACT = ops.ARTIFACT_MEDIA_TYPE
 
-#: The most rows one prediction request may hold (the remote client sends batches).
-MAX_PREDICT_ROWS = 10_000
+#: The fields of an upload's JSON body.
+UPLOAD_FIELDS = frozenset({"artifact", "meta", "card", "tags", "visibility"})
 
-# MAX_SPLIT and META_LIMITS are the service's (the OpenAPI document reads them from here).
 _META = {f.name: f for f in dataclasses.fields(Candidate) if f.name != "data"}
 _META_OPTIONAL = {
     name
     for name, f in _META.items()
     if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 }
-
-
-def _model(team: str, name: str) -> str:
-    """``team/name`` from path parts, each checked with a message naming it."""
-    return f"{check_slug(team, 'team')}/{check_slug(name, 'name')}"
-
-
-def _version(team: str, name: str, version: str) -> str:
-    """``team/name@version``: a number, ``latest`` or an alias (the service parses it)."""
-    return f"{_model(team, name)}@{version}"
 
 
 def candidate_from(meta: Any, artifact: Any) -> Candidate:
@@ -79,79 +71,17 @@ def candidate_from(meta: Any, artifact: Any) -> Candidate:
     return Candidate(data=data, **meta)
 
 
-def _rows(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of a prediction request: 1 to :data:`MAX_PREDICT_ROWS` JSON objects (their
-    values are the model's to check: :class:`~lepton_lab.gallery.loaded.LoadedModel`)."""
-    rows = body.get("rows")
-    if not isinstance(rows, list) or not rows:
-        raise InvalidInput("send the rows to predict in 'rows': a list of {column: value}")
-    if len(rows) > MAX_PREDICT_ROWS:
-        raise InvalidInput(
-            f"{len(rows)} rows is more than {MAX_PREDICT_ROWS} in one request; send batches"
-        )
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise InvalidInput(f"row {number} is not a JSON object of {{column: value}}")
-    return rows
-
-
-class ModelsHandler(LeptonHandler):
-    """``GET /models?q=&team=&task=&tag=&limit=&offset=``: a page of visible models."""
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        page = await self.call(
-            self.workspace.models.search,
-            self.get_query_argument("q", ""),
-            team=self.get_query_argument("team", None) or None,
-            task=self.get_query_argument("task", None) or None,
-            tag=self.get_query_argument("tag", None) or None,
-            limit=query_int(self, "limit", 20),
-            offset=query_int(self, "offset", 0),
-        )
-        self.reply(
-            {
-                "items": [m.to_dict() for m in page.items],
-                "total": page.total,
-                "offset": page.offset,
-                "limit": page.limit,
-                "next_offset": page.next_offset,
-            }
-        )
-
-
-class ModelHandler(LeptonHandler):
-    """``GET /models/{team}/{name}``: the card; ``PATCH``: change card, tags, visibility."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, team: str, name: str) -> None:
-        info = await self.call(self.workspace.models.get, _model(team, name))
-        self.reply(info.to_dict())
-
-    @web.authenticated
-    @authorized
-    async def patch(self, team: str, name: str) -> None:
-        body = self.json_body({"card", "tags", "visibility"})
-        info = await self.call(
-            self.workspace.models.update,
-            _model(team, name),
-            card=body.get("card"),
-            tags=body.get("tags"),
-            visibility=body.get("visibility"),
-        )
-        self.reply(info.to_dict())
+def _upload(body: dict[str, Any]) -> dict[str, Any]:
+    """The upload's fields, refusing unknown ones by name."""
+    unknown = sorted(set(body) - UPLOAD_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {unknown}; allowed: {sorted(UPLOAD_FIELDS)}")
+    return body
 
 
 @web.stream_request_body
-class VersionsHandler(UploadHandler):
-    """``GET …/versions``: every version; ``POST …/versions``: register the next one.
-
-    The upload is a JSON body of at most ``max_upload_bytes``, read in bounded memory and
-    refused (413) as soon as it is over; 201 for a new version, 200 when the same artifact
-    already was one.
-    """
+class RegisterHandler(UploadHandler):
+    """``POST /models/{team}/{name}/versions``: register the next version (``models.register``)."""
 
     _chunks: list[bytes] | None = None
 
@@ -166,17 +96,11 @@ class VersionsHandler(UploadHandler):
 
     @web.authenticated
     @authorized
-    async def get(self, team: str, name: str) -> None:
-        versions = await self.call(self.workspace.models.versions, _model(team, name))
-        self.reply({"items": [v.to_dict() for v in versions]})
-
-    @web.authenticated
-    @authorized
     async def post(self, team: str, name: str) -> None:
-        model = _model(team, name)
+        model = ops.model_name(team, name)
         self.request.body, self._chunks = b"".join(self._chunks or []), None
         # Decoding a large body is work too: off the event loop with the rest.
-        body = await self.run(self.json_body, {"artifact", "meta", "card", "tags", "visibility"})
+        body = _upload(await self.run(self.json_object))
         candidate = await self.run(candidate_from, body.get("meta"), body.get("artifact"))
         version = await self.call(
             self.workspace.models.commit,
@@ -189,28 +113,19 @@ class VersionsHandler(UploadHandler):
         self.reply(version.to_dict(), status=201 if version.created else 200)
 
 
-class VersionHandler(LeptonHandler):
-    """``GET …/versions/{N|latest|alias}``: one version."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, team: str, name: str, version: str) -> None:
-        info = await self.call(self.workspace.models.version, _version(team, name, version))
-        self.reply(info.to_dict())
-
-
 class ArtifactHandler(LeptonHandler):
-    """``GET …/versions/{version}/artifact``: the saved model, verified against its sha256.
+    """``GET …/versions/{version}/artifact``: the saved model (``models.artifact``).
 
-    ``X-Lepton-Version`` names the version served, ``X-Lepton-Sha256`` its digest and
-    ``X-Lepton-Trusted`` (a JSON list) the types the audit allowed: the client checks the
-    bytes and loads them with the safe loader.
+    ``X-Lepton-Version`` names the version served, ``X-Lepton-Sha256`` its digest,
+    ``X-Lepton-Format`` how it is saved and ``X-Lepton-Trusted`` (a JSON list) the types
+    the audit allowed: the client checks the bytes and loads them with the safe loader.
     """
 
     @web.authenticated
     @authorized
     async def get(self, team: str, name: str, version: str) -> None:
-        info, data = await self.call(self.workspace.models.artifact, _version(team, name, version))
+        ref = ops.model_version(team, name, version)
+        info, data = await self.call(self.workspace.models.artifact, ref)
         self.set_header("X-Lepton-Version", info.ref)
         self.set_header("X-Lepton-Sha256", info.sha256)
         self.set_header("X-Lepton-Format", info.format)
@@ -218,78 +133,8 @@ class ArtifactHandler(LeptonHandler):
         self.finish(data, set_content_type=ARTIFACT)
 
 
-class PredictHandler(LeptonHandler):
-    """``POST …/versions/{version}/predict`` {"rows": [{column: value}, …]}: predictions."""
-
-    @web.authenticated
-    @authorized
-    async def post(self, team: str, name: str, version: str) -> None:
-        rows = _rows(self.json_body({"rows"}))
-        answer = await self.call(self.workspace.models.predict, _version(team, name, version), rows)
-        self.reply(answer)
-
-
-class EvaluationsHandler(LeptonHandler):
-    """``POST …/versions/{version}/evaluations`` {"dataset", "split", "metrics"}: store them."""
-
-    @web.authenticated
-    @authorized
-    async def post(self, team: str, name: str, version: str) -> None:
-        body = self.json_body({"dataset", "split", "metrics"})
-        measured = await self.call(
-            self.workspace.models.record_metrics,
-            _version(team, name, version),
-            body.get("dataset"),
-            body.get("split"),
-            body.get("metrics"),
-        )
-        self.reply(measured.to_dict(), status=201)
-
-
-class CompareHandler(LeptonHandler):
-    """``GET /models/{team}/{name}/compare``: one row per version, dataset and split."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, team: str, name: str) -> None:
-        rows = await self.call(self.workspace.models.compare, _model(team, name))
-        self.reply({"items": rows})
-
-
-class AliasHandler(LeptonHandler):
-    """``PUT …/aliases/{alias}`` {"version": N}: point it at a version; ``DELETE``: take it off.
-
-    Moving or removing ``production`` needs the editor role; other aliases a contributor.
-    """
-
-    @web.authenticated
-    @authorized
-    async def put(self, team: str, name: str, alias: str) -> None:
-        version = self.json_body({"version"}).get("version")
-        if isinstance(version, bool) or not isinstance(version, int | str):
-            raise InvalidInput("say which version the alias names: {'version': 3}")
-        info = await self.call(
-            self.workspace.models.set_alias, _version(team, name, str(version)), alias
-        )
-        self.reply(info.to_dict())
-
-    @web.authenticated
-    @authorized
-    async def delete(self, team: str, name: str, alias: str) -> None:
-        info = await self.call(self.workspace.models.remove_alias, _model(team, name), alias)
-        self.reply(info.to_dict())
-
-
-_MODEL = rf"{API}/models/([^/]+)/([^/]+)"
-_VERSION = rf"{_MODEL}/versions/([^/]+)"
-routes = [
-    (rf"{API}/models", ModelsHandler),
-    (_MODEL, ModelHandler),
-    (rf"{_MODEL}/versions", VersionsHandler),
-    (_VERSION, VersionHandler),
-    (rf"{_VERSION}/artifact", ArtifactHandler),
-    (rf"{_VERSION}/predict", PredictHandler),
-    (rf"{_VERSION}/evaluations", EvaluationsHandler),
-    (rf"{_MODEL}/compare", CompareHandler),
-    (rf"{_MODEL}/aliases/([^/]+)", AliasHandler),
-]
+#: The hand-written verbs, by operation name (see :func:`lepton_lab.server.contract.routes`).
+STREAMED: dict[str, type[LeptonHandler]] = {
+    ops.REGISTER.name: RegisterHandler,
+    ops.DOWNLOAD.name: ArtifactHandler,
+}

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import Int, Unicode
 
+from lepton_lab.client.backend import Backend
+from lepton_lab.client.jobs import Jobs
+from lepton_lab.client.models import Models
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import gallery_render as draw
@@ -30,12 +33,10 @@ from lepton_lab.widgets.train_render import figure_png, status_html
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lepton_lab.client.api import JobsAPI
-    from lepton_lab.client.api_models import ModelsAPI
     from lepton_lab.gallery.info import ModelInfo, ModelVersionInfo
     from lepton_lab.paging import Page
 
-__all__ = ["ANY", "DEFAULT_ALIASES", "ModelGallery"]
+__all__ = ["ANY", "DEFAULT_ALIASES", "BrowsableModels", "ModelGallery"]
 
 #: The dropdown value meaning "no filter" (the ``team``, ``task`` and ``tag`` traits use it).
 ANY = ""
@@ -71,13 +72,13 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        models_api: ModelsAPI,
+        models_api: Models,
         *,
         query: str = "",
         team: str | None = None,
         task: str | None = None,
         tag: str | None = None,
-        jobs_api: JobsAPI | None = None,
+        jobs_api: Jobs | None = None,
         page_size: int = 20,
         **kwargs: Any,
     ) -> None:
@@ -350,3 +351,16 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<ModelGallery {self.ref or self.selected or '(none selected)'}>"
+
+
+class BrowsableModels(Models):
+    """``ll.models``, with :meth:`browse`: the gallery names a version's template with
+    ``jobs`` (the client's), when given."""
+
+    def __init__(self, backend: Backend, jobs: Jobs | None = None) -> None:
+        super().__init__(backend)
+        self._jobs = jobs
+
+    def browse(self, query: str = "") -> ModelGallery:
+        """The model gallery widget: search, cards, versions, metrics, lineage, promote."""
+        return ModelGallery(self, query=query, jobs_api=self._jobs)

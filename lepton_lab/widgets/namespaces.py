@@ -15,6 +15,7 @@ from typing import Any
 from lepton_lab.client.handles import Job
 from lepton_lab.client.jobs import Jobs
 from lepton_lab.widgets.datasets import BrowsableDatasets
+from lepton_lab.widgets.gallery import BrowsableModels
 from lepton_lab.widgets.jobs import JobMonitor
 from lepton_lab.widgets.templates import BrowsableTemplates
 
@@ -53,6 +54,8 @@ def _build(client: Any, name: str) -> Any:
         )
     if name == "datasets":
         return BrowsableDatasets(client.backend)
+    if name == "models":  # the gallery names the template of a version's job
+        return BrowsableModels(client.backend, namespace(client, "jobs"))
     return getattr(client, name)
 
 

@@ -11,11 +11,11 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from lepton_lab.client import Client
-from lepton_lab.client.remote_models import PREDICT_BATCH
+from lepton_lab.client.models import PREDICT_BATCH
+from lepton_lab.contract.models import MAX_PREDICT_ROWS
 from lepton_lab.errors import CorruptBlob, InvalidInput, NotFound, PermissionDenied
 from lepton_lab.gallery.artifacts import cached_model, clear_cache
 from lepton_lab.gallery.loaded import LoadedModel
-from lepton_lab.server.models import MAX_PREDICT_ROWS
 from lepton_lab.training import evaluate, train
 from tests.client.conftest import Backend
 from tests.server.test_models_api import flipped

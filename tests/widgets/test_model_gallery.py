@@ -20,6 +20,7 @@ from lepton_lab.errors import PermissionDenied
 from lepton_lab.training import TrainResult, train
 from lepton_lab.widgets import ModelGallery
 from lepton_lab.widgets.gallery_render import load_code
+from lepton_lab.widgets.namespaces import namespace
 from lepton_lab.workspace import Workspace
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -118,7 +119,7 @@ def test_filters_offer_what_the_results_hold(gallery: ModelGallery) -> None:
 
 
 def test_a_query_narrows_the_list_and_its_filters(client: LocalClient) -> None:
-    gallery = client.models.browse("wine")
+    gallery = namespace(client, "models").browse("wine")  # ll.models.browse()
     assert isinstance(gallery, ModelGallery)
     assert shown(gallery) == [WINE]
     assert values(gallery.team_box) == ["", "agri"]
