@@ -19,8 +19,9 @@ MISSED_POLICIES = ("skip", "run_once")
 
 #: What a due time became: a ``submitted`` job; ``skipped`` (the previous run still ran and
 #: overlap is off); ``missed`` (passed while nothing fired, policy skip); ``error`` (the job
-#: could not be submitted: the reason says why); ``firing`` (being submitted right now).
-RUN_STATES = ("submitted", "skipped", "missed", "error", "firing")
+#: could not be submitted: the reason says why); ``firing`` (being submitted right now);
+#: ``refreshed`` (a SQL dataset's query ran again: ``detail`` names the version).
+RUN_STATES = ("submitted", "skipped", "missed", "error", "firing", "refreshed")
 
 
 def _time(value: Any) -> datetime:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +25,7 @@ from lepton_lab.runs.runner import Runner, RunnerConfig
 from lepton_lab.runs.schedules import MISSED_AFTER
 from lepton_lab.store.tables import Job, Schedule, ScheduleRun
 from lepton_lab.workspace import Workspace
+from tests.client.conftest import sql_source
 from tests.runs.helpers import make_notebook
 
 PARAMS = 'n: int = 3\nlabel = "x"\n'
@@ -258,3 +261,45 @@ def test_an_idle_runner_fires_a_due_schedule_and_runs_its_job(
     [run] = workspace.schedules.runs(alice, schedule_id)
     assert run.status == "submitted" and run.job_status == "succeeded"
     assert run.due_at == due and run.fired_at - due < timedelta(seconds=1)
+
+
+# -- refreshing a SQL dataset ----------------------------------------------------------------
+
+
+def test_a_schedule_refreshes_a_sql_dataset(tmp_path: Path) -> None:
+    connections = sql_source(tmp_path / "sql")
+    settings = Settings(home=tmp_path / "ws", user="alice", auto_start_runner=False,
+                        connections_file=str(connections))  # fmt: skip
+    workspace = Workspace(settings)
+    try:
+        alice = workspace.actor("alice")
+        workspace.teams.create(alice, "finance")
+        alice = workspace.actor("alice")
+        workspace.datasets.register_query(
+            alice, "finance/loans", "warehouse", "select * from loans"
+        )
+        workspace.datasets.register(alice, _frame(), "finance/plain")
+        with pytest.raises(InvalidInput, match="not registered from a SQL query"):
+            workspace.schedules.create_refresh(alice, "finance/plain", cron="0 * * * *")
+        made = workspace.schedules.create_refresh(alice, "finance/loans", cron="0 * * * *")
+        assert made.name == "refresh-loans" and made.options == {"refresh": "finance/loans"}
+        with sqlite3.connect(tmp_path / "sql" / "source.db") as db:
+            db.execute("insert into loans values (3, 7.0, 'c')")
+        [run] = workspace.schedules.fire_due(made.next_due)
+        assert run.status == "refreshed" and run.detail == {
+            "version": "finance/loans@2",
+            "created": True,
+        }
+        [same] = workspace.schedules.fire_due(made.next_due + timedelta(hours=1))
+        assert same.detail == {"version": "finance/loans@2", "created": False}
+        with pytest.raises(InvalidInput, match="refresh it now"):
+            workspace.schedules.run_now(alice, made.id)
+        assert workspace.schedules.update(alice, made.id, cron="30 * * * *").version == 2
+    finally:
+        workspace.close()
+
+
+def _frame() -> object:
+    import pandas as pd
+
+    return pd.DataFrame({"a": [1, 2]})
