@@ -89,6 +89,32 @@ def create(
     _show(state, schedule)
 
 
+@schedules.command("refresh")
+@click.argument("dataset")
+@click.option("--cron", required=True, help="When: five cron fields, e.g. '0 5 * * *'.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
+@click.option("--name", help="The schedule's name [default: refresh-<dataset name>].")
+@click.option(
+    "--missed",
+    type=click.Choice(MISSED_POLICIES),
+    default="skip",
+    show_default=True,
+    help="Due times that passed while no runner was up: skip them, or run once.",
+)
+@pass_state
+def refresh(
+    state: CliState, dataset: str, cron: str, timezone: str, name: str | None, missed: str
+) -> None:
+    """Refresh the SQL dataset DATASET (team/name) on a schedule.
+
+    Example: lepton-lab schedules refresh finance/loans --cron '0 5 * * *'
+    """
+    schedule = state.client.schedules.create_refresh(
+        dataset, cron=cron, timezone=timezone, name=name, missed=missed
+    )
+    _show(state, schedule)
+
+
 @schedules.command("list")
 @click.option("--team", help="Only this team's schedules.")
 @pass_state

@@ -55,6 +55,27 @@ class Schedules:
         )
         return schedule
 
+    def create_refresh(
+        self,
+        dataset: str,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        missed: str = "skip",
+    ) -> ScheduleInfo:
+        """Re-run the query of the SQL dataset ``team/name`` at ``cron`` in ``timezone``:
+        a new version each time its rows changed.  The query runs where the catalog is."""
+        schedule: ScheduleInfo = self._backend.call(
+            ops.CREATE_REFRESH,
+            dataset=dataset,
+            cron=cron,
+            timezone=timezone,
+            name=name,
+            missed=missed,
+        )
+        return schedule
+
     def list(self, *, team: str | None = None) -> builtins.list[ScheduleInfo]:
         """The schedules of your teams."""
         schedules: builtins.list[ScheduleInfo] = self._backend.call(ops.LIST, team=team)

@@ -13,7 +13,18 @@ from lepton_lab.contract.core import Info, Items, Nothing, Request, declare
 from lepton_lab.runs.info import JobInfo
 from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
 
-__all__ = ["CREATE", "DELETE", "GET", "LIST", "PAUSE", "RESUME", "RUNS", "RUN_NOW", "UPDATE"]
+__all__ = [
+    "CREATE",
+    "CREATE_REFRESH",
+    "DELETE",
+    "GET",
+    "LIST",
+    "PAUSE",
+    "RESUME",
+    "RUNS",
+    "RUN_NOW",
+    "UPDATE",
+]
 
 _TEAM_ONLY = "404: schedules are seen by their team's members only"
 
@@ -73,6 +84,31 @@ CREATE = declare(
     ),
     status=201,
     summary="Schedule a template (cron in a time zone)",
+)
+
+
+class CreateRefresh(Request):
+    """A SQL dataset whose query is run again at each due time."""
+
+    dataset: str
+    cron: str
+    timezone: str = "UTC"
+    name: str | None = None
+    missed: str = "skip"
+
+
+CREATE_REFRESH = declare(
+    "schedules.create_refresh",
+    "POST",
+    "/schedules/refresh",
+    CreateRefresh,
+    Info(ScheduleInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.schedules.create_refresh(
+        actor, r.dataset, cron=r.cron, timezone=r.timezone, name=r.name, missed=r.missed
+    ),
+    status=201,
+    summary="Refresh a SQL dataset on a schedule (a new version when its rows changed)",
 )
 
 

@@ -92,3 +92,18 @@ def test_the_cli(tmp_path: Path) -> None:
         cli, [*common, "datasets", "add-query", "finance/x", "--connection", "warehouse"]
     )
     assert both.exit_code == 2 and "--query or --query-file" in both.output
+
+
+def test_a_refresh_is_scheduled_from_the_client(alice: Client, backend: Backend) -> None:
+    team = backend.team("finance")
+    alice.teams.create(team)
+    query = "select * from loans"
+    alice.datasets.register_query(f"{team}/loans", connection="warehouse", query=query)
+    made = alice.schedules.create_refresh(f"{team}/loans", cron="0 5 * * *", timezone="UTC")
+    assert (made.team, made.name, made.options) == (
+        team,
+        "refresh-loans",
+        {"refresh": f"{team}/loans"},
+    )
+    with pytest.raises(NotFound):
+        alice.schedules.create_refresh(f"{team}/nothing", cron="0 5 * * *")
