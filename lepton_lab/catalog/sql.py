@@ -376,7 +376,7 @@ def _adbc_postgres(
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]  # optional extra
 
-    uri = make_url(connection.url).set(drivername="postgresql")
+    uri = _with_connect_timeout(make_url(connection.url).set(drivername="postgresql"), connection)
     url = uri.render_as_string(hide_password=False)
     conn = stack.enter_context(_connect(connection, lambda: adbc.connect(url, autocommit=True)))
     cursor = stack.enter_context(conn.cursor())
@@ -394,7 +394,8 @@ def _adbc_postgres(
 def _sqlalchemy(
     stack: ExitStack, connection: Connection, query: str, deadline: float, batch_rows: int
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    engine = sa.create_engine(connection.url, poolclass=sa.pool.NullPool)
+    url = _with_connect_timeout(make_url(connection.url), connection)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     stack.callback(engine.dispose)
     conn = stack.enter_context(_connect(connection, engine.connect))
     _limit_session(conn, connection.timeout, deadline)
@@ -418,6 +419,17 @@ def _sqlalchemy(
             yield rows_to_batch(names, types, rows, schema)
 
     return schema, batches()
+
+
+def _with_connect_timeout(url: sa.URL, connection: Connection) -> sa.URL:
+    """``url`` that gives up connecting within the time limit (30 s at most), unless the
+    operator set ``connect_timeout`` in it: a host that drops packets would hang forever."""
+    if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
+        return url
+    if "connect_timeout" in url.query:
+        return url
+    seconds = max(1, min(30, int(connection.timeout)))
+    return url.update_query_dict({"connect_timeout": str(seconds)})
 
 
 def _limit_session(conn: sa.Connection, timeout: float, deadline: float) -> None:
