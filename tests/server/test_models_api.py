@@ -257,9 +257,12 @@ async def test_bad_uploads_are_bad_input(api: Api, wine_model: Any) -> None:
     assert status == 403 and "contributor" in problem["message"]
 
 
-async def test_evaluations_are_stored(api: Api, wine_model: Any) -> None:
+async def test_evaluations_are_stored(api: Api, wine: pd.DataFrame, wine_model: Any) -> None:
     await register(api, wine_model)
-    body = {"dataset": "lab/wine-2024@3", "split": "eval", "metrics": {"accuracy": 0.75}}
+    # What the model was evaluated on is a dataset version the caller can see.
+    csv = {"raw": wine.to_csv(index=False).encode(), "params": {"format": "csv"}}
+    assert (await api("POST", "datasets", "lab", "wine-2024", "versions", **csv))[0] == 201
+    body = {"dataset": "lab/wine-2024@1", "split": "eval", "metrics": {"accuracy": 0.75}}
     status, measured = await api("POST", *V1, "evaluations", body=body)
     assert (status, measured["split"], measured["metrics"]) == (201, "eval", {"accuracy": 0.75})
     status, version = await api("GET", *V1)
