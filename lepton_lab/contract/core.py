@@ -309,8 +309,10 @@ class Operation:
     def rest(self, request: Request) -> dict[str, Any]:
         """The fields past the path that were given, as JSON values."""
         try:
-            given = request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
-        except PydanticSerializationError as exc:  # an Any field holding a Python object
+            given = request.model_dump(
+                mode="json", exclude_unset=True, exclude_none=True, fallback=_plain
+            )
+        except (PydanticSerializationError, TypeError) as exc:  # an object JSON cannot hold
             raise InvalidInput(
                 f"cannot send this as JSON ({exc}): use numbers, text, booleans, lists and dicts"
             ) from None
@@ -319,6 +321,14 @@ class Operation:
     def query(self, request: Request) -> dict[str, str]:
         """The query string's arguments for ``request``."""
         return {k: _query_text(v) for k, v in self.rest(request).items()}
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar or array as the Python value it holds (rows and metrics often hold
+    them); anything else JSON cannot hold is refused."""
+    if type(value).__module__.startswith("numpy") and hasattr(value, "tolist"):
+        return value.tolist()  # a scalar's tolist() is its Python value too
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def _query_text(value: Any) -> str:

@@ -114,3 +114,14 @@ def test_a_notebook_travels_as_its_exact_text() -> None:
     assert job_ops.notebook_bytes(text) == text.encode()
     with pytest.raises(InvalidInput, match="not valid Unicode"):
         job_ops.notebook_bytes("\ud800")
+
+
+def test_numpy_values_travel_as_the_numbers_they_hold() -> None:
+    import numpy as np
+
+    request = job_ops.SUBMIT.bind(
+        template="x", parameters={"n": np.int64(3), "w": np.array([1.5, 2.0]), "f": np.float32(2)}
+    )
+    assert job_ops.SUBMIT.rest(request)["parameters"] == {"n": 3, "w": [1.5, 2.0], "f": 2.0}
+    with pytest.raises(InvalidInput, match="cannot send this as JSON"):
+        job_ops.SUBMIT.rest(job_ops.SUBMIT.bind(template="x", parameters={"o": object()}))
