@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lepton_lab.client.api import DatasetsAPI, TeamsAPI
+from lepton_lab.client.api import Client, DatasetsAPI, TeamsAPI
 from lepton_lab.client.backend import LocalBackend
-from lepton_lab.client.datasets import Datasets
-from lepton_lab.client.jobs import Jobs
-from lepton_lab.client.models import Models
-from lepton_lab.client.schedules import Schedules
-from lepton_lab.client.teams import Teams
-from lepton_lab.client.templates import Templates
 from lepton_lab.config import Settings
 from lepton_lab.identity import Actor
 from lepton_lab.workspace import Workspace
@@ -25,36 +19,23 @@ from lepton_lab.workspace import Workspace
 __all__ = ["DatasetsAPI", "LocalClient", "TeamsAPI", "open_local"]
 
 
-class LocalClient:
+class LocalClient(Client):
     """Lepton Lab for one user over a workspace opened in this process."""
 
     def __init__(self, workspace: Workspace | None = None, *, user: str | None = None) -> None:
-        self.backend = LocalBackend(workspace or Workspace(), user)
+        self.backend: LocalBackend
+        super().__init__(LocalBackend(workspace or Workspace(), user))
         self.workspace = self.backend.workspace
         self.user = self.backend.user
-        self.datasets = Datasets(self.backend)
-        self.teams = Teams(self.backend)
-        self.jobs = Jobs(self.backend)
-        self.models = Models(self.backend)
-        self.templates = Templates(self.backend)
-        self.schedules = Schedules(self.backend)
 
     def actor(self) -> Actor:
         """The acting user with their current roles (read fresh: roles change)."""
         return self.backend.actor()
 
-    def whoami(self) -> dict[str, Any]:
-        """The user, their teams and roles, and where the workspace is."""
-        return self.backend.whoami()
-
     @property
     def reader(self) -> str:
         """The lineage node reads are recorded against: the job when inside one, else the user."""
         return self.backend.reader
-
-    def close(self) -> None:
-        """Release the workspace's database connections."""
-        self.backend.close()
 
     def __repr__(self) -> str:
         return f"<LocalClient user={self.user!r} {self.workspace!r}>"

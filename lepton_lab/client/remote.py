@@ -12,21 +12,15 @@ as Parquet; ``client.datasets.path`` keeps verified copies in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from lepton_lab.client.api import Client
 from lepton_lab.client.backend import RemoteBackend
-from lepton_lab.client.datasets import Datasets
 from lepton_lab.client.http import DEFAULT_TIMEOUT
-from lepton_lab.client.jobs import Jobs
-from lepton_lab.client.models import Models
-from lepton_lab.client.schedules import Schedules
-from lepton_lab.client.teams import Teams
-from lepton_lab.client.templates import Templates
 
 __all__ = ["RemoteClient"]
 
 
-class RemoteClient:
+class RemoteClient(Client):
     """Lepton Lab for the user a token names, on the server at ``url``.
 
     ``url`` is the server's base URL (the REST API is under ``lepton/api/v1/``);
@@ -42,28 +36,15 @@ class RemoteClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cache_dir: str | Path | None = None,
     ) -> None:
-        self.backend = RemoteBackend(url, token, timeout=timeout, cache_dir=cache_dir)
+        self.backend: RemoteBackend
+        super().__init__(RemoteBackend(url, token, timeout=timeout, cache_dir=cache_dir))
         self.transport = self.backend.transport
         self.cache = self.backend.cache
-        self.datasets = Datasets(self.backend)
-        self.teams = Teams(self.backend)
-        self.jobs = Jobs(self.backend)
-        self.templates = Templates(self.backend)
-        self.schedules = Schedules(self.backend)
-        self.models = Models(self.backend)
 
     @property
     def url(self) -> str:
         """The server's base URL."""
         return self.transport.url
-
-    def whoami(self) -> dict[str, Any]:
-        """The user the token names, their teams and roles, and the server's URL."""
-        return self.backend.whoami()
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self.transport.close()
 
     def __repr__(self) -> str:
         return f"<RemoteClient url={self.url!r}>"
