@@ -22,7 +22,7 @@ from lepton_lab.contract.core import Empty, File, Info, Items, PageOf, Plain, Re
 from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Visibility
-from lepton_lab.lineage import KINDS, NODE
+from lepton_lab.lineage import KINDS, LINKABLE, NODE
 from lepton_lab.refs import check_slug
 
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ _Node = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": f"^{NODE.pattern}$",
+            # NODE's shape, with only the prefixes a caller may link (lineage.link_node).
+            "pattern": f"^({'|'.join(LINKABLE)}):{NODE.pattern.partition(':')[2]}$",
             "description": "e.g. training:3f2a9c, job:42",
         }
     ),

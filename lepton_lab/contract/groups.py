@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from lepton_lab.contract.core import Info, Items, Plain, Request, declare
+from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.runs.groups import GroupInfo
 
 __all__ = ["CANCEL", "GET", "LIST", "RESULTS", "SWEEP"]
@@ -53,7 +56,7 @@ class ListGroups(Request):
     """Which kind of group, and how many."""
 
     kind: str | None = None
-    limit: int = 20
+    limit: int = Field(20, ge=1, le=MAX_LIMIT)  # a huge one would overflow the SQL LIMIT
 
 
 LIST = declare(

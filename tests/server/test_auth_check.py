@@ -38,7 +38,7 @@ IDENTITIES: dict[str, dict[str, Any]] = {
     },
 }
 #: Plausible path arguments, by the name of the route's path field (and
-#: ``job_id``, the id of a job the test submits).
+#: ``job_id``, ``schedule_id`` and ``group_id``: the ids of what the test makes).
 ARGUMENTS = {
     "team": "finance",
     "name": "credit",
@@ -47,6 +47,8 @@ ARGUMENTS = {
     "user": "bob",
     "template": "dataset-report",
     "alias": "staging",
+    "pipeline": "train-evaluate-promote",
+    "run_id": "0123456789abcdef",
 }
 #: No credentials, and wrong ones.
 WRONG = [
@@ -96,6 +98,12 @@ POSTS: dict[str, bytes | str] = {
     "/jobs": json.dumps(
         {"template": "dataset-report", "parameters": {"dataset": "finance/credit"}}
     ),
+    "/query": json.dumps({"connection": "warehouse", "query": "select 1"}),
+    "/pipeline-runs": json.dumps({"pipeline": "train-evaluate-promote"}),
+    "/sweeps": json.dumps({"template": "dataset-report", "grid": {"dataset": ["finance/credit"]}}),
+    "/schedules": json.dumps(
+        {"template": "dataset-report", "cron": "0 6 * * *", "team": "finance", "name": "opened"}
+    ),
 }
 
 
@@ -117,7 +125,9 @@ def _state(workspace: Workspace) -> Any:
     model = [models.get(alice, "finance/credit").to_dict()]
     model += [v.to_dict() for v in models.versions(alice, "finance/credit")]
     dataset = workspace.datasets.get(alice, "finance/credit").to_dict()
-    return teams, dataset, templates, jobs, model
+    schedules = [s.to_dict() for s in workspace.schedules.list(alice)]
+    groups = [g.to_dict() for g in workspace.groups.list(alice)]
+    return teams, dataset, templates, jobs, model, schedules, groups
 
 
 async def test_no_endpoint_answers_without_a_known_user(
@@ -130,6 +140,11 @@ async def test_no_endpoint_answers_without_a_known_user(
     trained = train(None, iris, "species", model="logistic_regression")
     workspace.models.register(alice, trained, "finance/credit", visibility="org")
     workspace.models.set_alias(alice, "finance/credit@1", "staging")
+    alice = workspace.actor("alice")  # now an admin of finance, made by the registration
+    daily = workspace.schedules.create(
+        alice, "dataset-report", {"dataset": "finance/credit"}, cron="0 6 * * *", team="finance"
+    )
+    sweep = workspace.groups.sweep(alice, "dataset-report", {"dataset": ["finance/credit"]})
     base = jp_serverapp.base_url.rstrip("/")
     # The right credentials open the door, so the refusals below are about identity.
     token = API_TOKEN if identity == "api-tokens" else jp_serverapp.identity_provider.token
@@ -140,7 +155,8 @@ async def test_no_endpoint_answers_without_a_known_user(
     )
     assert response.code == 200, "the extension did not load: an endpoint without auth?"
     before = _state(workspace)
-    checked = endpoints({**ARGUMENTS, "job_id": job.id})
+    made = {"job_id": job.id, "schedule_id": daily.id, "group_id": sweep.id}
+    checked = endpoints({**ARGUMENTS, **made})
     assert {verb for verb, _ in checked} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
     assert ("GET", "/lepton/api/v1/datasets/finance/credit/versions/1/data") in checked
     assert ("DELETE", "/lepton/api/v1/models/finance/credit/aliases/staging") in checked

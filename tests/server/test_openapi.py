@@ -42,6 +42,7 @@ from lepton_lab.contract.openapi import document
 from lepton_lab.server.app import LeptonLabApp
 from lepton_lab.server.base import API
 from lepton_lab.training import train
+from tests.client.conftest import sql_source
 from tests.runs.helpers import make_notebook
 from tests.server.conftest import Api
 from tests.server.test_models_api import upload
@@ -100,9 +101,13 @@ def conforms(doc: dict[str, Any], verb: str, path: str, status: int, body: Any) 
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Config, database_url: str) -> Config:
-    """The conftest's server, on each database the catalog tests run on."""
+def jp_server_config(
+    jp_server_config: Config, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Config:
+    """The conftest's server, on each database the catalog tests run on, with the SQL
+    connection ``warehouse`` (a SQLite file with a ``loans`` table) for SQL datasets."""
     jp_server_config["LeptonLabApp"]["database_url"] = database_url
+    monkeypatch.setenv("LEPTON_LAB_CONNECTIONS", str(sql_source(tmp_path / "sql")))
     return jp_server_config
 
 
@@ -151,6 +156,9 @@ def test_every_reference_resolves() -> None:
 DATASET = "/datasets/{team}/{name}"
 VERSION = "/datasets/{team}/{name}/versions/{version}"
 IRIS = {"team": "botany", "name": "iris"}
+LOANS = {"team": "botany", "name": "loans"}
+#: A SQL dataset's query, on the connection the server is configured with.
+QUERY = {"connection": "warehouse", "query": "select * from loans order by id"}
 V1 = {**IRIS, "version": "1"}
 
 
@@ -177,6 +185,9 @@ def _scenario(iris_csv: bytes) -> list[tuple[str, str, dict[str, str], dict[str,
         ("put", "/teams/{slug}/members/{user}", {"slug": "botany", "user": "bob"}, {}, 200),
         ("delete", "/teams/{slug}/members/{user}", {"slug": "botany", "user": "bob"}, {}, 200),
         ("get", "/whoami", {}, {}, 200),
+        ("get", "/connections", {}, {}, 200),
+        ("post", f"{DATASET}/query", LOANS, {"body": {**QUERY, "tags": ["sql"]}}, 201),
+        ("post", f"{DATASET}/refresh", LOANS, {}, 200),
         ("get", "/openapi.json", {}, {}, 200),
         (
             "post",
@@ -187,6 +198,8 @@ def _scenario(iris_csv: bytes) -> list[tuple[str, str, dict[str, str], dict[str,
         ),
         # …and what goes wrong.
         ("get", DATASET, {"team": "botany", "name": "irsi"}, {}, 404),
+        ("post", f"{DATASET}/refresh", IRIS, {}, 400),
+        ("post", f"{DATASET}/query", LOANS, {"body": {**QUERY, "connection": "nope"}}, 404),
         ("get", VERSION, {**IRIS, "version": "x"}, {}, 400),
         ("get", "/datasets", {}, {"params": {"limit": "0"}}, 400),
         ("patch", DATASET, IRIS, {"body": {"colour": "red"}}, 400),
@@ -238,6 +251,96 @@ def _template_scenario() -> list[Step]:
         ("post", "/templates", {}, {"body": {"name": "botany/x", "notebook": "{}"}}, 400),
         ("get", TEMPLATE, {**MINE, "template": "tnyi"}, {}, 404),
         ("post", "/jobs", {}, {"body": {**submit, "parameters": {"datset": "a/b"}}}, 400),
+    ]
+
+
+SCHEDULE = "/schedules/{schedule_id}"
+#: A schedule of botany/tiny, which the gallery's scenario publishes.
+DAILY = {
+    "template": "botany/tiny",
+    "cron": "0 6 * * 1-5",
+    "timezone": "Europe/Berlin",
+    "team": "botany",
+}
+
+
+def _schedule_scenario(schedule: str) -> list[Step]:
+    """The operations on one schedule (``schedule``, made by ``POST /schedules``)."""
+    one = {"schedule_id": schedule}
+    return [
+        ("get", "/schedules", {}, {"params": {"team": "botany"}}, 200),
+        ("get", SCHEDULE, one, {}, 200),
+        ("patch", SCHEDULE, one, {"body": {"cron": "30 7 * * *", "overlap": True}}, 200),
+        ("post", f"{SCHEDULE}/pause", one, {}, 200),
+        ("post", f"{SCHEDULE}/resume", one, {}, 200),
+        ("post", f"{SCHEDULE}/run", one, {}, 201),
+        ("get", f"{SCHEDULE}/runs", one, {}, 200),
+        (
+            "post",
+            "/schedules/refresh",
+            {},
+            {"body": {"dataset": "botany/loans", "cron": "0 5 * * *"}},
+            201,
+        ),
+        # …and what goes wrong.
+        ("post", "/schedules", {}, {"body": {**DAILY, "cron": "daily"}}, 400),
+        ("get", SCHEDULE, one, {"user": "bob"}, 404),
+        ("delete", SCHEDULE, one, {}, 200),
+        ("post", f"{SCHEDULE}/pause", one, {}, 404),
+    ]
+
+
+GROUP = "/groups/{group_id}"
+#: A sweep of the shipped report over two column counts.
+SWEEP = {
+    "template": "dataset-report",
+    "grid": {"max_columns": [5, 10]},
+    "parameters": {"dataset": "botany/iris"},
+}
+
+
+def _group_scenario(group: str) -> list[Step]:
+    """The operations on one group (``group``, made by ``POST /sweeps``)."""
+    one = {"group_id": group}
+    return [
+        ("get", "/groups", {}, {"params": {"kind": "sweep"}}, 200),
+        ("get", GROUP, one, {}, 200),
+        ("get", f"{GROUP}/results", one, {}, 200),
+        ("post", f"{GROUP}/cancel", one, {}, 200),
+        # …and what goes wrong.
+        ("post", "/sweeps", {}, {"body": {**SWEEP, "grid": {"max_colums": [5]}}}, 400),
+        ("get", GROUP, one, {"user": "bob"}, 404),
+    ]
+
+
+RUN = "/pipeline-runs/{run_id}"
+#: A one-step pipeline: the shipped report on botany/iris.
+FLOW = {
+    "steps": {"report": {"template": "dataset-report", "parameters": {"dataset": "botany/iris"}}}
+}
+
+
+def _pipeline_scenario(run: str, rerun: str) -> list[Step]:
+    """The operations on pipelines, a run (``run``, cancelled) and its rerun (``rerun``)."""
+    mine = {"team": "botany", "pipeline": "report"}
+    return [
+        ("get", "/pipelines", {}, {"params": {"team": "botany"}}, 200),
+        ("get", "/pipelines/{pipeline}", {"pipeline": "train-evaluate-promote"}, {}, 200),
+        ("get", "/pipelines/{team}/{pipeline}", mine, {}, 200),
+        ("get", "/pipeline-runs", {}, {"params": {"pipeline": "botany/report"}}, 200),
+        ("get", RUN, {"run_id": run}, {}, 200),
+        ("get", f"{RUN}/reproduction", {"run_id": rerun}, {}, 200),
+        # …and what goes wrong.
+        (
+            "post",
+            "/pipelines",
+            {},
+            {"body": {"name": "botany/bad", "definition": {"steps": {}}}},
+            400,
+        ),
+        ("post", f"{RUN}/cancel", {"run_id": run}, {}, 409),
+        ("get", f"{RUN}/reproduction", {"run_id": run}, {}, 400),
+        ("get", RUN, {"run_id": run}, {"user": "bob"}, 404),
     ]
 
 
@@ -315,7 +418,30 @@ async def test_real_responses_match_the_document(api: Api, iris: pd.DataFrame) -
     # The job the gallery's scenario submitted, and a rerun of it.
     job = (await api("GET", "jobs"))[1]["items"][0]["id"]
     rerun = await _exchange(api, doc, ("post", f"{JOB}/rerun", {"job_id": job}, {}, 201))
-    for step in _job_scenario(job, rerun["id"]):
+    # A schedule and a sweep, after the jobs' scenario (their runs are jobs too).
+    schedule = await _exchange(api, doc, ("post", "/schedules", {}, {"body": DAILY}, 201))
+    group = await _exchange(api, doc, ("post", "/sweeps", {}, {"body": SWEEP}, 201))
+    seen |= {("/schedules", "post"), ("/sweeps", "post")}
+    # A pipeline, a run of it (cancelled) and a rerun.
+    await _exchange(
+        api,
+        doc,
+        ("post", "/pipelines", {}, {"body": {"name": "botany/report", "definition": FLOW}}, 201),
+    )
+    run = await _exchange(
+        api, doc, ("post", "/pipeline-runs", {}, {"body": {"pipeline": "botany/report"}}, 201)
+    )
+    one = {"run_id": run["group"]["id"]}
+    await _exchange(api, doc, ("post", f"{RUN}/cancel", one, {}, 200))
+    again = await _exchange(api, doc, ("post", f"{RUN}/rerun", one, {}, 201))
+    seen |= {("/pipelines", "post"), ("/pipeline-runs", "post"), (f"{RUN}/cancel", "post")}
+    seen |= {(f"{RUN}/rerun", "post")}
+    for step in [
+        *_pipeline_scenario(run["group"]["id"], again["group"]["id"]),
+        *_job_scenario(job, rerun["id"]),
+        *_schedule_scenario(schedule["id"]),
+        *_group_scenario(group["id"]),
+    ]:
         await _exchange(api, doc, step)
         seen.add((step[1], step[0]))
     assert seen | {(f"{JOB}/rerun", "post")} == route_operations()
@@ -408,7 +534,9 @@ FUZZ = settings(
 
 
 #: Path parameters naming what the fuzzing test seeds, so that reads reach real data (and
-#: ``job_id``, the id of a job it seeds).
+#: ``job_id``, ``schedule_id`` and ``group_id``, the ids of what else it seeds).  An
+#: operation's label may name data of its own: the delete of a schedule gets one of its own,
+#: so that the operations fuzzed after it still find theirs; a refresh, a SQL dataset.
 KNOWN = {
     "team": "finance",
     "name": "credit",
@@ -417,24 +545,25 @@ KNOWN = {
     "user": "bob",
     "template": "dataset-report",
     "alias": "staging",
+    "pipeline": "train-evaluate-promote",
 }
 
 
 def _strategies(
-    operation: Any, headers: dict[str, str], seeded: dict[str, str]
+    operation: Any, headers: dict[str, str], seeded: dict[str, Any]
 ) -> Iterator[tuple[str, Any]]:
     """Valid and invalid requests; with path parameters, also some on the seeded data."""
     names = re.findall(r"{(\w+)}", operation.path)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         yield mode.value, operation.as_strategy(mode, headers=headers)
         if names:
-            known = {name: seeded[name] for name in names}
+            known = {name: seeded[name] for name in names} | seeded.get(operation.label, {})
             strategy = operation.as_strategy(mode, headers=headers, path_parameters=known)
             yield f"{mode.value}, on {known}", strategy
 
 
 def fuzz(
-    base_url: str, headers: dict[str, str], seeded: dict[str, str]
+    base_url: str, headers: dict[str, str], seeded: dict[str, Any]
 ) -> tuple[list[str], Counter[tuple[str, int]]]:
     """Fuzz every operation of the served document: the failures and the statuses seen."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", headers=headers)
@@ -485,24 +614,75 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
     assert (await api("POST", "models", "finance", "credit", "versions", body=body))[0] == 201
     alias = ("PUT", "models", "finance", "credit", "aliases", "staging")
     assert (await api(*alias, body={"version": 1}))[0] == 200
+    # Two schedules of finance/dataset-report: one for the delete, one for the rest.
+    schedules = {}
+    for name in ("kept", "doomed"):
+        body = {**submit, "template": "finance/dataset-report", "cron": "0 6 * * *", "name": name}
+        status, schedules[name] = await api("POST", "schedules", body={**body, "team": "finance"})
+        assert status == 201, schedules[name]
+    status, group = await api(
+        "POST",
+        "sweeps",
+        body={
+            **SWEEP,
+            "template": "finance/dataset-report",
+            "parameters": {"dataset": "finance/credit"},
+        },
+    )
+    assert status == 201, group
+    # finance/loans, a SQL dataset.
+    status, loans = await api("POST", "datasets", "finance", "loans", "query", body=QUERY)
+    assert status == 201, loans
+    # finance/train-evaluate-promote (named like the shipped one), and a rerun of a run of it.
+    flow = {
+        "steps": {
+            "report": {
+                "template": "finance/dataset-report",
+                "parameters": {"dataset": "finance/credit"},
+            }
+        }
+    }
+    body = {"name": "finance/train-evaluate-promote", "definition": flow}
+    assert (await api("POST", "pipelines", body=body))[0] == 201
+    status, run = await api("POST", "pipeline-runs", body={"pipeline": body["name"]})
+    assert (await api("POST", "pipeline-runs", run["group"]["id"], "cancel"))[0] == 200
+    status, run = await api("POST", "pipeline-runs", run["group"]["id"], "rerun")
+    assert status == 201, run
+    seeded = {
+        **KNOWN,
+        "run_id": run["group"]["id"],
+        "job_id": rerun["id"],
+        "group_id": group["id"],
+        "schedule_id": schedules["kept"]["id"],
+        "DELETE /schedules/{schedule_id}": {"schedule_id": schedules["doomed"]["id"]},
+        "POST /datasets/{team}/{name}/refresh": {"name": "loans"},
+    }
     base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}lepton/api/v1"
     failures, statuses = await asyncio.to_thread(
-        fuzz, base_url, {"Authorization": "token alice-token"}, {**KNOWN, "job_id": rerun["id"]}
+        fuzz, base_url, {"Authorization": "token alice-token"}, seeded
     )
     assert not failures, "\n\n".join(failures)
     # Every operation but the document's own was fuzzed, and reached real data or a 4xx.
     fuzzed = {f"{verb.upper()} {path}" for path, verb in route_operations()}
     assert {label for label, _ in statuses} == fuzzed - {"GET /openapi.json"}
     succeeded = {label for label, status in statuses if status < 300}
-    # Random bytes seldom make a table, random JSON a notebook, a template's parameters, a
-    # model or rows with a model's columns, so uploads, publishing, submitting, registering
-    # and predicting may only ever have been refused; and with no runner, no job has an
-    # output notebook.
+    # Random bytes seldom make a table, random JSON a notebook, a template's parameters (and
+    # a cron line or a grid), a SQL query on a granted connection, a model or rows with a
+    # model's columns, so uploads, publishing, submitting, scheduling, sweeping, querying,
+    # registering and predicting may only ever have been refused; and with no runner, no
+    # job has an output notebook.
     assert succeeded >= fuzzed - {
         "GET /openapi.json",
         "POST /datasets/{team}/{name}/versions",
+        "POST /datasets/{team}/{name}/query",
         "POST /templates",
         "POST /jobs",
+        "POST /schedules",
+        "POST /schedules/refresh",
+        "POST /sweeps",
+        "POST /pipelines",
+        "POST /pipeline-runs",
+        "POST /pipeline-runs/{run_id}/rerun",
         "GET /jobs/{job_id}/notebook",
         "POST /models/{team}/{name}/versions",
         "POST /models/{team}/{name}/versions/{version}/predict",
