@@ -1,42 +1,107 @@
-"""The permission table, read from the declarations: docs/permissions.md holds it.
+"""The endpoint and permission table, read from the declarations: docs/permissions.md.
 
 Every operation's least role is part of its declaration, and the services enforce it
-through the one permission check (:mod:`lepton_lab.identity`); this renders the table that
+through the one permission check (:mod:`lepton_lab.identity`); this renders the table
 people read, so that the document and the code cannot drift apart
-(``tests/contract/test_contract.py`` compares them).
+(``tests/contract/test_permissions.py`` compares them).  Regenerate the page with::
+
+    python -m lepton_lab.contract.permissions > docs/permissions.md
 """
 
 from __future__ import annotations
 
-from lepton_lab.contract.core import Operation, operations
+from lepton_lab.contract.core import (
+    File,
+    Info,
+    Items,
+    Nothing,
+    Operation,
+    PageOf,
+    Plain,
+    Reply,
+    operations,
+)
 
-__all__ = ["ROLE_WORDS", "table"]
+__all__ = ["ROLE_WORDS", "page", "table"]
 
 #: What each least role means, in the table's words.
 ROLE_WORDS = {
-    "user": "any user (sees what visibility allows)",
-    "viewer": "viewer of the team",
-    "contributor": "contributor of the team",
-    "editor": "editor of the team",
-    "admin": "admin of the team",
+    "user": "any user",
+    "viewer": "viewer",
+    "contributor": "contributor",
+    "editor": "editor",
+    "admin": "admin",
     "site_admin": "site admin",
 }
 
-_OUTSIDER = "404 for what they may not see; 403 for a change they may not make"
+_OUTSIDER = "404 for what they may not see"
+
+_HEAD = """# Endpoints and permissions
+
+Generated from the operations' declarations (`lepton_lab/contract/`) by
+`python -m lepton_lab.contract.permissions`; a test fails when this page and the code
+differ. Each operation is the same on every surface: REST (the path below, under
+`{base_url}lepton/api/v1`), the Python API (`ll.<group>.<method>`, on the local and the
+remote backend) and the `lepton-lab` command that calls it.
+
+**Least role** is the role in the team that owns the resource (viewer < contributor <
+editor < admin); site admins hold every role in every team. "any user" means any
+authenticated user: what they see is filtered by visibility (private: the owner; team: its
+members; org: everyone). **An outsider** (no role in the team) never learns that a
+resource they may not see exists: they get the same 404 as for a name that does not exist.
+A change needs the role shown; an owner (still a contributor of the team) may change what
+they own.
+
+"""
+
+
+def _reply(reply: Reply, status: int, also: tuple[int, ...]) -> str:
+    """What the operation answers with, in a few words."""
+    if isinstance(reply, Info):
+        shape = reply.cls.__name__.removesuffix("Info")
+    elif isinstance(reply, Items):
+        shape = f'{{"items": [{reply.cls.__name__.removesuffix("Info")}]}}'
+    elif isinstance(reply, PageOf):
+        shape = f"a page of {reply.cls.__name__.removesuffix('Info')}"
+    elif isinstance(reply, Plain):
+        shape = reply.name or "JSON"
+    elif isinstance(reply, Nothing):
+        shape = "{}"
+    elif isinstance(reply, File):
+        shape = f"`{reply.media_type}`"
+    else:  # pragma: no cover - every reply kind is named above
+        shape = type(reply).__name__
+    statuses = "/".join(str(s) for s in (status, *also))
+    return shape if statuses == "200" else f"{statuses}, {shape}"
 
 
 def _row(op: Operation) -> str:
-    outsider = op.owner_note or _OUTSIDER
-    return (
-        f"| `{op.name}` | `{op.method} {op.path}` | {ROLE_WORDS[op.role]} | {outsider} |"
-        f" {op.summary} |"
-    )
+    cells = [
+        f"`{op.method} {op.path}`",
+        f"`{op.name}`",
+        ROLE_WORDS[op.role],
+        op.owner_note or _OUTSIDER,
+        _reply(op.reply, op.status, getattr(op, "also", ())),
+        op.summary,
+    ]
+    return "| " + " | ".join(cells) + " |"
 
 
 def table() -> str:
-    """The table in Markdown: one row per operation, in declaration order."""
+    """The table in Markdown: one row per operation, grouped as declared."""
     head = [
-        "| operation | REST | least role | an outsider | what it does |",
-        "| --- | --- | --- | --- | --- |",
+        "| REST | operation | least role | an outsider | answers | what it does |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     return "\n".join([*head, *(_row(op) for op in operations())]) + "\n"
+
+
+def page() -> str:
+    """The whole of docs/permissions.md."""
+    return _HEAD + table()
+
+
+if __name__ == "__main__":  # pragma: no cover - a documentation generator
+    import sys
+
+    sys.stdout.write(page())
