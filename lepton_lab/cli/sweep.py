@@ -78,7 +78,7 @@ def sweep(
         output.emit_json({**group.info.to_dict(), "results": frame.to_dict(orient="records")})
         return
     output.line(state.console, f"sweep {group.id}: {group.info.status}")
-    rows = [{k: output.cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    rows = [{str(k): output.cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
     output.print_rows(state.console, rows, empty="No jobs.")
     if group.info.status != "succeeded":
         raise SystemExit(1)

@@ -22,8 +22,9 @@ __all__ = ["DatasetsAPI", "LocalClient", "TeamsAPI", "open_local"]
 class LocalClient(Client):
     """Lepton Lab for one user over a workspace opened in this process."""
 
+    backend: LocalBackend
+
     def __init__(self, workspace: Workspace | None = None, *, user: str | None = None) -> None:
-        self.backend: LocalBackend
         super().__init__(LocalBackend(workspace or Workspace(), user))
         self.workspace = self.backend.workspace
         self.user = self.backend.user

@@ -28,6 +28,8 @@ class RemoteClient(Client):
     seconds; ``cache_dir`` holds downloaded versions.
     """
 
+    backend: RemoteBackend
+
     def __init__(
         self,
         url: str,
@@ -36,7 +38,6 @@ class RemoteClient(Client):
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         cache_dir: str | Path | None = None,
     ) -> None:
-        self.backend: RemoteBackend
         super().__init__(RemoteBackend(url, token, timeout=timeout, cache_dir=cache_dir))
         self.transport = self.backend.transport
         self.cache = self.backend.cache

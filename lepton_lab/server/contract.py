@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -55,7 +55,7 @@ def _verb() -> Verb:
     async def verb(self: ContractHandler, *args: str) -> None:
         await self._serve(*args)
 
-    return verb
+    return cast(Verb, verb)  # Tornado's decorators are typed loosely
 
 
 def _pattern(path: str) -> str:
