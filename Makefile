@@ -16,15 +16,26 @@ STAMP := $(VENV)/.installed-stamp
 # Debian's package: the browser test drives it with Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo lab lint test test-e2e bench clean
+.PHONY: install labextension demo lab lint test test-e2e bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps '$(ISLP)'
+	$(MAKE) labextension
 	touch $(STAMP)
+
+# The JupyterLab extension (TypeScript in labextension/): built with jlpm (its package cache
+# in labextension/.yarn) into lepton_lab/labextension, and linked into .venv's share/jupyter.
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/lepton-lab
+JLPM := PATH="$(abspath $(BIN)):$$PATH" jlpm
+labextension:
+	cd labextension && $(JLPM) install
+	test -f lepton_lab/labextension/static/style.js || (cd labextension && $(JLPM) build:prod)
+	rm -rf $(LABEXT_LINK) && mkdir -p $(dir $(LABEXT_LINK))
+	ln -s $(CURDIR)/lepton_lab/labextension $(LABEXT_LINK)
 
 install: $(STAMP)  ## Create .venv and install the project with its test tools.
 
@@ -36,10 +47,11 @@ lab: install  ## JupyterLab on the demo workspace, opening its welcome notebook.
 	test -f $(WORKSPACE)/catalog.db || $(MAKE) demo
 	LEPTON_LAB_HOME=$(WORKSPACE) $(BIN)/lepton-lab lab
 
-lint: install  ## ruff (lint and format check) and mypy.
+lint: install  ## ruff (lint and format check) and mypy; the extension's prettier, eslint and jest.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd labextension && $(JLPM) lint && $(JLPM) test --silent
 
 test: lint  ## Lint, type-check, then the whole test suite.
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

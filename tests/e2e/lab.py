@@ -123,7 +123,23 @@ def lab_environment(home: Path, scratch: Path, token: str) -> dict[str, str]:
         path = settings_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    # The REST API's user is Jupyter Server's: with the default identity provider that is an
+    # anonymous name, not the workspace's user, so the server's token is mapped to USER (as
+    # `lepton-lab serve --tokens-file` does), for the JupyterLab extension's requests.
+    config_dir = scratch / "jupyter-config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "identity_provider_class": "lepton_lab.server.auth.StaticTokenIdentityProvider"
+                },
+                "StaticTokenIdentityProvider": {"tokens": {token: USER}},
+            }
+        )
+    )
     env.update(
+        JUPYTER_CONFIG_DIR=str(config_dir),
         LEPTON_LAB_HOME=str(home),
         LEPTON_LAB_USER=USER,
         LEPTON_LAB_AUTO_RUNNER="0",  # the test's own runner runs the jobs

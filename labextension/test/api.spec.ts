@@ -1,0 +1,96 @@
+import { ApiError, apiPath, LeptonApi, queryString } from '../src/api';
+
+/** A fetcher that answers `status` and `body`, and keeps what it was asked. */
+function fake(status: number, body: unknown) {
+  const calls: { url: string; init: RequestInit }[] = [];
+  const fetcher = async (url: string, init: RequestInit) => {
+    calls.push({ url, init });
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    return {
+      ok: status < 400,
+      status,
+      statusText: 'status',
+      text: async () => text
+    } as Response;
+  };
+  return { calls, fetcher };
+}
+
+describe('LeptonApi', () => {
+  it('joins the server base URL, not the page URL', () => {
+    expect(new LeptonApi('/user/alice/', fake(200, {}).fetcher).url('datasets')).toBe(
+      '/user/alice/lepton/api/v1/datasets'
+    );
+    expect(new LeptonApi('/base', fake(200, {}).fetcher).url('/whoami')).toBe(
+      '/base/lepton/api/v1/whoami'
+    );
+  });
+
+  it('searches with a query string and parses the page', async () => {
+    const { calls, fetcher } = fake(200, { items: [{ ref: 'agri/wine' }], total: 1 });
+    const page = await new LeptonApi('/', fetcher).datasets({
+      q: 'wine',
+      team: 'agri'
+    });
+    expect(page.items[0].ref).toBe('agri/wine');
+    expect(calls[0].url).toBe('/lepton/api/v1/datasets?limit=200&q=wine&team=agri');
+    expect(calls[0].init.method).toBe('GET');
+  });
+
+  it('keeps the slash of team/name refs and encodes the rest', () => {
+    expect(apiPath('datasets', 'agri/wine', 'versions', 2, 'profile')).toBe(
+      'datasets/agri/wine/versions/2/profile'
+    );
+    expect(apiPath('jobs', 'a b')).toBe('jobs/a%20b');
+  });
+
+  it('drops empty query values', () => {
+    expect(queryString({ q: '', team: undefined, limit: 5 })).toBe('?limit=5');
+    expect(queryString({})).toBe('');
+  });
+
+  it('sends JSON bodies', async () => {
+    const { calls, fetcher } = fake(201, { id: 'j1', status: 'queued' });
+    const job = await new LeptonApi('/', fetcher).submit({
+      template: 'dataset-report',
+      parameters: { dataset: 'agri/wine' }
+    });
+    expect(job.id).toBe('j1');
+    expect(calls[0].init.method).toBe('POST');
+    expect(JSON.parse(calls[0].init.body as string)).toEqual({
+      template: 'dataset-report',
+      parameters: { dataset: 'agri/wine' }
+    });
+  });
+
+  it('promotes with PUT on the alias', async () => {
+    const { calls, fetcher } = fake(200, {});
+    await new LeptonApi('/', fetcher).promote('medical/diagnosis', 'production', 2);
+    expect(calls[0].url).toBe(
+      '/lepton/api/v1/models/medical/diagnosis/aliases/production'
+    );
+    expect(calls[0].init.method).toBe('PUT');
+    expect(JSON.parse(calls[0].init.body as string)).toEqual({ version: 2 });
+  });
+
+  it('turns JSON errors into ApiError with the server message', async () => {
+    const { fetcher } = fake(404, { error: 'NotFound', message: 'no dataset a/b' });
+    const error = await new LeptonApi('/', fetcher).dataset('a/b').catch(e => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.status).toBe(404);
+    expect(error.error).toBe('NotFound');
+    expect(error.message).toBe('no dataset a/b');
+  });
+
+  it('keeps a non-JSON error text', async () => {
+    const { fetcher } = fake(500, 'boom');
+    await expect(new LeptonApi('/', fetcher).whoami()).rejects.toThrow('boom');
+  });
+
+  it('reads a notebook as text', async () => {
+    const { fetcher } = fake(200, '{"cells": []}');
+    await expect(new LeptonApi('/', fetcher).notebook('j1')).resolves.toBe(
+      '{"cells": []}'
+    );
+  });
+});

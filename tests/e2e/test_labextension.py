@@ -1,0 +1,237 @@
+"""The JupyterLab extension (labextension/) in a real JupyterLab, in headless Chromium.
+
+JupyterLab and a job runner on the seeded workspace come from ``conftest.py``'s ``lab``
+fixture; one page is shared by the tests below, in order: the sidebar lists the demo's
+datasets, models, templates and jobs; a dataset opens and its load line lands in a
+notebook; a template runs from its form and its job is followed to success, in the Jobs
+panel too; "Run as job…" from the file browser on a plain notebook, whose output notebook
+opens; a promote; the dark theme in an 800 px window.  Screenshots go to the artifacts
+folder, and to ``$LEPTON_LAB_SCREENSHOTS`` (``docs/images``) for the docs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import nbformat
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from lepton_lab.demo import notebooks_folder
+from tests.e2e.lab import MODEL, Lab, client_for
+from tests.e2e.notebook import Screenshots
+
+pytestmark = pytest.mark.timeout(300)
+
+#: Seconds a short job may take from Run to succeeded on a busy 2-core machine.
+JOB_TIMEOUT = 120
+#: A notebook without a parameters cell, run as it is.
+PLAIN = "plain.ipynb"
+
+
+@pytest.fixture(scope="module")
+def page(lab: tuple[Lab, str], browser: Browser, artifacts: object) -> Iterator[Page]:
+    """JupyterLab opened on its file browser, its Lepton Lab sidebar shown."""
+    server, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=30_000)
+    page.goto(f"{server.url}/lab?token={server.token}&reset")
+    page.locator("#jp-main-dock-panel").wait_for()
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts: object) -> Screenshots:
+    from pathlib import Path
+
+    assert isinstance(artifacts, Path)
+    return Screenshots(artifacts)
+
+
+def sidebar(page: Page) -> Locator:
+    """The Lepton Lab sidebar, opened from its tab if it is not shown."""
+    panel = page.locator("#lepton-lab-sidebar")
+    if not panel.is_visible():
+        page.locator(".jp-SideBar .lm-TabBar-tab[data-id='lepton-lab-sidebar']").click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def section(page: Page, name: str) -> Locator:
+    """A section's list (datasets, models, templates, jobs)."""
+    return sidebar(page).locator(f"ul[data-section='{name}']")
+
+
+def item(page: Page, name: str, key: str) -> Locator:
+    return section(page, name).locator(f"li[data-key='{key}']")
+
+
+def current_tab(page: Page) -> Locator:
+    """The main area's visible tab content."""
+    return page.locator("#jp-main-dock-panel .lm-DockPanel-widget:visible").filter(
+        has=page.locator(".jp-LeptonLab-view")
+    )
+
+
+def palette(page: Page, label: str) -> None:
+    """Run a command from the command palette."""
+    page.keyboard.press("Control+Shift+C")
+    search = page.locator(".jp-ModalCommandPalette input, #command-palette input").first
+    search.fill(label)
+    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+def test_sidebar_lists_datasets_models_templates_and_jobs(
+    page: Page, lab: tuple[Lab, str], shots: Screenshots
+) -> None:
+    _, seeded_job = lab
+    expect(item(page, "datasets", "agri/wine")).to_be_visible()
+    expect(item(page, "models", MODEL)).to_be_visible()
+    expect(item(page, "templates", "dataset-report")).to_be_visible()
+    expect(item(page, "jobs", seeded_job)).to_have_count(1)
+    # Search and the team filter narrow every section.
+    search = sidebar(page).get_by_label("Search datasets, models, templates and jobs")
+    search.fill("wine")
+    expect(section(page, "datasets").locator("li")).to_have_count(1)
+    search.fill("")
+    sidebar(page).get_by_label("Team").select_option("medical")
+    expect(item(page, "datasets", "agri/wine")).to_have_count(0)
+    expect(item(page, "models", MODEL)).to_be_visible()
+    sidebar(page).get_by_label("Team").select_option("")
+    # Arrow keys move the selection in a list.
+    datasets = section(page, "datasets")
+    datasets.focus()
+    first, second = datasets.locator("li").nth(0), datasets.locator("li").nth(1)
+    expect(first).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowDown")
+    expect(second).to_have_attribute("aria-selected", "true")
+    expect(first).to_have_attribute("aria-selected", "false")
+    shots.take(page, "lab-01-sidebar", docs="lab-sidebar")
+
+
+def test_a_dataset_opens_and_its_load_line_lands_in_a_notebook(
+    page: Page, shots: Screenshots
+) -> None:
+    item(page, "datasets", "agri/wine").click()
+    view = page.locator(".jp-LeptonLab-datasetView:visible")
+    expect(view.locator("h2")).to_have_text("agri/wine")
+    expect(view.get_by_role("table", name="Column profile")).to_contain_text("alcohol")
+    expect(view.locator(".jp-LeptonLab-histogram").first).to_be_visible()
+    expect(view.locator("pre.jp-LeptonLab-code")).to_contain_text('ll.datasets.load("agri/wine@1")')
+    shots.take(page, "lab-02-dataset", docs="lab-dataset")
+    view.get_by_role("button", name="Insert the load line into the active notebook").click()
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    expect(notebook.locator(".jp-Cell").last).to_contain_text('ll.datasets.load("agri/wine@1")')
+
+
+def test_a_template_runs_from_its_form_and_is_followed_in_the_jobs_panel(
+    page: Page, lab: tuple[Lab, str], shots: Screenshots
+) -> None:
+    item(page, "templates", "dataset-report").click()
+    view = page.locator(".jp-LeptonLab-templateView:visible")
+    field = view.locator("[data-parameter='max_columns'] input")
+    field.fill("four")
+    view.get_by_role("button", name="Run", exact=True).click()
+    expect(view.locator("[data-parameter='max_columns'] [role='alert']")).to_have_text(
+        "a whole number"
+    )
+    field.fill("4")
+    shots.take(page, "lab-03-template", docs="lab-template")
+    view.get_by_role("button", name="Run", exact=True).click()
+    job = page.locator(".jp-LeptonLab-jobView:visible")
+    expect(job.locator("[data-status='succeeded']")).to_be_visible(timeout=JOB_TIMEOUT * 1000)
+    expect(job.locator(".jp-LeptonLab-records")).to_contain_text("rows")
+    shots.take(page, "lab-04-job", docs="lab-job")
+
+    job_id = job.get_attribute("data-job") or ""
+    palette(page, "Jobs Panel")
+    panel = page.locator(".jp-LeptonLab-jobsPanel:visible")
+    row = panel.locator(f"tr[data-job='{job_id}']")
+    expect(row).to_have_attribute("data-status", "succeeded")
+    panel.get_by_role("button", name=re.compile("^status")).click()  # sortable
+    expect(panel.locator("th[aria-sort='ascending']")).to_have_count(1)
+    shots.take(page, "lab-05-jobs-panel", docs="lab-jobs-panel")
+
+    server, _ = lab
+    workspace, client = client_for(server.home)
+    try:
+        done = client.jobs.get(job_id)
+    finally:
+        workspace.close()
+    assert done.status == "succeeded"
+    assert done.parameters["max_columns"] == 4
+
+
+def test_run_as_job_on_a_plain_notebook_from_the_file_browser_and_open_its_output(
+    page: Page, lab: tuple[Lab, str], shots: Screenshots
+) -> None:
+    server, _ = lab
+    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    notebook.cells = [nbformat.v4.new_code_cell('print("hello from a plain notebook")')]  # type: ignore[no-untyped-call]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, notebooks_folder(server.home) / PLAIN)  # type: ignore[no-untyped-call]
+
+    page.locator(".jp-SideBar .lm-TabBar-tab[data-id='filebrowser']").click()
+    page.locator(
+        ".jp-FileBrowser .jp-ToolbarButtonComponent[data-command='filebrowser:refresh']"
+    ).click()
+    entry = page.locator(f".jp-DirListing-item[title^='Name: {PLAIN}']").first
+    entry.click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run as Job…$")).click()
+    view = page.locator(".jp-LeptonLab-runView:visible")
+    expect(view).to_contain_text("no cell tagged")
+    view.get_by_role("button", name="Run", exact=True).click()
+    job = page.locator(".jp-LeptonLab-jobView:visible")
+    expect(job.locator("[data-status='succeeded']")).to_be_visible(timeout=JOB_TIMEOUT * 1000)
+    expect(job.locator(".jp-LeptonLab-logs")).to_contain_text("hello from a plain notebook")
+    job.get_by_role("button", name="Open output notebook").click()
+    output = page.locator(".jp-NotebookPanel:visible")
+    expect(output.locator(".jp-OutputArea-output").first).to_contain_text(
+        "hello from a plain notebook"
+    )
+    assert list((notebooks_folder(server.home) / "lepton-jobs").glob("plain-*.ipynb"))
+    shots.take(page, "lab-06-output-notebook")
+
+
+def test_a_model_version_is_promoted(page: Page, lab: tuple[Lab, str], shots: Screenshots) -> None:
+    item(page, "models", MODEL).click()
+    view = page.locator(".jp-LeptonLab-modelView:visible")
+    expect(view.locator("[data-alias='production']")).to_have_text("production → @1")
+    expect(view.locator(".jp-LeptonLab-line").first).to_be_visible()  # metrics over versions
+    expect(view.locator(".jp-LeptonLab-lineage li[data-kind='dataset']").first).to_be_visible()
+    view.get_by_label("Version to promote").select_option("2")
+    view.get_by_label("Alias").select_option("production")
+    view.get_by_role("button", name="Promote", exact=True).click()
+    expect(view.locator("[data-alias='production']")).to_have_text("production → @2")
+    shots.take(page, "lab-07-model", docs="lab-model")
+    server, _ = lab
+    workspace, client = client_for(server.home)
+    try:
+        assert client.models.get(MODEL).aliases["production"] == 2
+    finally:
+        workspace.close()
+
+
+def test_dark_theme_in_an_800px_window(page: Page, shots: Screenshots) -> None:
+    page.set_viewport_size({"width": 800, "height": 800})
+    palette(page, "Use Theme: JupyterLab Dark")
+    expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1)
+    panel = sidebar(page)
+    item(page, "datasets", "agri/wine").click()
+    view = page.locator(".jp-LeptonLab-datasetView:visible")
+    expect(view.locator("h2")).to_have_text("agri/wine")
+    # Nothing in the sidebar is wider than it (the file browser's width at 800 px).
+    overflow = panel.evaluate("node => node.scrollWidth - node.clientWidth")
+    assert overflow <= 1, overflow
+    shots.take(page, "lab-08-dark-800px", docs="lab-dark-800px")
+    palette(page, "Use Theme: JupyterLab Light")
+    expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1)
