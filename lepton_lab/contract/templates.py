@@ -20,6 +20,7 @@ from lepton_lab.contract.core import File, Info, Items, Operation, Reply, Reques
 from lepton_lab.contract.jobs import NOTEBOOK_MEDIA_TYPE, NotebookValue, notebook_bytes
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.info import TemplateInfo
+from lepton_lab.runs.templates import TemplateService
 
 if TYPE_CHECKING:
     from lepton_lab.identity import Actor
@@ -127,11 +128,13 @@ class Published(Request):
         return f"{self.team}/{self.template}"
 
 
-Read = Callable[["Workspace", "Actor", str], Any]
+Read = Callable[[TemplateService, "Actor", str], Any]
 
 
-def _reads(method: str, suffix: str, reply: Reply, read: Read, summary: str) -> list[Operation]:
-    """The read ``templates.{method}`` of a shipped template, then of a published one."""
+def _reads(read: Read, suffix: str, reply: Reply, summary: str) -> list[Operation]:
+    """The read ``templates.{method}`` (the service's ``read``) of a shipped template,
+    then of a published one."""
+    method = read.__name__
     return [
         declare(
             f"templates.{method}{variant}",
@@ -140,7 +143,7 @@ def _reads(method: str, suffix: str, reply: Reply, read: Read, summary: str) -> 
             request,
             reply,
             role="user",
-            run=lambda ws, actor, r: read(ws, actor, r.ref),
+            run=lambda ws, actor, r: read(ws.templates, actor, r.ref),
             summary=summary,
             refusals=(400, 404),
         )
@@ -151,24 +154,11 @@ def _reads(method: str, suffix: str, reply: Reply, read: Read, summary: str) -> 
     ]
 
 
-GET, GET_PUBLISHED = _reads(
-    "get",
-    "",
-    Info(TemplateInfo),
-    lambda ws, actor, name: ws.templates.get(actor, name),
-    "One version, with its parameters",
-)
+_INFO, _FILE = Info(TemplateInfo), File(NOTEBOOK_MEDIA_TYPE, "the version's .ipynb file")
+GET, GET_PUBLISHED = _reads(TemplateService.get, "", _INFO, "One version, with its parameters")
 VERSIONS, VERSIONS_PUBLISHED = _reads(
-    "versions",
-    "/versions",
-    Items(TemplateInfo),
-    lambda ws, actor, name: ws.templates.versions(actor, name),
-    "Every version, newest first",
+    TemplateService.versions, "/versions", Items(TemplateInfo), "Every version, newest first"
 )
 NOTEBOOK, NOTEBOOK_PUBLISHED = _reads(
-    "notebook",
-    "/notebook",
-    File(NOTEBOOK_MEDIA_TYPE, "the version's .ipynb file"),
-    lambda ws, actor, name: ws.templates.notebook(actor, name),
-    "The version's notebook file",
+    TemplateService.notebook, "/notebook", _FILE, "The version's notebook file"
 )
