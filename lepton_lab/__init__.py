@@ -22,10 +22,14 @@ from lepton_lab._version import __version__
 from lepton_lab.errors import LeptonLabError
 
 if TYPE_CHECKING:
-    from lepton_lab.client import DatasetsAPI, LocalClient, RemoteClient, TeamsAPI
-    from lepton_lab.client.api import JobsAPI, ModelsAPI, TemplatesAPI
+    from lepton_lab.client import LocalClient, RemoteClient, TeamsAPI
+    from lepton_lab.client.pipelines import Pipelines
     from lepton_lab.client.schedules import Schedules
     from lepton_lab.training import Evaluation, Leaderboard, TrainResult
+    from lepton_lab.widgets.datasets import BrowsableDatasets
+    from lepton_lab.widgets.gallery import BrowsableModels
+    from lepton_lab.widgets.namespaces import WidgetJobs
+    from lepton_lab.widgets.templates import BrowsableTemplates
     from lepton_lab.widgets.train import TrainWidget
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "evaluate",
     "jobs",
     "models",
+    "pipelines",
     "record",
     "schedules",
     "teams",
@@ -177,7 +182,7 @@ def __getattr__(name: str) -> Any:
     # The namespaces are opened lazily, so that importing lepton_lab stays cheap and
     # touches no database or network until they are used.  No submodule is named like
     # them (the services live in catalog/, membership.py and runs/), so nothing shadows them.
-    if name in ("datasets", "teams", "templates", "jobs", "models", "schedules"):
+    if name in ("datasets", "teams", "templates", "jobs", "models", "schedules", "pipelines"):
         from lepton_lab.client import default_client
         from lepton_lab.widgets.namespaces import namespace
 
@@ -186,9 +191,11 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    datasets: DatasetsAPI
+    # What ll.<name> is: the client's class with its widget entry points (browse, monitor).
+    datasets: BrowsableDatasets
     teams: TeamsAPI
-    templates: TemplatesAPI
-    jobs: JobsAPI
-    models: ModelsAPI
+    templates: BrowsableTemplates
+    jobs: WidgetJobs
+    models: BrowsableModels
     schedules: Schedules
+    pipelines: Pipelines

@@ -11,6 +11,7 @@ from lepton_lab.gallery.service import ModelService
 from lepton_lab.identity import Actor
 from lepton_lab.membership import TeamService
 from lepton_lab.runs.groups import GroupService
+from lepton_lab.runs.pipelines import PipelineService
 from lepton_lab.runs.queue import JobService
 from lepton_lab.runs.schedules import ScheduleService
 from lepton_lab.runs.templates import TemplateService
@@ -41,6 +42,7 @@ class Workspace:
         self.models = ModelService(self)
         self.schedules = ScheduleService(self)
         self.groups = GroupService(self)
+        self.pipelines = PipelineService(self)
 
     @cached_property
     def tmp_dir(self) -> Path:

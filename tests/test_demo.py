@@ -37,10 +37,13 @@ def test_demo_runs_the_whole_loop_and_is_safe_to_repeat(tmp_path: Path) -> None:
     assert re.search(r"succeeded  evaluate-model on medical/breast-cancer@1", out), out
     assert re.search(r"job \w+ re-ran job \w+: reproduced", out), out
     assert "did NOT" not in out
+    # The shipped pipeline, once: nothing in production yet, so the trained version is promoted.
+    assert re.search(r"succeeded  step promote \(promote-if-better\): job \w+", out), out
+    assert "promote-if-better: promoted agri/wine-classifier@1 to @production" in out
 
     ws = Workspace(Settings(home=home, user="alice"))  # the demo ran as alice (conftest)
     client = LocalClient(ws)
-    assert len(client.jobs.list(limit=50)) == len(DEMO_JOBS) + 2
+    assert len(client.jobs.list(limit=50)) == len(DEMO_JOBS) + 2 + 3  # + the pipeline's
     assert all(job.status == "succeeded" for job in client.jobs.list(limit=50))
     production = client.models.version("medical/diagnosis@production")
     assert production.version == 1
@@ -49,9 +52,13 @@ def test_demo_runs_the_whole_loop_and_is_safe_to_repeat(tmp_path: Path) -> None:
         ("medical/breast-cancer@1", "test"),
         ("medical/breast-cancer@1", "eval"),
     }
-    assert {m.ref for m in client.models.search()} == {"medical/diagnosis", "finance/credit-risk"}
+    assert {m.ref for m in client.models.search()} == {
+        "medical/diagnosis",
+        "finance/credit-risk",
+        "agri/wine-classifier",
+    }
     outputs = sorted(p.name for p in (home / "notebooks" / "outputs").glob("*.ipynb"))
-    assert len(outputs) == len(DEMO_JOBS) + 2
+    assert len(outputs) == len(DEMO_JOBS) + 2 + 3
     welcome = nbformat.read(home / "notebooks" / WELCOME, as_version=4)
     assert "ll.templates.browse()" in "".join(c.source for c in welcome.cells)
     ws.close()
@@ -60,6 +67,7 @@ def test_demo_runs_the_whole_loop_and_is_safe_to_repeat(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert again.output.count("already registered") == len(DEMO_DATASETS)
     assert re.search(r"job \w+ re-ran job \w+: reproduced", again.output), again.output
+    assert "skipped  step promote" in again.output  # the same version is not better
 
     kenji = LocalClient(Workspace(Settings(home=home, user="kenji")))
     assert {d.ref for d in kenji.datasets.search()} == {

@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "templates": "lepton_lab.cli.templates",
     "jobs": "lepton_lab.cli.jobs",
     "models": "lepton_lab.cli.models",
+    "pipelines": "lepton_lab.cli.pipelines",
     "run": "lepton_lab.cli.run",
     "schedules": "lepton_lab.cli.schedules",
     "sweep": "lepton_lab.cli.sweep",

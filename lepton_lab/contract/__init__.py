@@ -6,7 +6,18 @@ server's handlers, the OpenAPI document, the permission table and both client ba
 are made from it (see :mod:`lepton_lab.contract.core`).
 """
 
-from lepton_lab.contract import datasets, groups, jobs, meta, models, schedules, sql, teams, templates
+from lepton_lab.contract import (
+    datasets,
+    groups,
+    jobs,
+    meta,
+    models,
+    pipelines,
+    schedules,
+    sql,
+    teams,
+    templates,
+)
 from lepton_lab.contract.core import (
     JSON,
     Empty,
@@ -44,6 +55,7 @@ __all__ = [
     "meta",
     "models",
     "operations",
+    "pipelines",
     "schedules",
     "sql",
     "teams",

@@ -3,7 +3,10 @@
 Four department templates run as jobs at once (two at a time on the runner), and register
 their models in the gallery.  The diagnosis model is promoted to ``production``; then the
 evaluate-model template scores ``medical/diagnosis@production`` and the diagnosis job is
-re-run from its manifest, and the demo shows, value by value, that it reproduced.
+re-run from its manifest, and the demo shows, value by value, that it reproduced.  Last,
+the shipped pipeline ``train-evaluate-promote`` runs once: train, evaluate against
+production, promote when better (on a second demo the same version is not better than
+itself, and the promote step is skipped).
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ DEMO_JOBS = (
 RERUN = "diagnosis"
 PROMOTED = "medical/diagnosis"
 
+#: The shipped pipeline the demo runs once, and its inputs.
+PIPELINE = "train-evaluate-promote"
+PIPELINE_INPUTS = {
+    "dataset": "agri/wine",
+    "evaluate_on": "agri/wine",
+    "register_as": "agri/wine-classifier",
+}
+
 #: How many jobs the demo's runner runs at once (the machines it targets have 2 cores).
 CONCURRENCY = 2
 
@@ -68,8 +79,41 @@ def run_jobs(client: LocalClient, console: Console) -> dict[str, JobInfo]:
     later = _run(client, {"evaluate-model": evaluate, f"{RERUN} (rerun)": rerun})
     _show_jobs(console, client, later.values())
     _show_reproduction(console, client.jobs.reproduction(rerun.id))
+    steps = _run_pipeline(client, console)
     _show_models(client, console)
-    return {**jobs, **later}
+    return {**jobs, **later, **steps}
+
+
+def _run_pipeline(client: LocalClient, console: Console) -> dict[str, JobInfo]:
+    """Run the shipped pipeline once on a runner in this process; its steps' jobs."""
+    console.rule(f"A pipeline: {PIPELINE}")
+    run = client.pipelines.run(PIPELINE, PIPELINE_INPUTS)
+    _say(console, f"pipeline run {run.id}: " + " -> ".join(run.steps))
+    asyncio.run(_until_ended(client, run.id))
+    ended = client.pipelines.get_run(run.id)
+    for step in ended.steps:
+        _say(console, f"{step.status:>10}  step {step.name} ({step.template})"
+                      + (f": job {step.job[:8]}" if step.job else ""))  # fmt: skip
+    _say(console, f"pipeline run {run.id} {ended.status}")
+    jobs = {f"{PIPELINE}: {s.name}": client.jobs.get(s.job) for s in ended.steps if s.job}
+    promote = ended.step("promote")
+    if promote.job:
+        decision = {r.name: r.value for r in client.jobs.records(promote.job)}["decision"]
+        _say(console, f"promote-if-better: {decision}")
+    return jobs
+
+
+async def _until_ended(client: LocalClient, run_id: str) -> None:
+    """A runner in this process (it moves pipeline runs on as every runner does) until the
+    run has ended."""
+    from lepton_lab.runs.runner import Runner, RunnerConfig
+
+    runner = Runner(client.workspace, RunnerConfig(concurrency=CONCURRENCY, pool_size=1))
+    task = asyncio.create_task(runner.run())
+    while not task.done() and not (await asyncio.to_thread(client.pipelines.get_run, run_id)).done:
+        await asyncio.sleep(0.2)
+    runner.stop()
+    await task
 
 
 def _run(client: LocalClient, jobs: dict[str, JobInfo]) -> dict[str, JobInfo]:

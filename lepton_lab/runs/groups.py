@@ -242,6 +242,8 @@ def _info(row: JobGroup, jobs: Sequence[Job]) -> GroupInfo:
     states = [job.status for job in jobs]
     status = group_status(states)
     ends = [job.ended_at for job in jobs if job.ended_at is not None]
+    if row.kind == "pipeline":  # steps not queued yet count: the pipeline service ends it
+        status, ends = row.status, [row.ended_at] if row.ended_at else []
     return GroupInfo(
         id=row.id,
         kind=row.kind,

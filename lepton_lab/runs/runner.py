@@ -230,6 +230,8 @@ class Runner:
         while True:
             try:
                 fired = await asyncio.to_thread(self.workspace.schedules.fire_due)
+                # Pipelines move on here too: the next steps of those whose steps ended.
+                await asyncio.to_thread(self.workspace.pipelines.advance)
             except Exception:  # a database blip must not kill the runner; the next poll retries
                 log.exception("runner %s: firing schedules failed", self.id)
             else:

@@ -132,6 +132,7 @@ class LeptonLabApp(ExtensionApp):
             # Schedules fire from here too, so that they do while no runner is up (a job
             # they queue then starts one).
             workspace.schedules.fire_due()
+            workspace.pipelines.advance()
             autostart.recover(workspace)
         except Exception:  # the server serves on without a runner; jobs wait in the queue
             self.log.exception("Lepton Lab could not start a job runner")

@@ -45,6 +45,8 @@ __all__ = [
     "ModelAlias",
     "ModelMetric",
     "ModelVersion",
+    "Pipeline",
+    "PipelineVersion",
     "Runner",
     "Schedule",
     "ScheduleRun",
@@ -492,3 +494,37 @@ class JobGroup(Base):
     rerun_of: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Pipeline(Base):
+    """A pipeline: steps of templates, shipped (``builtin``) or published as ``team/name``."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(140), unique=True)
+    team: Mapped[str] = mapped_column(String(64), default="")
+    owner: Mapped[str] = mapped_column(String(200))
+    visibility: Mapped[str] = mapped_column(String(10))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineVersion(Base):
+    """An immutable pipeline version: its checked definition, by the sha256 of its JSON."""
+
+    __tablename__ = "pipeline_versions"
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_pipeline_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

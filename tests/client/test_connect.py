@@ -43,6 +43,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "evaluate",
         "jobs",
         "models",
+        "pipelines",
         "record",
         "schedules",
         "teams",
@@ -52,7 +53,7 @@ def test_the_public_api_is_exactly_this() -> None:
         "whoami",
     ]
     for name in ll.__all__:
-        namespaces = ("datasets", "teams", "templates", "jobs", "models", "schedules")
+        namespaces = ("datasets", "teams", "templates", "jobs", "models", "schedules", "pipelines")
         assert name in namespaces or hasattr(ll, name), name
 
 
