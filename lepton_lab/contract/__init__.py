@@ -3,10 +3,12 @@
 Each resource module declares its operations with :func:`~lepton_lab.contract.core.declare`;
 importing this package imports them all, so :func:`operations` is the whole table.  The
 server's handlers, the OpenAPI document, the permission table and both client backends
-are made from it (see :mod:`lepton_lab.contract.core`).
+are made from it (see :mod:`lepton_lab.contract.core`, whose names this package
+re-exports as they are listed there).
 """
 
 from lepton_lab.contract import (
+    core,
     datasets,
     groups,
     jobs,
@@ -18,46 +20,18 @@ from lepton_lab.contract import (
     teams,
     templates,
 )
-from lepton_lab.contract.core import (
-    JSON,
-    Empty,
-    File,
-    Info,
-    Items,
-    Nothing,
-    Operation,
-    PageOf,
-    Plain,
-    Reply,
-    Request,
-    Role,
-    declare,
-    operations,
-)
+from lepton_lab.contract.core import *  # noqa: F403  (the vocabulary, listed once in core)
 
 __all__ = [
-    "JSON",
-    "Empty",
-    "File",
-    "Info",
-    "Items",
-    "Nothing",
-    "Operation",
-    "PageOf",
-    "Plain",
-    "Reply",
-    "Request",
-    "Role",
     "datasets",
-    "declare",
     "groups",
     "jobs",
     "meta",
     "models",
-    "operations",
     "pipelines",
     "schedules",
     "sql",
     "teams",
     "templates",
 ]
+__all__ += core.__all__
