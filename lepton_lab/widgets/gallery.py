@@ -25,6 +25,7 @@ from lepton_lab.client.models import Models
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import gallery_render as draw
+from lepton_lab.widgets import render
 from lepton_lab.widgets.controls import SyncedControls
 from lepton_lab.widgets.jobs import close_all
 from lepton_lab.widgets.live import shows_errors
@@ -223,8 +224,8 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
             card = w.HTML(draw.result_card_html(info, selected=info.ref == self.selected))
             rows.append(w.HBox([card, button]))
         self.cards_box.children = rows or [w.HTML("<i>No models match.</i>")]
-        self.page_label.value = draw.page_label(
-            self.results.offset, len(self.results), self.results.total
+        self.page_label.value = render.page_label(
+            self.results.offset, len(self.results), self.results.total, "models"
         )
         self.previous_button.disabled = self.page == 0
         self.next_button.disabled = self.results.next_offset is None

@@ -27,7 +27,6 @@ __all__ = [
     "lineage_nodes",
     "load_code",
     "model_card_html",
-    "page_label",
     "result_card_html",
     "version_label",
     "versions_html",
@@ -42,7 +41,6 @@ _BADGE = (
     'style="display:inline-block; padding:0 6px; border-radius:8px; font-size:85%; '
     'color:white; background:{color}"'
 )
-_DASH = "\N{EN DASH}"
 # The lineage chain's geometry: boxes sized by their text (an estimate: SVG cannot measure).
 _CHAR_WIDTH, _BOX_HEIGHT, _GAP, _PAD = 7.0, 40, 36, 4
 
@@ -102,15 +100,6 @@ def result_card_html(info: ModelInfo, *, selected: bool = False) -> str:
         f"<b>{_esc(info.ref)}</b> {alias_badges(info.aliases)}<br>"
         f"<small>{facts}</small><br><small>{_tags(info.tags)}</small></div>"
     )
-
-
-def page_label(offset: int, shown: int, total: int) -> str:
-    """``"21-40 of 143"`` (with an en dash), or what to say when the page is empty."""
-    if total == 0:
-        return "No models match"
-    if shown == 0:
-        return f"Past the end: {total:,} in all"
-    return f"{offset + 1:,}{_DASH}{offset + shown:,} of {total:,}"
 
 
 # -- the selected model ------------------------------------------------------------------------

@@ -61,10 +61,11 @@ def result_label(info: DatasetInfo) -> str:
     return f"{info.ref} · {info.owner} · {info.rows:,} rows · {updated} · {info.visibility}"
 
 
-def page_label(offset: int, shown: int, total: int) -> str:
-    """``"21-40 of 143"`` (with an en dash), or what to say when the page is empty."""
+def page_label(offset: int, shown: int, total: int, what: str = "datasets") -> str:
+    """``"21-40 of 143"`` (with an en dash), or what to say when the page of ``what``
+    (datasets, models) is empty."""
     if total == 0:
-        return "No datasets match"
+        return f"No {what} match"
     if shown == 0:
         return f"Past the end: {total:,} in all"
     return f"{offset + 1:,}{_DASH}{offset + shown:,} of {total:,}"
