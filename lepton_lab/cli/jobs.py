@@ -103,6 +103,9 @@ def show(state: CliState, job_id: str) -> None:
     _section(state, "parameters", [{"name": k, "value": v} for k, v in info.parameters.items()])
     _section(state, "manifest", [{"item": k, "value": v} for k, v in _manifest(info).items()])
     _section(state, "recorded values", records_rows(records))
+    if info.notices:  # what was sent when it ended (docs/jobs.md, Notifications)
+        columns = ("channel", "target", "status", "attempts", "error")
+        _section(state, "notifications", [{k: n.get(k) for k in columns} for n in info.notices])
     if reproduction is not None:
         print_reproduction(state, reproduction)
 

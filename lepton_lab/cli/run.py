@@ -14,7 +14,7 @@ from lepton_lab.runs.info import ParameterSpec
 if TYPE_CHECKING:
     from lepton_lab.client import Client
 
-__all__ = ["parse_parameters", "run"]
+__all__ = ["notify_spec", "parse_parameters", "run"]
 
 
 @click.command()
@@ -40,6 +40,18 @@ __all__ = ["parse_parameters", "run"]
 )
 @click.option("--kernel", metavar="K", help="The kernelspec to run in [default: the template's].")
 @click.option("--team", metavar="T", help="Share the job with this team.")
+@click.option(
+    "--notify-email", multiple=True, metavar="ADDRESS", help="E-mail ADDRESS when the job ends."
+)
+@click.option(
+    "--notify-webhook", multiple=True, metavar="URL", help="POST a signed JSON body to URL then."
+)
+@click.option(
+    "--notify-on",
+    multiple=True,
+    type=click.Choice(["succeeded", "failed", "cancelled", "lost"]),
+    help="Ends to notify on; repeat for several [default: failed, cancelled, lost].",
+)
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the job to end; exit by its outcome.")
 @click.option(
     "--follow", "-f", is_flag=True, help="Print the job's logs while waiting (implies --wait)."
@@ -54,6 +66,9 @@ def run(
     timeout: float | None,
     kernel: str | None,
     team: str | None,
+    notify_email: tuple[str, ...],
+    notify_webhook: tuple[str, ...],
+    notify_on: tuple[str, ...],
     wait_: bool,
     follow: bool,
 ) -> None:
@@ -77,6 +92,7 @@ def run(
         timeout=timeout,
         kernel=kernel,
         team=team,
+        notify=notify_spec(notify_email, notify_webhook, notify_on),
     )
     if state.as_json and not (wait_ or follow):
         output.emit_json(job.info.to_dict())
@@ -89,6 +105,21 @@ def run(
     what = _label(job.info.template, job.info.template_version)
     follow_it = f"lepton-lab jobs logs {job.id} --follow"
     click.echo(f"queued {what} as job {job.id}; follow it: {follow_it}", err=True)
+
+
+def notify_spec(
+    emails: tuple[str, ...], webhooks: tuple[str, ...], on: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The ``--notify-*`` options as a job's ``notify`` (None when none is given); the
+    service checks the addresses and URLs."""
+    if not emails and not webhooks:
+        if on:
+            raise click.UsageError("--notify-on needs --notify-email or --notify-webhook")
+        return None
+    spec: dict[str, Any] = {"email": list(emails), "webhook": list(webhooks)}
+    if on:
+        spec["on"] = list(on)
+    return spec
 
 
 def parse_parameters(

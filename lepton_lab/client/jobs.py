@@ -61,6 +61,7 @@ class Jobs:
         retries: int | None = None,
         kernel: str | None = None,
         team: str | None = None,
+        notify: dict[str, Any] | None = None,
     ) -> Job:
         """Queue a job: a template name or a notebook path, with typed ``parameters``.
 
@@ -68,6 +69,8 @@ class Jobs:
         to versions before anything is queued.  ``gpus``, ``kernel`` default to the
         template's; ``seed`` to a random one (recorded in the manifest); ``timeout`` (seconds)
         to none; ``retries`` (after a lost runner) to 1; ``team`` shares the job with a team.
+        ``notify`` sends webhooks or e-mails when it ends, e.g. ``{"email": ["ana@x.org"]}``
+        (on failures; add ``"on": ["succeeded", "failed"]`` for more; docs/jobs.md).
         """
         name, text, label = notebook_source(template)
         info: JobInfo = self._backend.call(
@@ -82,6 +85,7 @@ class Jobs:
             retries=retries,
             kernel=kernel,
             team=team,
+            notify=notify,
         )
         return self.handle(self, info)
 

@@ -117,6 +117,8 @@ class Submit(Request):
     retries: Annotated[Any, _count_up_to(10)] = None
     kernel: str | None = None
     team: ServiceText = None
+    notify: dict[str, Any] | None = None
+    """Webhooks and e-mails on the job's end: ``{"on": [...], "webhook": ..., "email": [...]}``."""
 
 
 SUBMIT = declare(
@@ -138,6 +140,7 @@ SUBMIT = declare(
         retries=r.retries,
         kernel=r.kernel,
         team=r.team,
+        notify=r.notify,
     ),
     status=201,
     summary="Queue a job: a template or a notebook, with typed parameters",

@@ -37,6 +37,7 @@ from lepton_lab.runs.info import (
 )
 from lepton_lab.runs.kernelspecs import declared_gpus
 from lepton_lab.runs.notebook import check_parameters
+from lepton_lab.runs.notify_spec import check_notify, visible_notices
 from lepton_lab.runs.templates import parse_template_ref
 from lepton_lab.store.tables import Job, JobLog, JobRecord, utcnow
 
@@ -78,6 +79,7 @@ class JobService:
         key: str | None = None,
         group: str = "",
         step: str = "",
+        notify: Mapping[str, Any] | None = None,
     ) -> JobInfo:
         """Check everything, pin dataset references, and queue the job.
 
@@ -85,8 +87,10 @@ class JobService:
         for display): it is snapshotted and checked like a template.  ``key`` makes the
         submit idempotent: every submit with the same key queues one job, and the later
         ones return it (a schedule's due time is such a key).  ``group`` and ``step`` place
-        it in a sweep or a pipeline run.
+        it in a sweep or a pipeline run.  ``notify`` asks for a webhook or an e-mail when it
+        ends (:func:`~lepton_lab.runs.notify_spec.check_notify`).
         """
+        wanted = check_notify(self._ws.settings, notify)  # before any work: a typo fails fast
         info = self._resolve(actor, template, notebook, notebook_name)
         values = check_parameters(info, parameters or {}, info.name)
         values, pins = self._pin_datasets(actor, info, values)
@@ -109,6 +113,7 @@ class JobService:
             team=self._check_team(actor, team),
             group_id=group,
             step=step,
+            notify=wanted,
         )
         return self._insert(actor, job)
 
@@ -340,7 +345,7 @@ def job_info(row: Job) -> JobInfo:
         manifest=dict(row.manifest),
         group=row.group_id,
         step=row.step,
-        notices=list(row.notices or []),
+        notices=visible_notices(row.notices),
     )
 
 

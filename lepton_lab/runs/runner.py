@@ -29,6 +29,7 @@ from lepton_lab.runs.executors import ExecutorOptions, WorkerLost, create_execut
 from lepton_lab.runs.job_events import JobEvents
 from lepton_lab.runs.leases import Lease, Leases, check_interval, new_runner_id
 from lepton_lab.runs.notebook import read_notebook
+from lepton_lab.runs.notify import deliver_in_background
 from lepton_lab.runs.queue import MAX_GPUS
 
 if TYPE_CHECKING:
@@ -237,6 +238,8 @@ class Runner:
             else:
                 if any(run.job_id for run in fired):
                     self._wake.set()  # claim the new job now, not at the next poll
+            # Ended jobs' notifications go out from a thread of their own (notify.py).
+            deliver_in_background(self.workspace)
             await asyncio.sleep(SCHEDULE_POLL)
 
     # -- heartbeats -----------------------------------------------------------------------

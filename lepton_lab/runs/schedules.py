@@ -38,10 +38,12 @@ from lepton_lab.refs import check_slug
 from lepton_lab.runs.cron import check_cron, check_timezone, due_after, missed_since
 from lepton_lab.runs.info import JobInfo
 from lepton_lab.runs.notebook import check_parameters
+from lepton_lab.runs.notify_spec import check_notify
 from lepton_lab.runs.schedule_info import MISSED_POLICIES, ScheduleInfo, ScheduleRunInfo
 from lepton_lab.store.tables import Job, Schedule, ScheduleRun, utcnow
 
 if TYPE_CHECKING:
+    from lepton_lab.config import Settings
     from lepton_lab.workspace import Workspace
 
 __all__ = ["MISSED_AFTER", "OPTIONS", "STUCK_AFTER", "ScheduleService"]
@@ -51,7 +53,7 @@ MISSED_AFTER = timedelta(seconds=60)
 #: A run still ``firing`` after this is submitted by the next firer (its firer died).
 STUCK_AFTER = timedelta(seconds=120)
 #: Job options a schedule passes on to every job it submits.
-OPTIONS = frozenset({"gpus", "timeout", "retries", "kernel", "seed"})
+OPTIONS = frozenset({"gpus", "timeout", "retries", "kernel", "seed", "notify"})
 _ACTIVE = ("queued", "running")
 _CLAIM_BATCH = 200
 
@@ -165,7 +167,7 @@ class ScheduleService:
             "cron": check_cron(cron),
             "timezone": timezone.strip(),
             "missed": missed,
-            "options": dict(options or {}),
+            "options": _checked_options(self._ws.settings, options),
         }
 
     # -- read -----------------------------------------------------------------------------
@@ -457,3 +459,12 @@ def _run_info(run: ScheduleRun, job_status: str) -> ScheduleRunInfo:
         detail=dict(run.detail),
         job_status=job_status,
     )
+
+
+def _checked_options(settings: Settings, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The job options as stored: a ``notify`` spec checked and normalised now, so that a
+    wrong address fails when the schedule is made rather than at each due time."""
+    found = dict(options or {})
+    if "notify" in found:
+        found["notify"] = check_notify(settings, found["notify"])
+    return found

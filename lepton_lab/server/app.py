@@ -126,12 +126,13 @@ class LeptonLabApp(ExtensionApp):
     def _ensure_runner(self, workspace: Workspace) -> None:
         """With no live runner: reclaim expired leases, start a runner if jobs are queued;
         log, never raise."""
-        from lepton_lab.runs import autostart
+        from lepton_lab.runs import autostart, notify
 
         try:
             # Schedules fire from here too, so that they do while no runner is up (a job
             # they queue then starts one).
             workspace.schedules.fire_due()
+            notify.deliver_in_background(workspace)  # in a thread: a slow receiver waits alone
             workspace.pipelines.advance()
             autostart.recover(workspace)
         except Exception:  # the server serves on without a runner; jobs wait in the queue
