@@ -25,6 +25,13 @@ _PARAM = click.option(
     metavar="NAME VALUE",
     help="A parameter, typed by the template's schema; repeat for several.",
 )
+_MISSED = click.option(
+    "--missed",
+    type=click.Choice(MISSED_POLICIES),
+    default="skip",
+    show_default=True,
+    help="Due times that passed while no runner was up: skip them, or run once.",
+)
 
 
 @click.group()
@@ -50,13 +57,7 @@ def _show(state: CliState, schedule: ScheduleInfo) -> None:
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
 @click.option("--name", help="The schedule's name in its team [default: the template's].")
 @click.option("--team", help="The team it belongs to [default: your only team].")
-@click.option(
-    "--missed",
-    type=click.Choice(MISSED_POLICIES),
-    default="skip",
-    show_default=True,
-    help="Due times that passed while no runner was up: skip them, or run once.",
-)
+@_MISSED
 @click.option("--overlap", is_flag=True, help="Start a run while the previous one still runs.")
 @_PARAM
 @pass_state
@@ -94,13 +95,7 @@ def create(
 @click.option("--cron", required=True, help="When: five cron fields, e.g. '0 5 * * *'.")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
 @click.option("--name", help="The schedule's name [default: refresh-<dataset name>].")
-@click.option(
-    "--missed",
-    type=click.Choice(MISSED_POLICIES),
-    default="skip",
-    show_default=True,
-    help="Due times that passed while no runner was up: skip them, or run once.",
-)
+@_MISSED
 @pass_state
 def refresh(
     state: CliState, dataset: str, cron: str, timezone: str, name: str | None, missed: str
