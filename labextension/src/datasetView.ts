@@ -2,6 +2,9 @@
 import type { DatasetVersion } from './api';
 import { histogram } from './charts';
 import { Context, copyButton, h, replace, table } from './dom';
+
+/** A wide table that scrolls sideways in a narrow window. */
+const scroll = (node: HTMLElement) => h('div', { class: 'jp-LeptonLab-scroll' }, node);
 import {
   datasetLoadLine,
   formatAgo,
@@ -125,37 +128,39 @@ export class DatasetView extends View {
       ),
       section(
         trans.__('Profile (%1 rows)', formatCount(profile.rows)),
-        table(
-          [
-            trans.__('column'),
-            trans.__('type'),
-            trans.__('nulls'),
-            trans.__('distinct'),
-            trans.__('min'),
-            trans.__('max'),
-            trans.__('mean'),
-            trans.__('distribution')
-          ],
-          columns.map(c => [
-            h('strong', {}, String(c.name)),
-            String(c.type ?? ''),
-            formatCount(c.nulls),
-            formatCount(c.distinct),
-            formatValue(c.min),
-            formatValue(c.max),
-            formatValue(c.mean),
-            c.histogram
-              ? histogram(
-                  c.histogram.counts,
-                  c.histogram.edges,
-                  trans.__('Histogram of %1', String(c.name))
-                )
-              : (c.top ?? [])
-                  .slice(0, 3)
-                  .map((t: any) => `${formatValue(t.value)} (${t.count})`)
-                  .join(', ')
-          ]),
-          trans.__('Column profile')
+        scroll(
+          table(
+            [
+              trans.__('column'),
+              trans.__('type'),
+              trans.__('nulls'),
+              trans.__('distinct'),
+              trans.__('min'),
+              trans.__('max'),
+              trans.__('mean'),
+              trans.__('distribution')
+            ],
+            columns.map(c => [
+              h('strong', {}, String(c.name)),
+              String(c.type ?? ''),
+              formatCount(c.nulls),
+              formatCount(c.distinct),
+              formatValue(c.min),
+              formatValue(c.max),
+              formatValue(c.mean),
+              c.histogram
+                ? histogram(
+                    c.histogram.counts,
+                    c.histogram.edges,
+                    trans.__('Histogram of %1', String(c.name))
+                  )
+                : (c.top ?? [])
+                    .slice(0, 3)
+                    .map((t: any) => `${formatValue(t.value)} (${t.count})`)
+                    .join(', ')
+            ]),
+            trans.__('Column profile')
+          )
         )
       ),
       section(

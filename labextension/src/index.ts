@@ -5,14 +5,14 @@
  * settings. Everything talks to the REST API at `{base_url}lepton/api/v1/`.
  */
 import {
+  ILabShell,
+  ILayoutRestorer,
   JupyterFrontEnd,
-  JupyterFrontEndPlugin,
-  ILayoutRestorer
+  JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import {
   ICommandPalette,
   InputDialog,
-  MainAreaWidget,
   Notification,
   ToolbarButton
 } from '@jupyterlab/apputils';
@@ -23,6 +23,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 import iconSvg from '../style/icon.svg';
 import { LeptonApi } from './api';
 import { DatasetView, INSERT } from './datasetView';
@@ -58,6 +59,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Lepton Lab: datasets, models, templates and jobs in JupyterLab.',
   autoStart: true,
   optional: [
+    ILabShell,
     ITranslator,
     ILayoutRestorer,
     ICommandPalette,
@@ -71,6 +73,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
 function activate(
   app: JupyterFrontEnd,
+  labShell: ILabShell | null,
   translator: ITranslator | null,
   restorer: ILayoutRestorer | null,
   palette: ICommandPalette | null,
@@ -110,14 +113,25 @@ function activate(
   app.shell.add(sidebar, 'left', { rank: 850 });
   restorer?.add(sidebar, sidebar.id);
 
-  /** Opens (or brings forward) the tab `id` made by `make`. */
-  const tabs = new Map<string, MainAreaWidget<View>>();
+  /** Opens (or brings forward) the tab `id` made by `make`: in JupyterLab a main-area
+   * tab; in Notebook 7, whose pages hold one document, the right side panel. */
+  const tabs = new Map<string, Widget>();
   const show = (id: string, label: string, make: () => View) => {
     let widget = tabs.get(id);
     if (!widget || widget.isDisposed) {
-      widget = tab(make(), id, label, leptonIcon);
+      if (labShell) {
+        widget = tab(make(), id, label, leptonIcon);
+        app.shell.add(widget, 'main');
+      } else {
+        widget = make();
+        widget.id = id;
+        widget.title.label = label;
+        widget.title.caption = label;
+        widget.title.icon = leptonIcon;
+        widget.title.closable = true;
+        app.shell.add(widget, 'right', { rank: 900 });
+      }
       tabs.set(id, widget);
-      app.shell.add(widget, 'main');
     }
     app.shell.activateById(widget.id);
     return widget;

@@ -192,14 +192,21 @@ export class JobView extends View {
       records
         .filter(r => r.kind === 'table')
         .map(r => {
-          const value = r.value as { columns: string[]; data: unknown[][] };
+          const value = r.value as {
+            columns: string[];
+            data: unknown[][];
+            index?: unknown[];
+          };
+          const index = value.index;
           return h(
             'div',
             { class: 'jp-LeptonLab-scroll' },
             h('h4', {}, r.name),
             table(
-              value.columns,
-              value.data.map(row => row.map(formatValue)),
+              index ? ['', ...value.columns] : value.columns,
+              value.data.map((row, i) =>
+                (index ? [index[i], ...row] : row).map(formatValue)
+              ),
               r.name
             )
           );

@@ -197,7 +197,11 @@ export class ModelView extends View {
             'figure',
             {},
             lineChart(points, trans.__('%1 over versions', name)),
-            h('figcaption', {}, name)
+            h(
+              'figcaption',
+              {},
+              `${name}: ${points.map(p => formatValue(p[1])).join(' → ')}`
+            )
           )
         )
       )

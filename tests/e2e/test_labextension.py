@@ -235,3 +235,18 @@ def test_dark_theme_in_an_800px_window(page: Page, shots: Screenshots) -> None:
     shots.take(page, "lab-08-dark-800px", docs="lab-dark-800px")
     palette(page, "Use Theme: JupyterLab Light")
     expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1)
+
+
+def test_notebook_7_shows_run_as_job_in_the_notebook_toolbar(
+    browser: Browser, lab: tuple[Lab, str]
+) -> None:
+    server, _ = lab
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    try:
+        page.goto(f"{server.url}/notebooks/{PLAIN}?token={server.token}")
+        button = page.locator(".jp-LeptonLab-runAsJob")
+        expect(button).to_be_visible(timeout=60_000)
+        button.click()
+        expect(page.locator(".jp-LeptonLab-runView")).to_contain_text("no cell tagged")
+    finally:
+        page.close()
