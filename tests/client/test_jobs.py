@@ -6,6 +6,7 @@ the local one, or the running server's (its folder is ``server.home``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import pytest
 from lepton_lab.client import Client
 from lepton_lab.config import Settings
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lepton_lab.runs.notify import deliver_due
 from lepton_lab.workspace import Workspace
 from tests.client.conftest import Backend
 from tests.runner_support import RunnerThread
 from tests.runs.helpers import make_notebook
+from tests.runs.test_notify import Receiver
 
 #: A template with two typed parameters that prints and records.
 CODE = """import random
@@ -161,3 +164,30 @@ def test_a_job_runs_and_reruns_the_same(
     assert report.rerun.rerun_of == job.id and report.rerun.status == "succeeded"
     assert {c.name: c.match for c in report.checks} == {"x": True, "r": True}
     assert report.reproduced is True
+
+
+def test_notify_travels_and_the_notices_come_back(
+    alice: Client, backend: Backend, typed: Path
+) -> None:
+    name = f"{backend.team('botany')}/typed"
+    alice.templates.publish(typed, name)
+    with pytest.raises(InvalidInput, match="http:// or https://"):
+        alice.jobs.submit(name, notify={"webhook": "ftp://127.0.0.1/x"})
+    # Deliveries are made by whoever runs a pass on the workspace: here, this test.
+    own = None
+    if backend.workspace is None:
+        assert backend.server is not None
+        own = Workspace(Settings(home=backend.server.home, user="alice", auto_start_runner=False))
+    workspace = own or backend.workspace
+    assert workspace is not None
+    try:
+        with Receiver() as receiver:
+            job = alice.jobs.submit(name, notify={"webhook": receiver.url, "on": ["cancelled"]})
+            alice.jobs.cancel(job.id)
+            assert job.id in deliver_due(workspace)
+        [notice] = alice.jobs.get(job.id).notices
+        assert (notice["channel"], notice["status"]) == ("webhook", "delivered")
+        assert json.loads(receiver.requests[0][1])["job"]["status"] == "cancelled"
+    finally:
+        if own is not None:
+            own.close()
