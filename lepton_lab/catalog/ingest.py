@@ -35,7 +35,7 @@ from lepton_lab.catalog.source import (
 )
 from lepton_lab.errors import InvalidData, InvalidInput
 
-__all__ = ["Reread", "Source", "open_source"]
+__all__ = ["Reread", "Source", "find_file", "open_source"]
 
 
 def open_source(data: Any, *, format: str | None = None, max_bytes: int | None = None) -> Source:
@@ -92,17 +92,7 @@ def _from_file(location: str, format: str | None, max_bytes: int | None) -> Sour
 def _file_input(location: str, fmt: DatasetFormat, max_bytes: int | None) -> FileInput:
     """The file at ``location``, checked to exist, hold bytes, and carry a compression
     suffix ``fmt`` reads."""
-    name = location.rsplit("/", 1)[-1]
-    try:
-        fs, path = fsspec.core.url_to_fs(location)
-    except (ValueError, ImportError) as exc:
-        raise InvalidInput(f"cannot open {location!r}: {exc}") from None
-    if not fs.exists(path):
-        raise InvalidInput(f"no file {location}; check the path")
-    if fs.isdir(path):
-        raise InvalidInput(f"{location} is a folder; pass one {describe_labels()} file")
-    if fs.size(path) == 0:
-        raise InvalidData(f"{name} is empty: there is nothing to register")
+    fs, path, name = find_file(location)
     compression = split_compression(location)[1]
     if compression is not None and compression not in fmt.compressions:
         reason = f" ({fmt.uncompressed_reason})" if fmt.uncompressed_reason else ""
@@ -111,6 +101,23 @@ def _file_input(location: str, fmt: DatasetFormat, max_bytes: int | None) -> Fil
             f"store it without {compression}"
         )
     return FileInput(fs, path, name, compression, max_bytes)
+
+
+def find_file(location: str) -> tuple[Any, str, str]:
+    """The fsspec file system, path and file name of the file at ``location`` (a path or
+    an fsspec URL), checked to exist, to be a file and to hold bytes."""
+    try:
+        fs, path = fsspec.core.url_to_fs(location)
+    except (ValueError, ImportError) as exc:
+        raise InvalidInput(f"cannot open {location!r}: {exc}") from None
+    if not fs.exists(path):
+        raise InvalidInput(f"no file {location}; check the path")
+    if fs.isdir(path):
+        raise InvalidInput(f"{location} is a folder; pass one {describe_labels()} file")
+    name = location.rsplit("/", 1)[-1]
+    if fs.size(path) == 0:
+        raise InvalidData(f"{name} is empty: there is nothing to register")
+    return fs, path, name
 
 
 def _sniff(fmt: DatasetFormat, file: FileInput) -> None:

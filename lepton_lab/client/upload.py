@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from lepton_lab.catalog.formats import (
-    describe_labels,
     get_format,
     resolve_format,
     upload_filename,
 )
-from lepton_lab.catalog.ingest import open_source
-from lepton_lab.errors import InvalidData, InvalidInput
+from lepton_lab.catalog.ingest import find_file, open_source
+from lepton_lab.errors import InvalidInput
 
 __all__ = ["PARQUET", "Upload", "csv_param", "open_upload"]
 
@@ -66,19 +65,7 @@ def _parquet_bytes(data: Any) -> bytes:
 
 @contextmanager
 def _open_file(location: str, format: str | None) -> Iterator[Upload]:
-    import fsspec
-
-    try:
-        fs, path = fsspec.core.url_to_fs(location)
-    except (ValueError, ImportError) as exc:
-        raise InvalidInput(f"cannot open {location!r}: {exc}") from None
-    if not fs.exists(path):
-        raise InvalidInput(f"no file {location}; check the path")
-    if fs.isdir(path):
-        raise InvalidInput(f"{location} is a folder; pass one {describe_labels()} file")
-    name = location.rsplit("/", 1)[-1]
-    if fs.size(path) == 0:
-        raise InvalidData(f"{name} is empty: there is nothing to register")
+    fs, path, name = find_file(location)
     params = {"filename": _safe_filename(name, location, format)}
     if format is not None:
         params["format"] = format
