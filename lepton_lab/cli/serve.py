@@ -27,6 +27,10 @@ def server_argv(
         "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False",
         "--ServerApp.jpserver_extensions=lepton_lab=True",
+        # A shared server serves Lepton Lab and nothing else: no contents, kernels or
+        # terminals for token holders (docs/security.md).
+        "--ServerApp.authorizer_class=lepton_lab.server.auth.LeptonOnlyAuthorizer",
+        "--ServerApp.terminals_enabled=False",
     ]
     for trait, value in (
         ("home", state.home),

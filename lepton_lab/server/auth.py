@@ -19,10 +19,11 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets import Dict, TraitError, validate
 
-__all__ = ["StaticTokenIdentityProvider"]
+__all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider"]
 
 
 class StaticTokenIdentityProvider(IdentityProvider):
@@ -97,3 +98,20 @@ def _entry(entry: Any) -> tuple[str, datetime | None]:
         except ValueError:
             expires = None
     return str(entry.get("user") or ""), expires
+
+
+class LeptonOnlyAuthorizer(Authorizer):
+    """What ``lepton-lab serve`` lets its users do: Lepton Lab's API, and nothing else.
+
+    A shared server's users hold Lepton Lab tokens; Jupyter's own APIs would give each of
+    them the server's files (the tokens file among them), kernels and terminals, that is a
+    shell as the server's user.  Every resource but ``lepton`` is refused, except reading
+    ``/api/status``, the liveness probe load balancers and the benchmarks use.
+    """
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        """Only Lepton Lab's resource, and the read-only status probe."""
+        if resource == "lepton":
+            return True
+        path = str(handler.request.path).rstrip("/")
+        return resource == "api" and action == "read" and path.endswith("/api/status")

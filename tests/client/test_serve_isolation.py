@@ -1,0 +1,47 @@
+"""``lepton-lab serve`` serves Lepton Lab and nothing else to its token holders.
+
+Tried as an attacker holding a valid Lepton token would: every Jupyter API that reads
+files (the tokens file among them), runs code (kernels, sessions, terminals) or changes
+the server is refused; Lepton Lab's API answers.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.client.conftest import TOKENS, Server
+
+ATTEMPTS = [
+    ("GET", "/api/contents"),
+    ("GET", "/api/contents/tokens.json"),
+    ("GET", "/files/tokens.json"),
+    ("PUT", "/api/contents/evil.py"),
+    ("GET", "/api/kernels"),
+    ("POST", "/api/kernels"),
+    ("GET", "/api/sessions"),
+    ("POST", "/api/sessions"),
+    ("GET", "/api/kernelspecs"),
+    ("GET", "/api/terminals"),
+    ("POST", "/api/terminals"),
+    ("GET", "/api/config/notebook"),
+    ("PATCH", "/api/config/notebook"),
+    ("GET", "/api/nbconvert"),
+    ("POST", "/api/shutdown"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ATTEMPTS)
+def test_jupyter_apis_are_refused_to_a_lepton_token(server: Server, method: str, path: str) -> None:
+    answer = requests.request(
+        method, server.url + path, headers=server.headers("alice"), json={}, timeout=30
+    )
+    assert answer.status_code in (403, 404), (method, path, answer.status_code, answer.text)
+    assert not any(token in answer.text for token in TOKENS.values())  # nothing leaked
+
+
+def test_lepton_lab_and_the_status_probe_answer(server: Server) -> None:
+    headers = server.headers("alice")
+    assert requests.get(server.url + "/api/status", headers=headers, timeout=30).ok
+    whoami = requests.get(f"{server.api}/whoami", headers=headers, timeout=30)
+    assert whoami.status_code == 200 and whoami.json()["user"] == "alice"
