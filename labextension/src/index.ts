@@ -30,7 +30,7 @@ import { DatasetView, INSERT } from './datasetView';
 import { Context, errorText } from './dom';
 import { JobsPanel } from './jobsPanel';
 import { JobView, OPEN_OUTPUT } from './jobView';
-import { outputPath } from './logic';
+import { datasetLoadLine, outputPath } from './logic';
 import { ModelView } from './modelView';
 import { RunNotebookView } from './runNotebookView';
 import { OPEN, Sidebar } from './sidebar';
@@ -51,7 +51,11 @@ export const CommandIDs = {
   runAsJob: 'lepton-lab:run-as-job',
   publishTemplate: 'lepton-lab:publish-template',
   insert: INSERT,
-  openOutput: OPEN_OUTPUT
+  insertDataset: 'lepton-lab:insert-dataset',
+  openOutput: OPEN_OUTPUT,
+  cancelJob: 'lepton-lab:cancel-job',
+  rerunJob: 'lepton-lab:rerun-job',
+  promote: 'lepton-lab:promote'
 } as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -138,6 +142,14 @@ function activate(
   };
   const domId = (kind: string, key: string) =>
     `lepton-lab-${kind}-${key.replace(/[^\w-]/g, '-')}`;
+  /** Runs `action`, telling the user if it failed. */
+  const report = async (action: () => Promise<void>) => {
+    try {
+      await action();
+    } catch (error) {
+      Notification.error(errorText(error));
+    }
+  };
   /** The argument `name` of a command, or asked for. */
   const argOrAsk = async (args: any, name: string, title: string) =>
     (args[name] as string | undefined) ??
@@ -194,6 +206,64 @@ function activate(
           trans.__('Job %1', id.slice(0, 8)),
           () => new JobView(ctx, id)
         );
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.cancelJob, {
+    label: trans.__('Cancel Job…'),
+    execute: async args => {
+      const id = await argOrAsk(args, 'id', trans.__('Job id'));
+      if (id) {
+        await report(async () => {
+          const job = await api.cancel(id);
+          Notification.info(trans.__('Job %1: %2', id, job.status));
+        });
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.rerunJob, {
+    label: trans.__('Rerun Job…'),
+    caption: trans.__('Queue a job’s manifest again and compare what it records'),
+    execute: async args => {
+      const id = await argOrAsk(args, 'id', trans.__('Job id'));
+      if (id) {
+        await report(async () => {
+          const rerun = await api.rerun(id);
+          await commands.execute(OPEN.jobs.command, { id: rerun.id });
+        });
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.promote, {
+    label: trans.__('Promote Model Version…'),
+    execute: async args => {
+      const ref = await argOrAsk(args, 'ref', trans.__('Model version (team/name@N)'));
+      const match = ref ? /^(.+)@(\d+)$/.exec(ref) : null;
+      if (!match) {
+        return;
+      }
+      const alias = await InputDialog.getItem({
+        title: trans.__('Promote %1 to', ref!),
+        items: ['production', 'staging']
+      });
+      if (alias.button.accept && alias.value) {
+        await report(async () => {
+          await api.promote(match[1], alias.value!, Number(match[2]));
+          Notification.success(trans.__('%1 is now %2', ref!, alias.value!));
+        });
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.insertDataset, {
+    label: trans.__('Insert Dataset Load Line…'),
+    execute: async args => {
+      const ref = await argOrAsk(
+        args,
+        'ref',
+        trans.__('Dataset version (team/name@N)')
+      );
+      if (ref) {
+        await commands.execute(INSERT, { code: datasetLoadLine(ref) });
       }
     }
   });
@@ -384,7 +454,11 @@ function activate(
     CommandIDs.showSidebar,
     CommandIDs.refresh,
     CommandIDs.runAsJob,
-    CommandIDs.publishTemplate
+    CommandIDs.publishTemplate,
+    CommandIDs.cancelJob,
+    CommandIDs.rerunJob,
+    CommandIDs.promote,
+    CommandIDs.insertDataset
   ]) {
     palette?.addItem({ command, category });
   }
