@@ -97,11 +97,41 @@ class ScheduleService:
         team = self._team(actor, team)
         require_role(actor, team, Role.contributor, f"scheduling jobs in team {team}")
         values = self._check(actor, template, parameters, cron, timezone, missed, options)
+        default = template.rsplit("/", 1)[-1].split("@")[0]
+        return self._insert(actor, team, name or default, values, overlap)
+
+    def create_refresh(
+        self,
+        actor: Actor,
+        dataset: str,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        missed: str = "skip",
+    ) -> ScheduleInfo:
+        """A schedule that re-runs the query of a SQL dataset (``team/name``): a new
+        version each due time the rows changed.  It belongs to the dataset's team."""
+        info = self._ws.datasets.get(actor, dataset)
+        if not info.query:
+            raise InvalidInput(
+                f"{info.team}/{info.name} was not registered from a SQL query: there is no "
+                "query to refresh; register it with ll.datasets.register_query"
+            )
+        require_role(actor, info.team, Role.contributor, f"refreshing {info.team}/{info.name}")
+        values = _refresh_values(f"{info.team}/{info.name}", cron, timezone, missed)
+        return self._insert(actor, info.team, name or f"refresh-{info.name}", values, False)
+
+    def _insert(
+        self, actor: Actor, team: str, name: str, values: dict[str, Any], overlap: bool
+    ) -> ScheduleInfo:
+        """Store a new schedule whose definition was checked."""
         now = utcnow()
+        template = values["template"] or f"refresh {values['options'].get('refresh')}"
         row = Schedule(
             id=uuid.uuid4().hex[:12],
             team=team,
-            name=check_slug(name or template.rsplit("/", 1)[-1].split("@")[0], "schedule name"),
+            name=check_slug(name, "schedule name"),
             owner=actor.user,
             overlap=bool(overlap),
             paused=False,
@@ -136,6 +166,16 @@ class ScheduleService:
             return next(iter(actor.teams))
         teams = ", ".join(sorted(actor.teams)) or "none yet"
         raise InvalidInput(f"say which team the schedule belongs to (team=); yours: {teams}")
+
+    def _check_any(self, actor: Actor, row: Schedule, merged: dict[str, Any]) -> dict[str, Any]:
+        """An edited definition checked: a refresh keeps its dataset, a job its template."""
+        refresh = row.options.get("refresh")
+        if refresh:
+            return _refresh_values(refresh, merged["cron"], merged["timezone"], merged["missed"])
+        return self._check(
+            actor, merged["template"], merged["parameters"], merged["cron"],
+            merged["timezone"], merged["missed"], merged["options"],
+        )  # fmt: skip
 
     def _check(
         self,
@@ -224,10 +264,7 @@ class ScheduleService:
         def work(session: Session) -> ScheduleInfo:
             row = self._editable(session, actor, schedule_id)
             merged = {**_definition(row), **given}
-            values = self._check(
-                actor, merged["template"], merged["parameters"], merged["cron"],
-                merged["timezone"], merged["missed"], merged["options"],
-            )  # fmt: skip
+            values = self._check_any(actor, row, merged)
             row.history = [*row.history, {**_definition(row, dump=True), "version": row.version}]
             for key, value in values.items():
                 setattr(row, key, value)
@@ -284,6 +321,11 @@ class ScheduleService:
             row = self._visible(session, actor, schedule_id)
             require_role(actor, row.team, Role.contributor, f"running schedule {row.name}")
             template, parameters, options = row.template, row.parameters, row.options
+            if options.get("refresh"):
+                raise InvalidInput(
+                    f"schedule {row.name} refreshes {options['refresh']}: run "
+                    f"ll.datasets.refresh({options['refresh']!r}) to refresh it now"
+                )
         info = self._ws.jobs.submit(actor, template, parameters, **options)
 
         def work(session: Session) -> None:
@@ -383,10 +425,16 @@ class ScheduleService:
         """Queue the claimed run's job as the owner; record the job or the reason."""
         try:
             actor = self._ws.actor(claim.owner)
-            job = self._ws.jobs.submit(
-                actor, claim.template, claim.parameters, key=claim.key, **claim.options
-            )
-            status, job_id, detail = "submitted", job.id, {}
+            if claim.options.get("refresh"):
+                # The query runs here, where the connections are: never in a job's kernel.
+                version = self._ws.datasets.refresh(actor, claim.options["refresh"])
+                detail = {"version": version.ref, "created": version.created}
+                status, job_id = "refreshed", ""
+            else:
+                job = self._ws.jobs.submit(
+                    actor, claim.template, claim.parameters, key=claim.key, **claim.options
+                )
+                status, job_id, detail = "submitted", job.id, {}
         except LeptonLabError as exc:  # the template changed, the owner left the team, …
             status, job_id, detail = "error", "", {"reason": exc.message}
 
@@ -399,6 +447,16 @@ class ScheduleService:
             return _run_info(run, "queued" if job_id else "")
 
         return self._ws.db.transact(work)
+
+
+def _refresh_values(dataset: str, cron: str, timezone: str, missed: str) -> dict[str, Any]:
+    """The definition of a schedule that refreshes ``dataset``."""
+    if missed not in MISSED_POLICIES:
+        raise InvalidInput(f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}")
+    check_timezone(timezone)
+    return {"template": "", "parameters": {}, "cron": check_cron(cron),
+            "timezone": timezone.strip(), "missed": missed,
+            "options": {"refresh": dataset}}  # fmt: skip
 
 
 def _claim_of(run: ScheduleRun, row: Schedule) -> _Claim:
