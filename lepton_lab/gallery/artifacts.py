@@ -13,21 +13,21 @@ Two formats, both one file (a zip), neither read with pickle:
     own classes, **on the CPU** (a gallery model predicts wherever it is loaded, and every
     machine has a CPU; move ``module_`` with ``.to()`` and set ``device_`` for a GPU).
 
-**Trust.**  A name in the file is trusted when it is a class of scikit-learn, NumPy or
-SciPy, one of Lepton Lab's own estimators (``lepton_lab.training``), or a function in
-:data:`TRUSTED_FUNCTIONS`.  Other functions are refused even from those libraries: a
-``FunctionTransformer`` calling ``numpy.savetxt`` could write files when it predicts.
-NumPy and SciPy ufuncs are trusted by skops itself.
+**Trust.**  Every type, function and method the file names must be on the allow-list of
+:mod:`lepton_lab.gallery.allowlist` (scikit-learn's classifiers, regressors and
+transformers, the types they are made of, arrays, Lepton Lab's own estimators and
+preprocessing), never a whole library; :mod:`lepton_lab.gallery.audit` walks the file.
 
 **Audit once, verify always.**  :func:`save_model` (and :func:`audit_artifact`, for bytes
-that travelled) audit the file and return the names it needs; the registry keeps them
-with the version.  :func:`load_model` checks the sha256 before it builds anything, then
-lets skops build with exactly that list: no second audit of the whole file.  The hash is
-computed in a thread while skops parses the file (parsing builds no objects), so a large
-artifact's check costs little.  Loaded models are kept per process by sha256
-(:func:`cached_model`), at most :data:`CACHE_MAX_MODELS` of them and
-:data:`CACHE_MAX_BYTES` of artifacts; the model returned is shared: predict with it,
-never refit it.
+that travelled, which also builds the model once, so that a file that cannot be built is
+refused before it is stored) audit the file and return the names skops needs to be told;
+the registry keeps them with the version.  :func:`load_model` checks the sha256 before it
+builds anything, then walks the file's names against the allow-list and lets skops build
+with exactly the stored list.  The hash is computed in a thread while skops parses the
+file (parsing builds no objects), so a large artifact's check costs little.  Loaded
+models are kept per process by sha256 (:func:`cached_model`), at most
+:data:`CACHE_MAX_MODELS` of them and :data:`CACHE_MAX_BYTES` of artifacts; the model
+returned is shared: predict with it, never refit it.
 
 The networks' side of the torch format lives in :mod:`lepton_lab.gallery.torch_artifacts`,
 the cache in :mod:`lepton_lab.gallery.cache`.
@@ -37,21 +37,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import io
 import json
 import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import skops.io as sio  # type: ignore[import-untyped]
-from sklearn.base import BaseEstimator
-from skops.io.exceptions import UntrustedTypesFoundException  # type: ignore[import-untyped]
 
 from lepton_lab.errors import CorruptBlob, InvalidInput
+from lepton_lab.gallery.allowlist import TRUSTED_FUNCTIONS, is_allowed
+from lepton_lab.gallery.audit import check_archive, named_types, parse_tree, refused, untrusted
 from lepton_lab.gallery.cache import ModelCache
 from lepton_lab.gallery.torch_artifacts import (
     CONFIG_FILE,
@@ -62,12 +60,6 @@ from lepton_lab.gallery.torch_artifacts import (
     split_networks,
     torch_estimators,
 )
-
-try:  # skops's two load steps, so that the hash is checked between parsing and building
-    from skops.io._audit import audit_tree, get_tree  # type: ignore[import-untyped]
-    from skops.io._utils import read_schema  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - another skops: verify first, then load in one go
-    read_schema = None
 
 __all__ = [
     "CACHE_MAX_BYTES",
@@ -82,20 +74,12 @@ __all__ = [
     "save_model",
 ]
 
-TRUSTED_FUNCTIONS = frozenset(
-    {
-        "lepton_lab.training.preprocess.as_categories",
-        "lepton_lab.training.preprocess.as_text",
-    }
-)
-"""Functions a stored model may call: Lepton Lab's preprocessing, which only computes."""
 CACHE_MAX_MODELS = 8
 """Loaded models kept per process, least recently used dropped first."""
 CACHE_MAX_BYTES = 1 << 30
 """Artifact bytes kept loaded per process (a rough measure of the models' memory)."""
 
 SKOPS, BUNDLE = "skops", "skops+safetensors"
-_CLASS_ROOTS = ("sklearn", "numpy", "scipy")
 _THREAD_FROM = 4 << 20  # below this, hashing takes under ~3 ms: not worth a thread
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so that the same model gives the same bytes
 _CACHE = ModelCache(CACHE_MAX_MODELS, CACHE_MAX_BYTES)
@@ -130,7 +114,7 @@ def save_model(model: Any) -> SavedArtifact:
         )
     estimators = torch_estimators(model)
     data, format_ = (_bundle(model, estimators), BUNDLE) if estimators else (_dumps(model), SKOPS)
-    trusted = audit_artifact(data)
+    trusted = audit_artifact(data, build=False)  # built from a live model: it builds
     return SavedArtifact(data, hashlib.sha256(data).hexdigest(), format_, trusted, len(data))
 
 
@@ -194,58 +178,44 @@ def _bundle(model: Any, estimators: list[Any]) -> bytes:
 # -- audit ----------------------------------------------------------------------------------
 
 
-def audit_artifact(data: bytes) -> list[str]:
-    """The non-default type names an artifact needs, all trusted; else ``InvalidInput``
-    naming the ones that are not.  For bytes from anywhere: nothing in them is built."""
+def audit_artifact(data: bytes, *, build: bool = True) -> list[str]:
+    """The names skops must be told to trust for an artifact (to keep with the version),
+    after every name in it passed the allow-list; else ``InvalidInput`` naming the ones
+    that did not.  For bytes from anywhere: nothing is built before the audit passed.
+
+    ``build`` then builds the model once and drops it, so that a file that passes the
+    audit but cannot be built (a pickled array, a broken tree) is refused now, not on
+    every later load."""
     parts = _unpack(data)
-    parts.source.close()  # skops reads the bytes again; nothing to share here
+    with parts.source:
+        tree = parse_tree(parts.source, None)
+        names = named_types(tree)
+        bad = refused(names)
+        if bad:
+            raise untrusted(bad)
+        needed = sorted(tree.get_unsafe_set())
+        if build:
+            _build(tree, parts)
+    return needed
+
+
+def _build(tree: Any, parts: _Parts) -> None:
     try:
-        found: list[str] = sio.get_untrusted_types(data=parts.skops)
-    except Exception as exc:  # a malformed upload is bad input (400), whatever skops raises
-        raise InvalidInput(f"cannot read the model file: {exc}") from exc
-    refused = [name for name in found if not is_trusted(name)]
-    if refused:
-        raise _untrusted(refused)
-    return sorted(found)
+        model = tree.construct()
+        if parts.networks is not None:
+            attach_networks(model, parts.networks, parts.weights)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # whatever the allowed types raise on content they refuse
+        raise InvalidInput(
+            f"the model file passes the audit but cannot be built: {type(exc).__name__}: "
+            f"{str(exc)[:300]}; save the model again with ll.models.register"
+        ) from None
 
 
 def is_trusted(name: str) -> bool:
     """Whether the gallery builds the type or function ``name`` (``"module.Name"``)."""
-    return _is_trusted(name)
-
-
-@lru_cache(maxsize=512)
-def _is_trusted(name: str) -> bool:
-    if name in TRUSTED_FUNCTIONS:
-        return True
-    root = name.split(".", 1)[0]
-    if root not in (*_CLASS_ROOTS, "lepton_lab"):
-        return False  # and never import it: importing a module runs its code
-    found = _resolve(name)
-    if not isinstance(found, type):
-        return False  # functions only from TRUSTED_FUNCTIONS
-    if root == "lepton_lab":
-        return name.startswith("lepton_lab.training.") and issubclass(found, BaseEstimator)
-    return True
-
-
-def _resolve(name: str) -> Any:
-    module, _, attr = name.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
-        return None
-
-
-def _untrusted(names: list[str]) -> InvalidInput:
-    quoted = ", ".join(f"'{name}'" for name in names)
-    what = f"model type {quoted} is" if len(names) == 1 else f"model types {quoted} are"
-    return InvalidInput(
-        f"{what} not trusted: the gallery stores only scikit-learn, NumPy and SciPy classes "
-        "and Lepton Lab's own estimators and preprocessing, so that loading a model runs no "
-        "code from its file; use scikit-learn's own transformers instead of custom classes "
-        "or functions, or keep this model outside the gallery"
-    )
+    return is_allowed(name)
 
 
 # -- load -----------------------------------------------------------------------------------
@@ -282,52 +252,51 @@ def clear_cache() -> None:
 
 
 def _checked_trusted(trusted: list[str]) -> frozenset[str]:
-    # The list comes from the database: a name the policy refuses is refused here too.
+    # The list comes from the database, and may predate today's allow-list: a name the
+    # allow-list refuses is refused here too.
     names = frozenset(str(name) for name in trusted)
-    refused = sorted(name for name in names if not is_trusted(name))
-    if refused:
+    bad = refused(set(names))
+    if bad:
         raise InvalidInput(
-            f"the version's trusted list names {', '.join(refused)}, which Lepton Lab does "
-            "not trust; refusing to load it"
+            f"the version's trusted list names {', '.join(bad)}, which Lepton Lab does "
+            "not trust; refusing to load it (register the model again to audit it)"
         )
     return names
 
 
 def _load_verified(data: bytes, sha256: str, trusted: frozenset[str]) -> Any:
-    if read_schema is None:  # pragma: no cover - skops without the two steps
-        _Digest(data, threaded=False).check(sha256)
+    digest = _Digest(data, threaded=True)
+    try:
         parts = _unpack(data)
-        parts.source.close()
-        model = sio.loads(parts.skops, trusted=sorted(trusted))
-    else:
-        digest = _Digest(data, threaded=True)
-        try:
-            parts = _unpack(data)
-            tree = _parse(parts.source, trusted)
-        except Exception:
-            digest.check(sha256)  # a changed file explains any parse error best
-            raise
-        with parts.source:
-            digest.check(sha256)  # nothing is built before the bytes are the registered ones
-            model = tree.construct()
+        tree = _parse(parts.source, trusted)
+    except Exception:
+        digest.check(sha256)  # a changed file explains any parse error best
+        raise
+    with parts.source:
+        digest.check(sha256)  # nothing is built before the bytes are the registered ones
+        model = tree.construct()
     if parts.networks is not None:
         attach_networks(model, parts.networks, parts.weights)
     return model
 
 
 def _parse(source: zipfile.ZipFile, trusted: frozenset[str]) -> Any:
-    """skops's node tree for the file, audited against ``trusted``; nothing built yet."""
+    """skops's node tree for the file, every name on the allow-list and every name skops
+    does not trust by itself in ``trusted``; nothing built yet."""
     with _closed_on_error(source):
-        schema, context = read_schema(source)
-        tree = get_tree(schema, context, trusted=sorted(trusted))
-        try:
-            audit_tree(tree, trusted=sorted(trusted))
-        except UntrustedTypesFoundException:
-            missing = sorted(tree.get_unsafe_set() - trusted)
+        tree = parse_tree(source, sorted(trusted))
+        bad = refused(named_types(tree))
+        if bad:
+            raise InvalidInput(
+                f"the artifact holds {', '.join(bad)}, which Lepton Lab does not trust; "
+                "refusing to load it"
+            )
+        missing = sorted(tree.get_unsafe_set())
+        if missing:
             raise InvalidInput(
                 f"the artifact holds {', '.join(missing)}, which its trusted list does not "
                 "name; refusing to load it (register the model again to audit it)"
-            ) from None
+            )
     return tree
 
 
@@ -335,12 +304,9 @@ def _parse(source: zipfile.ZipFile, trusted: frozenset[str]) -> Any:
 def _closed_on_error(source: zipfile.ZipFile) -> Iterator[None]:
     try:
         yield
-    except InvalidInput:
+    except BaseException:
         source.close()
         raise
-    except Exception as exc:  # skops reports a malformed file in many ways
-        source.close()
-        raise InvalidInput(f"cannot read the model file: {exc}") from exc
 
 
 class _Digest:
@@ -386,6 +352,8 @@ def _unpack(data: bytes) -> _Parts:
     """The skops file and, for the torch format, the networks and their weights."""
     try:
         outer = zipfile.ZipFile(io.BytesIO(data))
+        with _closed_on_error(outer):
+            check_archive(outer)  # before anything in it is read
         if "schema.json" in outer.namelist():
             return _Parts(data, outer)
         with outer:
@@ -394,7 +362,9 @@ def _unpack(data: bytes) -> _Parts:
                 inner = outer.read(MODEL_FILE)
                 source = zipfile.ZipFile(io.BytesIO(inner))
                 return _Parts(inner, source, networks, outer.read(WEIGHTS_FILE))
-    except (zipfile.BadZipFile, ValueError) as exc:  # JSONDecodeError is a ValueError
+    except InvalidInput:
+        raise
+    except Exception as exc:  # zipfile, zlib and json report a broken file in many ways
         raise InvalidInput(f"not a gallery model artifact: {exc}") from None
     raise InvalidInput(
         f"not a gallery model artifact: expected a skops file, or a zip of {MODEL_FILE}, "
