@@ -41,7 +41,7 @@ from lepton_lab.identity import (
     require_role,
     visible_filter,
 )
-from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of
+from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of, link_node
 from lepton_lab.membership import require_team
 from lepton_lab.paging import Page, check_page
 from lepton_lab.refs import Ref, check_slug, check_text, parse_ref
@@ -501,7 +501,8 @@ class DatasetService:
         return frame
 
     def link(self, actor: Actor, ref: str | Ref, node: str, kind: str) -> Edge:
-        """Record that ``node`` used the version ``ref`` names (trained or evaluated on it)."""
+        """Record that ``node`` used the version ``ref`` names (trained or evaluated on it);
+        who may link which node: :func:`lepton_lab.lineage.link_node`."""
         if kind not in KINDS - {"read"}:
             allowed = ", ".join(sorted(KINDS - {"read"}))
             raise InvalidInput(f"unknown lineage kind {kind!r}; use one of: {allowed}")
@@ -513,7 +514,7 @@ class DatasetService:
         src = f"dataset:{version.ref}"
 
         def work(session: Session) -> None:
-            add_edge(session, src, node, kind, actor.user)
+            link_node(session, self._ws.teams.actor_in(session, actor.user), src, node, kind)
 
         self._ws.db.transact(work)
         return Edge(src, node, kind, actor.user, utcnow())

@@ -1,9 +1,17 @@
 """Changing models: aliases (``production`` needs an editor), cards, tags, evaluations.
 
 An evaluation is stored against what it was measured on: a dataset version
-(``team/name@3``, a node of the lineage) or a description in parentheses such as
-``(a DataFrame)``; its split is a slug of at most :data:`MAX_SPLIT` characters and its
-metrics finite numbers (or null for one that could not be computed).
+(``team/name@3``, a node of the lineage, which the caller must be able to see) or a
+description in parentheses such as ``(a DataFrame)``; its split is a slug of at most
+:data:`MAX_SPLIT` characters and its metrics finite numbers (or null for one that could
+not be computed).
+
+Roles: moving ``production`` needs the editor role in the model's team, any other alias
+(``staging`` …) the contributor role.  Recording an evaluation needs the contributor role
+in the model's team (or owning the model); replacing one that someone else recorded
+(the registration's ``test`` split among them, which gives the model its headline
+metric) needs the right to edit the model: its owner or a team editor.  Each evaluation
+is an audit event (``model.evaluate``).
 """
 
 from __future__ import annotations
@@ -20,7 +28,14 @@ from lepton_lab.gallery.candidate import check_metrics, dataset_version, json_sa
 from lepton_lab.gallery.cards import check_alias, check_card, check_tags, merge_card
 from lepton_lab.gallery.info import MetricInfo, ModelInfo
 from lepton_lab.gallery.rows import model_info, resolve_version, unversioned, visible_model
-from lepton_lab.identity import Actor, Role, Visibility, require_edit, require_role
+from lepton_lab.identity import (
+    Actor,
+    Role,
+    Visibility,
+    can_edit,
+    require_edit,
+    require_role,
+)
 from lepton_lab.lineage import add_edge
 from lepton_lab.refs import check_slug, check_text
 from lepton_lab.store.tables import ModelAlias, ModelMetric, utcnow
@@ -56,6 +71,19 @@ def _split(split: str) -> str:
     if isinstance(split, str) and len(split) > MAX_SPLIT:
         raise InvalidInput(f"split {split[:20]!r}… is too long: keep it to {MAX_SPLIT} characters")
     return check_slug(split, "split")
+
+
+def _check_replace(
+    actor: Actor, team: str, owner: str, dataset: str, split: str, recorded_by: str
+) -> None:
+    """Replacing someone else's evaluation rewrites what the gallery shows of the model."""
+    if not can_edit(actor, team=team, owner=owner):
+        require_role(
+            actor,
+            team,
+            Role.editor,
+            f"replacing the evaluation on {dataset} ({split}) that {recorded_by} recorded",
+        )
 
 
 class ModelChanges:
@@ -157,12 +185,19 @@ class ModelChanges:
     def record_metrics(
         self, actor: Actor, ref: str, dataset: str, split: str, metrics: dict[str, Any]
     ) -> MetricInfo:
-        """Store an evaluation of a version on a dataset version (``ll.evaluate``)."""
+        """Store an evaluation of a version on a dataset version (``ll.evaluate``); roles
+        as the module says."""
         dataset, split = _evaluated_on(dataset), _split(split)
         metrics = check_metrics(metrics)
+        if not dataset.startswith("("):
+            self._ws.datasets.version(actor, dataset)  # NotFound unless the caller sees it
 
         def work(session: Session) -> MetricInfo:
             row, version = resolve_version(session, actor, ref)
+            current = self._ws.teams.actor_in(session, actor.user)
+            what = f"recording an evaluation of {row.team}/{row.name}"
+            if row.owner != current.user:
+                require_role(current, row.team, Role.contributor, what)
             existing = session.scalar(
                 select(ModelMetric).where(
                     ModelMetric.version_id == version.id,
@@ -179,10 +214,13 @@ class ModelChanges:
                     created_by=actor.user,
                 )
                 session.add(existing)
+            elif existing.created_by != current.user:
+                _check_replace(current, row.team, row.owner, dataset, split, existing.created_by)
             existing.metrics, existing.created_at = json_safe(metrics), utcnow()
             node = f"model:{row.team}/{row.name}@{version.version}"
             if not dataset.startswith("("):
                 add_edge(session, f"dataset:{dataset}", node, "evaluated_on", actor.user)
+            record_event(session, actor.user, "model.evaluate", node, dataset=dataset, split=split)
             session.flush()
             return MetricInfo(dataset, split, existing.metrics, existing.created_at)
 

@@ -23,8 +23,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.preprocessing import (
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    PolynomialFeatures,
+    PowerTransformer,
+    QuantileTransformer,
+    RobustScaler,
+    SplineTransformer,
+    StandardScaler,
+)
 
 from lepton_lab.errors import InvalidInput
 from lepton_lab.training.preprocess import plan_columns
@@ -36,6 +49,13 @@ KINDS = ("number", "category", "text", "any")
 
 Rows = pd.DataFrame | list[dict[str, Any]] | dict[str, Any]
 """Rows for a model: a DataFrame, JSON records, or one record."""
+
+_NUMERIC_STEPS = (
+    *(StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler, Normalizer),
+    *(PolynomialFeatures, SplineTransformer, PowerTransformer, QuantileTransformer),
+    *(KBinsDiscretizer, KNNImputer, PCA, TruncatedSVD, VarianceThreshold),
+)
+"""First steps of a pipeline that take numbers only: the columns they see are numbers."""
 
 
 class LoadedModel:
@@ -96,9 +116,17 @@ class LoadedModel:
         return pd.DataFrame(columns, index=frame.index, copy=False)
 
     def _kinds(self) -> list[tuple[str, str]]:
-        """(column, kind) of each input, in the model's order."""
+        """(column, kind) of each input, in the model's order; a kind the signature left
+        ``any`` read off the model when it can be (so that text meant for a model that
+        takes numbers is refused here, naming the column, not deep inside it)."""
         inputs = self.signature.get("inputs", [])
-        return [(str(spec["name"]), str(spec.get("dtype", "any"))) for spec in inputs]
+        kinds = [(str(spec["name"]), str(spec.get("dtype", "any"))) for spec in inputs]
+        if any(kind == "any" for _, kind in kinds):
+            known = _kinds_from_model(self.model)
+            kinds = [
+                (name, known.get(name, "any") if kind == "any" else kind) for name, kind in kinds
+            ]
+        return kinds
 
     def predict(self, rows: Rows) -> np.ndarray[Any, Any]:
         """One prediction per row: a class label, or a number for regression."""
@@ -333,7 +361,7 @@ def _kinds_from_model(model: Any) -> dict[str, str]:
 def _takes_numbers(step: Any) -> bool:
     if isinstance(step, SimpleImputer):
         return step.strategy in ("mean", "median")
-    return isinstance(step, StandardScaler | MinMaxScaler | RobustScaler | MaxAbsScaler)
+    return isinstance(step, _NUMERIC_STEPS)
 
 
 def _output(model: Any) -> dict[str, Any]:

@@ -207,8 +207,10 @@ def test_record_metrics_refuses(
 
 
 def test_record_metrics_keeps_dataset_versions_and_descriptions(
-    workspace: Workspace, alice: Actor, registered: str
+    workspace: Workspace, alice: Actor, registered: str, wine: pd.DataFrame
 ) -> None:
+    for rows in (10, 20, 30):  # the version evaluated on must exist, and alice see it
+        workspace.datasets.register(alice, wine.head(rows), "lab/wine-2024")
     measured = workspace.models.record_metrics(
         alice, registered, " lab/wine-2024@3 ", "eval", {"accuracy": 0.75, "roc_auc": None}
     )
