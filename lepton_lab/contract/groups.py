@@ -108,8 +108,8 @@ CANCEL = declare(
     "/groups/{group_id}/cancel",
     OneGroup,
     Info(GroupInfo),
-    role="user",
+    role="editor",
     run=lambda ws, actor, r: ws.groups.cancel(actor, r.group_id),
     summary="Cancel every job of the group still queued or running",
-    owner_note=_SEEN_BY,
+    owner_note=f"{_SEEN_BY}; 403 unless its submitter or a team editor",
 )

@@ -171,10 +171,11 @@ CANCEL = declare(
     "/jobs/{job_id}/cancel",
     OneJob,
     Info(JobInfo),
-    role="user",
+    role="editor",
     run=lambda ws, actor, r: ws.jobs.cancel(actor, r.job_id),
     summary="Cancel a queued job, or stop a running one",
     refusals=(400, 403, 404, 409),
+    owner_note="404 for what they may not see; 403 unless its submitter or a team editor",
 )
 
 RESUBMIT = declare(

@@ -241,7 +241,7 @@ UPDATE = declare(
     "/models/{team}/{name}",
     Update,
     Info(ModelInfo),
-    role="contributor",
+    role="editor",
     run=lambda ws, actor, r: ws.models.update(
         actor, model_name(r.team, r.name), card=r.card, tags=r.tags, visibility=r.visibility
     ),

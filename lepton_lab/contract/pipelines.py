@@ -176,11 +176,11 @@ CANCEL = declare(
     "/pipeline-runs/{run_id}/cancel",
     OneRun,
     Info(PipelineRun),
-    role="user",
+    role="editor",
     run=lambda ws, actor, r: ws.pipelines.cancel(actor, r.run_id),
     summary="Cancel the run: its queued and running steps, and those not queued yet",
     refusals=(400, 403, 404, 409),
-    owner_note=_SEEN_BY,
+    owner_note=f"{_SEEN_BY}; 403 unless its submitter or a team editor",
 )
 
 RERUN = declare(

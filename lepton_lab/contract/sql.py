@@ -74,8 +74,9 @@ REFRESH = declare(
     "/datasets/{team}/{name}/refresh",
     OneDataset,
     Info(VersionInfo),
-    role="contributor",
+    role="editor",
     run=lambda ws, actor, r: ws.datasets.refresh(actor, dataset_ref(r)),
     summary="Re-run the dataset's query: a new version only when the rows changed",
     refusals=(400, 403, 404),
+    owner_note="404 for a dataset they may not see, else 403; its owner may refresh it too",
 )
