@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from lepton_lab.client.backend import Backend
+from lepton_lab.client.handles import Handle, poll
 from lepton_lab.contract import groups as ops
 from lepton_lab.runs.groups import GroupInfo
 
@@ -14,45 +14,32 @@ if TYPE_CHECKING:
 
 __all__ = ["Group"]
 
-# Polls start fast and back off to this, as a job's wait does.
-_MAX_POLL = 1.0
 
+class Group(Handle[GroupInfo]):
+    """A sweep or pipeline run: ``group.wait()``, ``group.results()``, ``group.cancel()``.
 
-class Group:
-    """A sweep or pipeline run: ``group.wait()``, ``group.results()``, ``group.cancel()``."""
+    Its :attr:`status` is running, succeeded, failed or cancelled.
+    """
 
     def __init__(self, backend: Backend, info: GroupInfo) -> None:
+        super().__init__(info)
         self._backend = backend
-        self.info = info
 
-    @property
-    def id(self) -> str:
-        """The group's id."""
-        return self.info.id
-
-    @property
-    def status(self) -> str:
-        """The group's status, fetched now (running, succeeded, failed, cancelled)."""
-        return self.refresh().status
-
-    def refresh(self) -> GroupInfo:
-        """Fetch the group's state and keep it in :attr:`info`."""
-        self.info = self._backend.call(ops.GET, group_id=self.id)
-        return self.info
+    def _fetch(self) -> GroupInfo:
+        info: GroupInfo = self._backend.call(ops.GET, group_id=self.id)
+        return info
 
     def wait(self, timeout: float | None = None) -> Group:
         """Block until every job of the group has ended (:class:`TimeoutError` after
         ``timeout`` seconds; the jobs go on)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.05
-        while not self.refresh().done:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"group {self.id} is still {self.info.status} after {timeout:g} s "
-                    f"({self.info.counts}); wait longer, or cancel it"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, _MAX_POLL)
+        self.info = poll(
+            self._fetch,
+            timeout,
+            lambda info: (
+                f"group {self.id} is still {info.status} after {timeout:g} s "
+                f"({info.counts}); wait longer, or cancel it"
+            ),
+        )
         return self
 
     def results(self, sort_by: str | None = None, *, ascending: bool = False) -> pd.DataFrame:

@@ -8,41 +8,90 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from lepton_lab.client.jobs import Jobs as JobsAPI
     from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
 
-__all__ = ["Job", "follow_logs", "save_notebook", "wait_for"]
+__all__ = ["Handle", "Job", "follow_logs", "poll", "save_notebook", "wait_for"]
 
 # Polls start fast (short jobs end in a fraction of a second) and back off to this.
 _MAX_POLL = 1.0
 
 
-class Job:
-    """A submitted job: ``job.wait()``, ``job.outputs``, ``job.notebook_path``, ``job.logs()``."""
+class _State(Protocol):
+    """What a handle's info tells: the id, the status, and whether it has ended."""
 
-    def __init__(self, api: JobsAPI, info: JobInfo) -> None:
-        self._api = api
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+
+
+_S = TypeVar("_S", bound=_State)
+
+
+def poll(fetch: Callable[[], _S], timeout: float | None, late: Callable[[_S], str]) -> _S:
+    """Call ``fetch`` until what it answers is done, often at first and then once a
+    second; :class:`TimeoutError` saying ``late(last answer)`` after ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        state = fetch()
+        if state.done:
+            return state
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(late(state))
+        left = delay if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(delay, left)))
+        delay = min(delay * 1.5, _MAX_POLL)
+
+
+class Handle(ABC, Generic[_S]):
+    """A handle on something that runs elsewhere (a job, a group of jobs): its state as
+    last fetched in :attr:`info`, fetched again when asked."""
+
+    def __init__(self, info: _S) -> None:
         self.info = info
 
     @property
     def id(self) -> str:
-        """The job's id."""
+        """Its id."""
         return self.info.id
 
     @property
     def status(self) -> str:
-        """The status, fetched now (queued, running, succeeded, failed, cancelled, lost)."""
+        """Its status, fetched now."""
         return self.refresh().status
 
-    def refresh(self) -> JobInfo:
-        """Fetch the job's state and keep it in :attr:`info`."""
-        self.info = self._api.get(self.id)
+    def refresh(self) -> _S:
+        """Fetch the state and keep it in :attr:`info`."""
+        self.info = self._fetch()
         return self.info
+
+    @abstractmethod
+    def _fetch(self) -> _S:
+        """The state, fetched now."""
+
+
+class Job(Handle["JobInfo"]):
+    """A submitted job: ``job.wait()``, ``job.outputs``, ``job.notebook_path``, ``job.logs()``.
+
+    Its :attr:`status` is queued, running, succeeded, failed, cancelled or lost.
+    """
+
+    def __init__(self, api: JobsAPI, info: JobInfo) -> None:
+        super().__init__(info)
+        self._api = api
+
+    def _fetch(self) -> JobInfo:
+        return self._api.get(self.id)
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until the job ends; returns the handle (``job.wait().outputs``)."""
@@ -92,19 +141,14 @@ class Job:
 
 def wait_for(api: JobsAPI, job_id: str, timeout: float | None) -> JobInfo:
     """Poll until the job ends; :class:`TimeoutError` after ``timeout`` seconds."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.02
-    while True:
-        info = api.get(job_id)
-        if info.done:
-            return info
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"job {job_id} is still {info.status} after {timeout:g} s; "
-                f"wait longer, or cancel it: lepton-lab jobs cancel {job_id}"
-            )
-        time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
-        delay = min(delay * 1.5, _MAX_POLL)
+    return poll(
+        lambda: api.get(job_id),
+        timeout,
+        lambda info: (
+            f"job {job_id} is still {info.status} after {timeout:g} s; "
+            f"wait longer, or cancel it: lepton-lab jobs cancel {job_id}"
+        ),
+    )
 
 
 def follow_logs(api: JobsAPI, job_id: str, *, poll: float = 0.5) -> Iterator[LogChunk]:
