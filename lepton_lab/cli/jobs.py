@@ -241,11 +241,10 @@ def records_rows(records: list[RecordInfo]) -> list[dict[str, Any]]:
 
 def print_reproduction(state: CliState, reproduction: Reproduction) -> None:
     """The verdict line and the value-by-value table of a rerun."""
-    verdict = {True: "reproduced", False: "did NOT reproduce", None: "still running"}
     rerun, original = reproduction.rerun, reproduction.original
-    head = f"job {rerun.id} (rerun of {original.id}): {verdict[reproduction.reproduced]}"
+    head = f"job {rerun.id} (rerun of {original.id}): {reproduction.verdict}"
     output.line(state.console, head, style="bold")
-    if reproduction.reproduced is None:
+    if not rerun.done:
         output.line(state.console, f"compare when it ends: lepton-lab jobs show {rerun.id}")
         return
     if rerun.status != original.status:

@@ -297,7 +297,8 @@ class ValueCheck:
 class Reproduction:
     """Whether a rerun reproduced its original, value by value.
 
-    ``reproduced`` is None while the rerun has not finished.
+    ``reproduced`` is None while the rerun has not finished, and when there is nothing to
+    compare: the original was cancelled before it recorded a value.
     """
 
     original: JobInfo
@@ -305,12 +306,31 @@ class Reproduction:
     checks: list[ValueCheck]
 
     @property
+    def comparable(self) -> bool:
+        """Whether the original left anything to compare with.
+
+        A cancelled job's status says someone stopped it, not how the notebook ends, so only
+        the values it recorded before that count (the service compares only those).
+        """
+        return self.original.status != "cancelled" or bool(self.checks)
+
+    @property
     def reproduced(self) -> bool | None:
         """True when the rerun succeeded as the original did and every value matched."""
-        if not self.rerun.done:
+        if not self.rerun.done or not self.comparable:
             return None
-        same_outcome = self.rerun.status == self.original.status
+        cancelled = self.original.status == "cancelled"
+        same_outcome = cancelled or self.rerun.status == self.original.status
         return same_outcome and all(c.match for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """The verdict in words: reproduced, did NOT reproduce, still running, or why not."""
+        if not self.rerun.done:
+            return "still running"
+        if not self.comparable:
+            return "nothing to compare: the original was cancelled before it recorded a value"
+        return "reproduced" if self.reproduced else "did NOT reproduce"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -331,10 +351,9 @@ class Reproduction:
         )
 
     def _repr_html_(self) -> str:
-        verdict = {True: "reproduced", False: "did NOT reproduce", None: "still running"}
         head = (
             f"<p>Job {html.escape(self.rerun.id)} (rerun of {html.escape(self.original.id)}): "
-            f"<b>{verdict[self.reproduced]}</b></p>"
+            f"<b>{html.escape(self.verdict)}</b></p>"
         )
         rows = "".join(
             f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(repr(c.original))}</td>"

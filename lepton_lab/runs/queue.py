@@ -253,12 +253,14 @@ class JobService:
                 f"job {job_id} is not a rerun; rerun it first: lepton-lab jobs rerun {job_id}"
             )
         original = self.get(actor, rerun.rerun_of)
-        checks = (
-            compare_all(self.records(actor, original.id), self.records(actor, rerun.id))
-            if rerun.done
-            else []
-        )
-        return Reproduction(original, rerun, checks)
+        if not rerun.done:
+            return Reproduction(original, rerun, [])
+        before, after = self.records(actor, original.id), self.records(actor, rerun.id)
+        if original.status == "cancelled":
+            # Stopped by someone: what it did not record yet is not a difference.
+            recorded = {r.name for r in before}
+            after = [r for r in after if r.name in recorded]
+        return Reproduction(original, rerun, compare_all(before, after))
 
     def _visible(self, session: Session, actor: Actor, job_id: str) -> Job:
         row = session.get(Job, job_id) if isinstance(job_id, str) and job_id else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lepton_lab.identity import Actor
+from lepton_lab.runs.info import Reproduction, ValueCheck
 from lepton_lab.runs.leases import Leases, new_runner_id
 from lepton_lab.workspace import Workspace
 from tests.runs.helpers import make_notebook
@@ -220,3 +222,22 @@ def test_a_notebook_is_read_as_a_template_not_yet_stored(
         info.sha256,
     )
     assert workspace.blobs.read_bytes(info.sha256) == content
+
+
+def test_a_rerun_of_a_job_cancelled_before_recording_has_nothing_to_compare(
+    workspace: Workspace, alice: Actor, template: str
+) -> None:
+    queued = workspace.jobs.submit(alice, template, {"dataset": "finance/wine"})
+    original = workspace.jobs.cancel(alice, queued.id)
+    rerun = workspace.jobs.resubmit(alice, original.id)
+    workspace.jobs.cancel(alice, rerun.id)
+    report = workspace.jobs.reproduction(alice, rerun.id)
+    assert report.checks == [] and not report.comparable
+    assert report.reproduced is None and report.verdict.startswith("nothing to compare")
+    assert "did NOT reproduce" not in report._repr_html_()
+    # The rerun ran to its end and recorded values the original never reached: still nothing.
+    ended = replace(report.rerun, status="succeeded")
+    assert Reproduction(report.original, ended, []).verdict.startswith("nothing to compare")
+    # What the original recorded before it was stopped is compared; its status is not.
+    same = [ValueCheck("rows", 3, 3, True)]
+    assert Reproduction(report.original, ended, same).reproduced is True
