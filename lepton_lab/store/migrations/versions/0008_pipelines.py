@@ -49,9 +49,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_pipeline_versions"),
-        sa.UniqueConstraint(
-            "pipeline_id", "version", name="uq_pipeline_versions_pipeline_version"
-        ),
+        sa.UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_pipeline_version"),
     )
 
 
