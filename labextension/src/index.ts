@@ -14,7 +14,8 @@ import {
   ICommandPalette,
   InputDialog,
   Notification,
-  ToolbarButton
+  ToolbarButton,
+  WidgetTracker
 } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
@@ -38,6 +39,8 @@ import { TemplateView } from './templateView';
 import { tab, View } from './view';
 
 const PLUGIN_ID = 'lepton-lab:plugin';
+/** The command that reopens a restored tab. */
+const REOPEN = 'lepton-lab:reopen';
 
 /** The extension's icon (themed through `jp-icon3`). */
 export const leptonIcon = new LabIcon({ name: 'lepton-lab:icon', svgstr: iconSvg });
@@ -120,12 +123,31 @@ function activate(
   /** Opens (or brings forward) the tab `id` made by `make`: in JupyterLab a main-area
    * tab; in Notebook 7, whose pages hold one document, the right side panel. */
   const tabs = new Map<string, Widget>();
-  const show = (id: string, label: string, make: () => View) => {
+  // The open tabs, restored at the next page load by the command (and arguments) that
+  // opened each.
+  const tracker = new WidgetTracker<Widget>({ namespace: 'lepton-lab' });
+  void restorer?.restore(tracker, {
+    command: REOPEN,
+    args: widget => JSON.parse(widget.node.dataset.reopen ?? '{}'),
+    name: widget => widget.id
+  });
+  commands.addCommand(REOPEN, {
+    label: trans.__('Reopen a Lepton Lab Tab'),
+    execute: args => commands.execute(args.command as string, (args.args ?? {}) as any)
+  });
+  const show = (
+    id: string,
+    label: string,
+    make: () => View,
+    [command, args]: [string, object]
+  ) => {
     let widget = tabs.get(id);
     if (!widget || widget.isDisposed) {
       if (labShell) {
         widget = tab(make(), id, label, leptonIcon);
+        widget.node.dataset.reopen = JSON.stringify({ command, args });
         app.shell.add(widget, 'main');
+        void tracker.add(widget);
       } else {
         widget = make();
         widget.id = id;
@@ -164,7 +186,10 @@ function activate(
     execute: async args => {
       const ref = await argOrAsk(args, 'ref', trans.__('Dataset (team/name)'));
       if (ref) {
-        show(domId('dataset', ref), ref, () => new DatasetView(ctx, ref));
+        show(domId('dataset', ref), ref, () => new DatasetView(ctx, ref), [
+          OPEN.datasets.command,
+          { ref }
+        ]);
       }
     }
   });
@@ -177,7 +202,10 @@ function activate(
     execute: async args => {
       const ref = await argOrAsk(args, 'ref', trans.__('Model (team/name)'));
       if (ref) {
-        show(domId('model', ref), ref, () => new ModelView(ctx, ref));
+        show(domId('model', ref), ref, () => new ModelView(ctx, ref), [
+          OPEN.models.command,
+          { ref }
+        ]);
       }
     }
   });
@@ -190,7 +218,10 @@ function activate(
     execute: async args => {
       const name = await argOrAsk(args, 'name', trans.__('Template name'));
       if (name) {
-        show(domId('template', name), name, () => new TemplateView(ctx, name));
+        show(domId('template', name), name, () => new TemplateView(ctx, name), [
+          OPEN.templates.command,
+          { name }
+        ]);
       }
     }
   });
@@ -204,7 +235,8 @@ function activate(
         show(
           domId('job', id),
           trans.__('Job %1', id.slice(0, 8)),
-          () => new JobView(ctx, id)
+          () => new JobView(ctx, id),
+          [OPEN.jobs.command, { id }]
         );
       }
     }
@@ -271,7 +303,11 @@ function activate(
     label: trans.__('Jobs Panel'),
     caption: trans.__('Your jobs and your teams’, live'),
     icon: args => (args.isLauncher ? leptonIcon : undefined),
-    execute: () => show('lepton-lab-jobs', trans.__('Jobs'), () => new JobsPanel(ctx))
+    execute: () =>
+      show('lepton-lab-jobs', trans.__('Jobs'), () => new JobsPanel(ctx), [
+        CommandIDs.openJobs,
+        {}
+      ])
   });
   commands.addCommand(CommandIDs.showSidebar, {
     label: trans.__('Lepton Lab Sidebar'),
@@ -319,7 +355,8 @@ function activate(
       show(
         domId('run', path),
         trans.__('Run %1', path.split('/').pop()!),
-        () => new RunNotebookView(ctx, path, serviceManager.contents)
+        () => new RunNotebookView(ctx, path, serviceManager.contents),
+        [CommandIDs.runAsJob, { path }]
       );
     }
   });
