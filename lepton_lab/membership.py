@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
+from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied, did_you_mean
 from lepton_lab.events import record_event
 from lepton_lab.identity import Actor, Role, require_role
 from lepton_lab.refs import check_slug, check_text
@@ -79,8 +79,17 @@ class TeamService:
     def create(
         self, actor: Actor, slug: str, *, title: str = "", description: str = ""
     ) -> TeamInfo:
-        """Create a team; its creator becomes its first admin."""
+        """Create a team; its creator becomes its first admin.
+
+        With ``auto_create_teams`` off (a shared deployment whose admins make the teams)
+        only site admins may: the setting would mean nothing if anyone could.
+        """
         check_slug(slug, "team")
+        if not self._ws.settings.auto_create_teams and not actor.is_site_admin:
+            raise PermissionDenied(
+                f"creating team {slug} needs a site admin here (auto_create_teams is off); "
+                f"ask one to run: lepton-lab teams create {slug}, then to add you"
+            )
         check_text(title, "title", limit=MAX_TITLE)
         check_text(description, "description", limit=MAX_TEAM_DESCRIPTION)
 

@@ -160,6 +160,9 @@ class DatasetService:
             require_role(actor, ref.team, Role.contributor, f"registering {ref.qualified}")
             return
         if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
+            # Someone who may not add datasets to the team gets the answer of a free name,
+            # so that a name they cannot see is not revealed; a member learns it is taken.
+            require_role(actor, ref.team, Role.contributor, f"registering {ref.qualified}")
             raise Conflict(
                 f"the name {ref.qualified} is taken by a dataset you cannot see; pick another name"
             )

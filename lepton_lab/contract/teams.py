@@ -71,6 +71,7 @@ CREATE = declare(
     status=201,
     summary="Create a team; you become its admin",
     refusals=(400, 403, 409),
+    owner_note="403 for everyone but site admins where auto_create_teams is off",
 )
 
 

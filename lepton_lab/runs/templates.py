@@ -224,6 +224,9 @@ class TemplateService:
             session.flush()
         else:
             if not _visible(actor, row):
+                # As for a free name to whoever may not publish in the team: a name they
+                # cannot see is not revealed to them; a member learns it is taken.
+                require_role(actor, team, Role.contributor, f"publishing template {name}")
                 raise Conflict(f"the name {name} is taken by a template you cannot see")
             require_edit(actor, team=row.team, owner=row.owner, what=f"template {name}")
             if visibility is not None:

@@ -24,7 +24,15 @@ from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated, To
 from lepton_lab.identity import Actor
 from lepton_lab.workspace import Workspace
 
-__all__ = ["API", "MAX_JSON_DEPTH", "LeptonHandler", "UploadHandler", "json_depth", "query_int"]
+__all__ = [
+    "API",
+    "MAX_JSON_DEPTH",
+    "LeptonHandler",
+    "UploadHandler",
+    "json_depth",
+    "query_arguments",
+    "query_int",
+]
 
 T = TypeVar("T")
 
@@ -228,9 +236,31 @@ def _bad_text(value: Any) -> str:
     return ""
 
 
+#: Control characters no query argument may hold (tab, newline and return may).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def query_arguments(handler: web.RequestHandler) -> dict[str, str]:
+    """Every query argument as sent (the last of a repeated one), stripped of spaces.
+
+    Tornado's ``get_query_argument`` turns control characters into spaces, so that
+    ``limit=5%00`` would read as 5 and a NUL in a description would vanish unseen:
+    read the bytes instead and refuse them with a 400 naming the argument.
+    """
+    found: dict[str, str] = {}
+    for name, values in handler.request.query_arguments.items():
+        text = handler.decode_argument(values[-1], name=name)  # bad UTF-8: a 400
+        if _CONTROL.search(text) or _CONTROL.search(name):
+            raise InvalidInput(
+                f"query argument {name!r} holds a control character such as NUL; send text"
+            )
+        found[name] = text.strip()
+    return found
+
+
 def query_int(handler: web.RequestHandler, name: str, default: int | None) -> int | None:
     """An integer query argument, or a 400 naming it."""
-    raw = handler.get_query_argument(name, None)
+    raw = query_arguments(handler).get(name)
     if raw is None or raw == "":
         return default
     try:

@@ -19,7 +19,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from lepton_lab.contract import File, Operation, operations
-from lepton_lab.server.base import API, LeptonHandler
+from lepton_lab.server.base import API, LeptonHandler, query_arguments
 
 __all__ = ["ContractHandler", "routes"]
 
@@ -37,7 +37,7 @@ class ContractHandler(LeptonHandler):
         if op.has_body:
             data.update(self.json_object())
         else:
-            data.update({k: self.get_query_argument(k) for k in self.request.query_arguments})
+            data.update(query_arguments(self))
         request = op.parse(data)
         run = op.run
         assert run is not None  # a streamed operation has a verb of its own

@@ -39,7 +39,7 @@ from lepton_lab.contract.datasets import (
 )
 from lepton_lab.errors import InvalidInput
 from lepton_lab.identity import Actor
-from lepton_lab.server.base import LeptonHandler, UploadHandler
+from lepton_lab.server.base import LeptonHandler, UploadHandler, query_arguments
 
 __all__ = ["PARQUET", "STREAMED", "DownloadHandler", "UploadVersionHandler"]
 
@@ -50,7 +50,7 @@ _READER = re.compile(r"job:[A-Za-z0-9_-]{1,64}")
 def _inputs(handler: web.RequestHandler, op: Operation, args: tuple[str, ...]) -> Any:
     """The operation's request from the path's parts and the query's arguments."""
     data: dict[str, Any] = dict(zip(op.path_fields, args, strict=True))
-    data.update({k: handler.get_query_argument(k) for k in handler.request.query_arguments})
+    data.update(query_arguments(handler))
     return op.parse(data)
 
 
