@@ -265,10 +265,7 @@ def versions(state: CliState, ref: str) -> None:
     Example: lepton-lab datasets versions science/iris
     """
     found = state.client.datasets.versions(ref)
-    if state.as_json:
-        output.emit_json([v.to_dict() for v in found])
-        return
-    output.print_rows(state.console, [v.row() for v in found], empty=f"{ref} has no versions")
+    output.print_items(state.console, found, as_json=state.as_json, empty=f"{ref} has no versions")
 
 
 @datasets.command()

@@ -68,23 +68,19 @@ def list_kernels(state: CliState, as_json: bool) -> None:
 
     Example: lepton-lab kernels list
     """
-    found = kernelspecs.list_kernels()
-    if as_json or state.as_json:
-        output.emit_json([k.to_dict() for k in found])
-        return
-    rows = [
-        {
+    output.print_items(
+        state.console,
+        kernelspecs.list_kernels(),
+        as_json=as_json or state.as_json,
+        empty="no kernels installed; install: lepton-lab kernels install",
+        row=lambda k: {
             "kernel": k.name,
             "display name": k.display_name,
             "gpus": k.gpus,
             "lepton": "yes" if k.lepton else "",
             "language": k.language,
             "path": str(k.path),
-        }
-        for k in found
-    ]
-    output.print_rows(
-        state.console, rows, empty="no kernels installed; install: lepton-lab kernels install"
+        },
     )
 
 
@@ -96,18 +92,16 @@ def gpus(state: CliState, as_json: bool) -> None:
 
     Example: lepton-lab kernels gpus
     """
-    found = gpus_module.detect_gpus()
-    if as_json or state.as_json:
-        output.emit_json([g.to_dict() for g in found])
-        return
-    rows = [
-        {
+    output.print_items(
+        state.console,
+        gpus_module.detect_gpus(),
+        as_json=as_json or state.as_json,
+        empty="no GPUs found",
+        row=lambda g: {
             "index": g.index,
             "name": g.name,
             "memory (MiB)": g.memory_mib,
             "driver": g.driver,
             "uuid": g.uuid,
-        }
-        for g in found
-    ]
-    output.print_rows(state.console, rows, empty="no GPUs found")
+        },
+    )

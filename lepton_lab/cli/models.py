@@ -90,10 +90,7 @@ def versions(state: CliState, name: str) -> None:
     Example: lepton-lab models versions finance/credit-risk
     """
     found = state.client.models.versions(name)
-    if state.as_json:
-        output.emit_json([v.to_dict() for v in found])
-        return
-    output.print_rows(state.console, [v.row() for v in found], empty=f"{name} has no versions")
+    output.print_items(state.console, found, as_json=state.as_json, empty=f"{name} has no versions")
 
 
 @models.command()

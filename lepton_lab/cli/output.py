@@ -40,6 +40,7 @@ __all__ = [
     "page_dict",
     "page_summary",
     "print_data",
+    "print_items",
     "print_page",
     "print_records",
     "print_rows",
@@ -124,6 +125,22 @@ def print_rows(
     if len(keys) < len(widths):
         hidden = ", ".join(list(widths)[len(keys) :])
         line(console, f"(not shown, for width: {hidden}; widen the terminal or use --json)")
+
+
+def print_items(
+    console: Console,
+    items: Iterable[Any],
+    *,
+    as_json: bool,
+    empty: str,
+    row: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> None:
+    """Print a listing of value objects: their JSON forms (``to_dict()``) with --json,
+    else a table of their rows (``row(item)``, or the item's own ``row()``)."""
+    if as_json:
+        emit_json([item.to_dict() for item in items])
+        return
+    print_rows(console, [row(i) if row else i.row() for i in items], empty=empty)
 
 
 def print_records(console: Console, rows: Sequence[Mapping[str, Any]], *, empty: str) -> None:

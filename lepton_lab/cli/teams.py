@@ -23,21 +23,17 @@ def list_teams(state: CliState) -> None:
 
     Example: lepton-lab teams list
     """
-    found = state.client.teams.list()
-    if state.as_json:
-        output.emit_json([t.to_dict() for t in found])
-        return
-    rows = [
-        {
+    output.print_items(
+        state.console,
+        state.client.teams.list(),
+        as_json=state.as_json,
+        empty="no teams yet; create one: lepton-lab teams create SLUG",
+        row=lambda t: {
             "team": t.slug,
             "title": t.title,
             "members": len(t.members),
             "admins": [user for user, role in t.members.items() if role == Role.admin.name],
-        }
-        for t in found
-    ]
-    output.print_rows(
-        state.console, rows, empty="no teams yet; create one: lepton-lab teams create SLUG"
+        },
     )
 
 

@@ -32,10 +32,7 @@ def list_templates(state: CliState, query: str, team: str | None, tag: str | Non
     Example: lepton-lab templates list report --tag datasets
     """
     found = state.client.templates.list(query, team=team, tag=tag)
-    if state.as_json:
-        output.emit_json([t.to_dict() for t in found])
-        return
-    output.print_rows(state.console, [t.row() for t in found], empty="no templates match")
+    output.print_items(state.console, found, as_json=state.as_json, empty="no templates match")
 
 
 @templates.command()
