@@ -45,8 +45,9 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
     ``TemplateGallery(ll.templates, ll.jobs, query="report", datasets_api=ll.datasets)``;
     usually made by ``ll.templates.browse()``.  ``datasets_api`` (optional) fills the
     choices of dataset parameters with the datasets you can see.  The controls are public
-    attributes: ``search_box``, ``search_button``, ``cards_box``, ``card_buttons`` (by
-    template name), and in the ``detail`` pane ``card_pane``, ``form``, ``gpus_box``,
+    attributes: ``search_box``, ``search_button``, ``cards_box``, ``card_rows`` (one per
+    template), ``card_buttons`` (by template name), and in the ``detail`` pane (shown in
+    ``cards_box`` right under the open template's card) ``card_pane``, ``form``, ``gpus_box``,
     ``seed_box``, ``run_button``, ``form_error``, ``monitor_box``; ``status_line`` shows
     :attr:`status`.  After Run: :attr:`last_job` and :attr:`monitor`.
     """
@@ -94,7 +95,12 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         self.card_pane = w.HTML()
         self.form_box = w.VBox()
         self.gpus_box = w.BoundedIntText(value=0, min=0, max=64, description="GPUs")
-        self.seed_box = w.Text(placeholder="random", description="seed")
+        # "job seed", not "seed": many templates have a parameter called seed of their own.
+        self.seed_box = w.Text(
+            placeholder="random",
+            description="job seed",
+            tooltip="The job's random seed (recorded); empty for a random one",
+        )
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.form_error = w.HTML()
         self.monitor_box = w.VBox()
@@ -109,11 +115,12 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
             ]
         )
         self.detail.layout.display = "none"
+        self.detail.add_class("lepton-template-form")
+        self.card_rows: list[w.HBox] = []  # one per template listed, the detail not included
         self.status_line = w.HTML()
         self.children = [
             w.HBox([self.search_box, self.search_button]),
             self.cards_box,
-            self.detail,
             self.status_line,
         ]
 
@@ -134,7 +141,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
     def reload(self) -> None:
         """List the templates matching :attr:`query` as cards (one list call)."""
         self.templates = self.api.list(self.query)
-        for row in self.cards_box.children:
+        for row in self.card_rows:
             close_all(row)
         self.card_buttons = {}
         cards = []
@@ -144,14 +151,26 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
             self.card_buttons[info.name] = button
             card = w.HTML(draw.template_card_html(info, selected=info.name == self.selected))
             cards.append(w.HBox([card, button]))
-        self.cards_box.children = cards or [w.HTML("<i>No templates match.</i>")]
+        self.card_rows = cards
+        self._place_detail()
 
     def _redraw_cards(self) -> None:
         """Show which card is selected (no API call)."""
-        for info, row in zip(self.templates, self.cards_box.children, strict=False):
+        for info, row in zip(self.templates, self.card_rows, strict=False):
             row.children[0].value = draw.template_card_html(
                 info, selected=info.name == self.selected
             )
+        self._place_detail()
+
+    def _place_detail(self) -> None:
+        """The form right under its template's card, not below every card of the list."""
+        names = [info.name for info in self.templates]
+        if not self.card_rows:
+            self.cards_box.children = [w.HTML("<i>No templates match.</i>"), self.detail]
+            return
+        at = names.index(self.selected) + 1 if self.selected in names else len(names)
+        rows = self.card_rows
+        self.cards_box.children = [*rows[:at], self.detail, *rows[at:]]
 
     # -- the form ------------------------------------------------------------------------
 
@@ -162,7 +181,10 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         for child in self.form_box.children:
             close_all(child)  # the previous template's form
         self.form_box.children = []
-        self.template, self.form = None, None
+        if self.monitor is not None:  # it followed the previous template's job
+            close_all(self.monitor)
+        self.monitor_box.children = []
+        self.template, self.form, self.monitor = None, None, None
         self.form_error.value = ""
         self._redraw_cards()
         if not self.selected:
@@ -224,7 +246,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
     def close(self) -> None:
         """Stop the job monitor's polling and close the widget and its parts."""
         for child in self.children:
-            close_all(child)  # the job monitor among them
+            close_all(child)  # the job monitor among them (the form is in the cards' box)
         super().close()
 
     def _say(self, message: str, *, error: bool = False) -> None:

@@ -107,9 +107,7 @@ def test_lists_the_shipped_and_published_templates(gallery: TemplateGallery) -> 
     shipped = sorted(p.stem for p in TEMPLATE_FILES.glob("*.ipynb"))
     assert names == [*shipped, PARAMS]  # shipped ones first, by name
     assert set(gallery.card_buttons) == set(names)
-    cards = {
-        n: row.children[0].value for n, row in zip(names, gallery.cards_box.children, strict=True)
-    }
+    cards = {n: row.children[0].value for n, row in zip(names, gallery.card_rows, strict=True)}
     report, params = cards["dataset-report"], cards[PARAMS]
     assert "Dataset report" in report and "dataset-report@1" in report
     assert "kernel <code>python3</code>" in report and "0 GPUs" in report
@@ -317,6 +315,24 @@ def test_a_new_run_replaces_the_monitor(client: LocalClient, gallery: TemplateGa
     assert queued(client) == 2
 
 
+def test_the_form_opens_under_its_card_without_the_last_templates_monitor(
+    gallery: TemplateGallery,
+) -> None:
+    fill_required(open_params(gallery))
+    gallery.run()
+    monitor = gallery.monitor
+    assert monitor is not None
+
+    gallery.selected = "dataset-report"  # its form right below its card, not at the end
+
+    children = list(gallery.cards_box.children)
+    card = gallery.card_rows[[t.name for t in gallery.templates].index("dataset-report")]
+    assert children.index(gallery.detail) == children.index(card) + 1
+    assert gallery.monitor is None and gallery.monitor_box.children == ()
+    assert monitor.comm is None  # closed: its thread and widgets are gone
+    assert gallery.seed_box.description == "job seed"  # not a second "seed" beside a parameter
+
+
 # -- the form on its own -----------------------------------------------------------------------
 
 
@@ -363,11 +379,13 @@ def test_widget_state_serialises_for_the_frontend(
     fill_required(open_params(gallery))
     job = gallery.run()
     assert job is not None
-    gallery.selected = "dataset-report"  # the first form is closed and replaced
+    assert job.id in json.dumps(embed_data(views=[gallery])["manager_state"])
+    monitor = gallery.monitor
+    gallery.selected = "dataset-report"  # the first form and its job's monitor are closed
 
     state = json.dumps(embed_data(views=[gallery])["manager_state"])
 
-    assert job.id in state and "Dataset report" in state
+    assert job.id not in state and "Dataset report" in state
+    assert monitor is not None and monitor.comm is None
     gallery.close()
-    assert gallery.monitor is not None and gallery.monitor.comm is None
     json.dumps(w.Widget.get_manager_state()["state"])  # no open box holds a closed widget
