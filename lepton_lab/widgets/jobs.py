@@ -16,6 +16,7 @@ public and synchronous, so that code and tests can drive the monitor without a t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_LOG_CHARS = 200_000
 #: Log chunks asked for per call; a refresh keeps asking while pages come back full.
 LOG_PAGE = 1000
+#: How the message line starts after Cancel, until the job has ended.
+_CANCEL_REQUESTED = "Cancel requested"
 _BAR_STYLES = {"succeeded": "success", "failed": "danger", "lost": "danger", "cancelled": "warning"}
 
 
@@ -227,11 +230,13 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self.progress_bar.bar_style = _BAR_STYLES.get(info.status, "info")
         self.progress_label.value = draw.progress_text(info)
         self.reason_pane.value = draw.reason_html(info.reason)
-        self.logs_pane.value = draw.logs_html(self.logs)
+        self.logs_pane.value = draw.logs_html(self.logs, done=info.done)
         self.values_pane.value = draw.values_html(self.records)
         self.cancel_button.disabled = info.done
         self.rerun_button.disabled = not info.done
         self.notebook_button.disabled = not info.output_sha256
+        if info.done and self.message.startswith(_CANCEL_REQUESTED):
+            self._say("")  # the request was carried out: the header says cancelled
 
     # -- buttons -------------------------------------------------------------------------
 
@@ -240,7 +245,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         """Cancel the job (Cancel): a queued job at once, a running one's kernel is stopped."""
         info = self.api.cancel(self.job_id)
         self.refresh()
-        self._say(f"Cancel requested: the job is {info.status}")
+        if not info.done:  # a running job: its runner stops the kernel, a refresh later
+            self._say(f"{_CANCEL_REQUESTED}: the job is {info.status}")
 
     @shows_errors
     def rerun(self) -> JobMonitor | None:
@@ -274,9 +280,14 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         """Save the output notebook as ``lepton-jobs/<id>.ipynb`` under the kernel's working
         folder (Open output notebook) and show a link to it."""
         path = Path(self.api.notebook_path(self.job_id)).resolve()
-        self.notebook_link.value = draw.notebook_link_html(self.job_id, str(path))
-        self._say(f"Saved the output notebook as {path}")
-        return path
+        env = os.environ
+        self.notebook_link.value = draw.notebook_link_html(
+            self.job_id,
+            str(path),
+            base_url=draw.server_base_url(env),
+            tree_path=draw.server_path(str(path), os.getcwd(), env),
+        )
+        return path  # the link line says where it was saved: no second message
 
     def _say(self, message: str, *, error: bool = False) -> None:
         """Show ``message`` on the message line (escaped: errors quote user input)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ __all__ = [
     "progress_text",
     "reason_html",
     "reproduction_html",
+    "server_base_url",
+    "server_path",
     "status_badge",
     "template_card_html",
     "template_form_header_html",
@@ -126,8 +130,11 @@ def reason_html(reason: Mapping[str, Any] | None) -> str:
     if not reason:
         return ""
     color = STATUS_COLORS["failed"]
-    parts = [f"<b>{_esc(reason.get('kind', 'error'))}</b>: {_esc(reason.get('message', ''))}"]
-    if reason.get("ename"):
+    message = str(reason.get("message", ""))
+    parts = [f"<b>{_esc(reason.get('kind', 'error'))}</b>: {_esc(message)}"]
+    # A cell error's message already reads "cell 3 raised ValueError: boom": the error
+    # line is added only when the message does not say it, so that it is not shown twice.
+    if reason.get("ename") and str(reason["ename"]) not in message:
         cell = f"cell {reason['cell']}: " if reason.get("cell") is not None else ""
         parts.append(
             f"{_esc(cell)}<code>{_esc(reason['ename'])}: {_esc(reason.get('evalue'))}</code>"
@@ -135,10 +142,13 @@ def reason_html(reason: Mapping[str, Any] | None) -> str:
     return f'<div style="color:{color}">{"<br>".join(parts)}</div>'
 
 
-def logs_html(text: str) -> str:
-    """The newest :data:`LOG_TAIL_LINES` lines of what the cells printed, in a scroll box."""
+def logs_html(text: str, *, done: bool = False) -> str:
+    """The newest :data:`LOG_TAIL_LINES` lines of what the cells printed, in a scroll box.
+
+    ``done``: the job has ended, so an empty log is final ("No output."), not "yet".
+    """
     if not text:
-        return "<small><i>No output yet.</i></small>"
+        return f"<small><i>{'No output.' if done else 'No output yet.'}</i></small>"
     lines = text.splitlines()
     shown = "\n".join(lines[-LOG_TAIL_LINES:])
     skipped = ""
@@ -186,14 +196,47 @@ def reproduction_html(reproduction: Reproduction) -> str:
     return reproduction._repr_html_()
 
 
-def notebook_link_html(job_id: str, path: str) -> str:
-    """A link opening the saved output notebook in JupyterLab, and where it was written.
+def server_base_url(environ: Mapping[str, str]) -> str:
+    """The Jupyter server's base URL, ``/`` unless the kernel's environment says otherwise.
 
-    The link is relative to the Jupyter server's root: it finds the file when the kernel's
-    working folder is that root (docs/widgets.md).
+    JupyterHub gives each user's server a prefix (``/user/alice/``) and passes it to the
+    kernels it starts as ``JUPYTERHUB_SERVICE_PREFIX``; ``JPY_BASE_URL`` is honoured too.
     """
-    href = f"lab/tree/lepton-jobs/{_esc(job_id)}.ipynb"
+    base = environ.get("JUPYTERHUB_SERVICE_PREFIX") or environ.get("JPY_BASE_URL") or "/"
+    return "/" + base.strip("/") + "/" if base.strip("/") else "/"
+
+
+def server_path(path: str, cwd: str, environ: Mapping[str, str]) -> str:
+    """``path`` as the Jupyter server names it: relative to its root folder.
+
+    The root is ``JUPYTER_SERVER_ROOT`` when set, else the kernel's working folder (a
+    notebook in the folder JupyterLab was started in).  A file outside the root has no
+    server path: ``""``.
+    """
+    root = PurePath(environ.get("JUPYTER_SERVER_ROOT") or cwd)
+    try:
+        return PurePath(path).relative_to(root).as_posix()
+    except ValueError:
+        return ""
+
+
+def notebook_link_html(job_id: str, path: str, *, base_url: str = "/", tree_path: str = "") -> str:
+    """Links opening the saved output notebook, and where it was written.
+
+    The links are absolute from the server's ``base_url``: a relative ``lab/tree/...``
+    resolves against the notebook's own URL (``/lab/tree/lab/tree/...``, a 404).  A kernel
+    cannot tell which frontend shows it, so both are offered: ``lab/tree/<path>`` opens it
+    in JupyterLab, ``notebooks/<path>`` in Notebook 7.  Without a ``tree_path`` (the
+    file is outside the server's root) only the path is shown.
+    """
+    saved = f"<small>saved as <code>{_esc(path)}</code></small>"
+    if not tree_path:
+        outside = "<small>(outside the server's folder: open it from the file browser)</small>"
+        return f"{saved} {outside}"
+    quoted = urllib.parse.quote(tree_path)
+    lab = _esc(f"{base_url}lab/tree/{quoted}")
+    classic = _esc(f"{base_url}notebooks/{quoted}")
     return (
-        f'<a href="{href}" target="_blank">Open {_esc(job_id)}.ipynb</a> '
-        f"<small>saved as <code>{_esc(path)}</code></small>"
+        f'<a href="{lab}" target="_blank">Open {_esc(job_id)}.ipynb</a> '
+        f'<small>(<a href="{classic}" target="_blank">in Notebook 7</a>)</small> {saved}'
     )

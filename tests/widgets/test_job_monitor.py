@@ -131,8 +131,22 @@ def test_cancel_button_cancels_a_queued_job(
     assert monitor.cancel_button.disabled
     assert not monitor.rerun_button.disabled
     assert "cancelled by alice" in monitor.reason_pane.value
-    assert "cancelled" in monitor.message
+    assert monitor.message == ""  # cancelled at once: the header says so, nothing pending
+    assert "No output." in monitor.logs_pane.value and "yet" not in monitor.logs_pane.value
     assert monitor.progress_bar.bar_style == "warning"
+
+
+def test_a_cancel_request_is_cleared_once_the_job_has_ended(
+    client: LocalClient, recording: Path, monitors: list[JobMonitor]
+) -> None:
+    job = client.jobs.submit(recording)
+    monitor = follow(client, job.id, monitors)
+    monitor._say("Cancel requested: the job is running")  # as Cancel says of a running job
+
+    client.jobs.cancel(job.id)  # its runner stopped it
+    monitor.refresh()
+
+    assert monitor.status == "cancelled" and monitor.message == ""
 
 
 def test_errors_are_shown_not_raised(client: LocalClient, monitors: list[JobMonitor]) -> None:
@@ -212,6 +226,7 @@ def test_a_failed_job_shows_the_reason(
     assert monitor.status == "failed"
     reason = monitor.reason_pane.value
     assert "ValueError" in reason and "boom boom" in reason
+    assert reason.count("boom boom") == 1  # the message names the error: not repeated
     assert "cell_error" in reason
     assert "before" in monitor.logs
     assert monitor.progress_bar.bar_style == "danger"
@@ -250,6 +265,8 @@ def test_open_output_notebook_writes_it_and_links_it(
     kernel_cwd = tmp_path / "jupyter-root"
     kernel_cwd.mkdir()
     monkeypatch.chdir(kernel_cwd)
+    for name in ("JUPYTERHUB_SERVICE_PREFIX", "JPY_BASE_URL", "JUPYTER_SERVER_ROOT"):
+        monkeypatch.delenv(name, raising=False)
 
     monitor.notebook_button.click()
 
@@ -258,9 +275,17 @@ def test_open_output_notebook_writes_it_and_links_it(
     executed = nbformat.reads(saved.read_text(), as_version=4)
     assert any("hello from the job" in str(cell.get("outputs")) for cell in executed.cells)
     link = monitor.notebook_link.value
-    assert f'<a href="lab/tree/lepton-jobs/{job.id}.ipynb" target="_blank">' in link
-    assert str(saved) in link
-    assert str(saved) in monitor.message
+    # From the server's root, not the notebook's URL (/lab/tree/lab/tree/... is a 404).
+    assert f'<a href="/lab/tree/lepton-jobs/{job.id}.ipynb" target="_blank">' in link
+    assert f'href="/notebooks/lepton-jobs/{job.id}.ipynb"' in link  # Notebook 7
+    assert link.count(str(saved)) == 1
+    assert monitor.message == ""  # the link line says where: not a second time
+
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    monkeypatch.setenv("JUPYTER_SERVER_ROOT", str(tmp_path))
+    monitor.open_notebook()
+    hub = f'href="/user/alice/lab/tree/jupyter-root/lepton-jobs/{job.id}.ipynb"'
+    assert hub in monitor.notebook_link.value
 
 
 def test_rerun_button_follows_the_rerun_and_shows_the_reproduction(
@@ -292,3 +317,17 @@ def test_rerun_button_follows_the_rerun_and_shows_the_reproduction(
         "table",
     ]
     assert "<b>reproduced</b>" in monitor.reproduction_pane.value
+
+
+def test_notebook_links_follow_the_server_base_url_and_root() -> None:
+    from lepton_lab.widgets import jobs_render as draw
+
+    assert draw.server_base_url({}) == "/"
+    assert draw.server_base_url({"JPY_BASE_URL": "lab-base"}) == "/lab-base/"
+    assert draw.server_base_url({"JUPYTERHUB_SERVICE_PREFIX": "user/al/"}) == "/user/al/"
+    assert draw.server_path("/srv/x/lepton-jobs/j.ipynb", "/srv/x", {}) == "lepton-jobs/j.ipynb"
+    assert draw.server_path("/tmp/j.ipynb", "/srv/x", {}) == ""  # outside the root
+    outside = draw.notebook_link_html("j", "/tmp/j.ipynb", tree_path="")
+    assert "<a " not in outside and "file browser" in outside
+    spaced = draw.notebook_link_html("j", "/srv/j.ipynb", base_url="/", tree_path="my dir/j.ipynb")
+    assert 'href="/lab/tree/my%20dir/j.ipynb"' in spaced
