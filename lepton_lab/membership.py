@@ -44,6 +44,15 @@ class TeamInfo:
         """JSON form."""
         return {**self.__dict__, "created_at": self.created_at.isoformat()}
 
+    def row(self) -> dict[str, Any]:
+        """One line of a listing: the team, its title, members and admins."""
+        return {
+            "team": self.slug,
+            "title": self.title,
+            "members": len(self.members),
+            "admins": [user for user, role in self.members.items() if role == Role.admin.name],
+        }
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeamInfo:
         """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are

@@ -73,14 +73,6 @@ def list_kernels(state: CliState, as_json: bool) -> None:
         kernelspecs.list_kernels(),
         as_json=as_json or state.as_json,
         empty="no kernels installed; install: lepton-lab kernels install",
-        row=lambda k: {
-            "kernel": k.name,
-            "display name": k.display_name,
-            "gpus": k.gpus,
-            "lepton": "yes" if k.lepton else "",
-            "language": k.language,
-            "path": str(k.path),
-        },
     )
 
 
@@ -92,16 +84,7 @@ def gpus(state: CliState, as_json: bool) -> None:
 
     Example: lepton-lab kernels gpus
     """
+    found = gpus_module.detect_gpus()
     output.print_items(
-        state.console,
-        gpus_module.detect_gpus(),
-        as_json=as_json or state.as_json,
-        empty="no GPUs found",
-        row=lambda g: {
-            "index": g.index,
-            "name": g.name,
-            "memory (MiB)": g.memory_mib,
-            "driver": g.driver,
-            "uuid": g.uuid,
-        },
+        state.console, found, as_json=as_json or state.as_json, empty="no GPUs found"
     )

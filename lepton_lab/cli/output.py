@@ -133,14 +133,13 @@ def print_items(
     *,
     as_json: bool,
     empty: str,
-    row: Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> None:
     """Print a listing of value objects: their JSON forms (``to_dict()``) with --json,
-    else a table of their rows (``row(item)``, or the item's own ``row()``)."""
+    else a table of their rows (``row()``)."""
     if as_json:
         emit_json([item.to_dict() for item in items])
         return
-    print_rows(console, [row(i) if row else i.row() for i in items], empty=empty)
+    print_rows(console, [item.row() for item in items], empty=empty)
 
 
 def print_records(console: Console, rows: Sequence[Mapping[str, Any]], *, empty: str) -> None:

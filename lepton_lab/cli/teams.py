@@ -28,12 +28,6 @@ def list_teams(state: CliState) -> None:
         state.client.teams.list(),
         as_json=state.as_json,
         empty="no teams yet; create one: lepton-lab teams create SLUG",
-        row=lambda t: {
-            "team": t.slug,
-            "title": t.title,
-            "members": len(t.members),
-            "admins": [user for user, role in t.members.items() if role == Role.admin.name],
-        },
     )
 
 

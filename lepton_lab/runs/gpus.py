@@ -73,6 +73,16 @@ class GPU:
             "uuid": self.uuid,
         }
 
+    def row(self) -> dict[str, object]:
+        """One line of a listing."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "memory (MiB)": self.memory_mib,
+            "driver": self.driver,
+            "uuid": self.uuid,
+        }
+
 
 def detect_gpus(env: Mapping[str, str] | None = None) -> list[GPU]:
     """The GPUs jobs may use, in the order of the module docstring (``env``: os.environ).

@@ -82,6 +82,17 @@ class KernelInfo:
         """JSON form."""
         return {**asdict(self), "path": str(self.path)}
 
+    def row(self) -> dict[str, Any]:
+        """One line of a listing."""
+        return {
+            "kernel": self.name,
+            "display name": self.display_name,
+            "gpus": self.gpus,
+            "lepton": "yes" if self.lepton else "",
+            "language": self.language,
+            "path": str(self.path),
+        }
+
 
 def data_dir(name: str) -> Path:
     """The folder of shipped files ``name`` (``kernels``, ``notebook_templates``).
