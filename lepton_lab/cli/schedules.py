@@ -6,6 +6,7 @@ they go on after you log out.  Each due time fires once, however many runners th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -108,6 +109,56 @@ def refresh(
         dataset, cron=cron, timezone=timezone, name=name, missed=missed
     )
     _show(state, schedule)
+
+
+@schedules.command("pipeline")
+@click.argument("pipeline")
+@click.option("--cron", required=True, help="When: five cron fields, e.g. '0 2 1 * *'.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
+@click.option("--name", help="The schedule's name [default: the pipeline's].")
+@click.option("--team", help="The team it belongs to [default: your only team].")
+@click.option("--overlap", is_flag=True, help="Start a run while the previous one still runs.")
+@click.option(
+    "-p", "--param", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+    help="A pipeline input (JSON values are read as JSON, else text); repeat for several.",
+)  # fmt: skip
+@_MISSED
+@pass_state
+def pipeline(
+    state: CliState,
+    pipeline: str,
+    cron: str,
+    timezone: str,
+    name: str | None,
+    team: str | None,
+    overlap: bool,
+    params: tuple[tuple[str, str], ...],
+    missed: str,
+) -> None:
+    """Run the pipeline PIPELINE (team/name) on a schedule.
+
+    Example: lepton-lab schedules pipeline finance/retrain --cron '0 2 1 * *'
+    -p dataset finance/credit
+    """
+    schedule = state.client.schedules.create_pipeline(
+        pipeline,
+        {name_: _json_or_text(raw) for name_, raw in params},
+        cron=cron,
+        timezone=timezone,
+        name=name,
+        team=team,
+        missed=missed,
+        overlap=overlap,
+    )
+    _show(state, schedule)
+
+
+def _json_or_text(raw: str) -> Any:
+    """A pipeline input from the command line: a JSON value (3, true, [1, 2]), else text."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 @schedules.command("list")

@@ -76,6 +76,33 @@ class Schedules:
         )
         return schedule
 
+    def create_pipeline(
+        self,
+        pipeline: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        team: str | None = None,
+        missed: str = "skip",
+        overlap: bool = False,
+    ) -> ScheduleInfo:
+        """Run ``pipeline`` (its latest version) with ``parameters`` as its inputs at
+        ``cron`` in ``timezone``; each due time is one pipeline run."""
+        schedule: ScheduleInfo = self._backend.call(
+            ops.CREATE_PIPELINE,
+            pipeline=pipeline,
+            parameters=parameters,
+            cron=cron,
+            timezone=timezone,
+            name=name,
+            team=team,
+            missed=missed,
+            overlap=overlap,
+        )
+        return schedule
+
     def list(self, *, team: str | None = None) -> builtins.list[ScheduleInfo]:
         """The schedules of your teams."""
         schedules: builtins.list[ScheduleInfo] = self._backend.call(ops.LIST, team=team)

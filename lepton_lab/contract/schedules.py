@@ -15,6 +15,7 @@ from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
 
 __all__ = [
     "CREATE",
+    "CREATE_PIPELINE",
     "CREATE_REFRESH",
     "DELETE",
     "GET",
@@ -109,6 +110,42 @@ CREATE_REFRESH = declare(
     ),
     status=201,
     summary="Refresh a SQL dataset on a schedule (a new version when its rows changed)",
+)
+
+
+class CreatePipeline(Request):
+    """A pipeline run at each due time, with these inputs."""
+
+    pipeline: str
+    parameters: dict[str, Any] | None = None
+    cron: str
+    timezone: str = "UTC"
+    name: str | None = None
+    team: str | None = None
+    missed: str = "skip"
+    overlap: bool = False
+
+
+CREATE_PIPELINE = declare(
+    "schedules.create_pipeline",
+    "POST",
+    "/schedules/pipeline",
+    CreatePipeline,
+    Info(ScheduleInfo),
+    role="contributor",
+    run=lambda ws, actor, r: ws.schedules.create_pipeline(
+        actor,
+        r.pipeline,
+        r.parameters,
+        cron=r.cron,
+        timezone=r.timezone,
+        name=r.name,
+        team=r.team,
+        missed=r.missed,
+        overlap=r.overlap,
+    ),
+    status=201,
+    summary="Run a pipeline on a schedule (its latest version at each due time)",
 )
 
 

@@ -35,7 +35,7 @@ from lepton_lab.errors import LeptonLabError
 from lepton_lab.events import record_event
 from lepton_lab.runs.cron import missed_since
 from lepton_lab.runs.schedule_info import ScheduleRunInfo
-from lepton_lab.store.tables import Job, Schedule, ScheduleRun, utcnow
+from lepton_lab.store.tables import Job, JobGroup, Schedule, ScheduleRun, utcnow
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
@@ -106,9 +106,13 @@ class Firer:
         first = row.next_due
         count, latest, following = missed_since(row.cron, row.timezone, first, now)
         row.next_due = following
+        if self._recorded(session, row.id, latest):
+            # Fired already, before an edit or a resume moved next_due back onto it:
+            # a due time is never recorded, nor run, twice.
+            return None
         on_time = now - latest <= MISSED_AFTER
         missed = count - 1 if on_time or row.missed == "run_once" else count
-        if missed:
+        if missed and not self._recorded(session, row.id, first):
             session.add(ScheduleRun(schedule_id=row.id, due_at=first, status="missed",
                                     detail={"count": missed, "last": latest.isoformat(),
                                             "reason": f"{missed} due time(s) passed "
@@ -125,14 +129,35 @@ class Firer:
         session.flush()
         return _claim_of(run, row)
 
+    def _recorded(self, session: Session, schedule_id: str, due: datetime) -> bool:
+        """Whether the due time has a run row already."""
+        query = select(ScheduleRun.id).where(
+            ScheduleRun.schedule_id == schedule_id, ScheduleRun.due_at == due
+        )
+        return session.scalar(query.limit(1)) is not None
+
     def _still_running(self, session: Session, schedule_id: str) -> bool:
+        """Whether a job, or a pipeline run, this schedule submitted is still going."""
         query = (
             select(Job.status)
             .join(ScheduleRun, ScheduleRun.job_id == Job.id)
             .where(ScheduleRun.schedule_id == schedule_id, Job.status.in_(_ACTIVE))
             .limit(1)
         )
-        return session.scalar(query) is not None
+        if session.scalar(query) is not None:
+            return True
+        last = session.scalars(
+            select(ScheduleRun.detail)
+            .where(ScheduleRun.schedule_id == schedule_id, ScheduleRun.status == "submitted")
+            .order_by(ScheduleRun.due_at.desc())
+            .limit(1)
+        ).first()
+        group = (last or {}).get("group")
+        return (
+            bool(group)
+            and session.get(JobGroup, group) is not None
+            and (session.scalar(select(JobGroup.status).where(JobGroup.id == group)) == "running")
+        )
 
     def _stuck(self, session: Session, now: datetime) -> builtins.list[_Claim]:
         """Runs left ``firing`` by a firer that died: taken over, once, by this one."""
@@ -161,6 +186,11 @@ class Firer:
                 version = self._ws.datasets.refresh(actor, claim.options["refresh"])
                 detail = {"version": version.ref, "created": version.created}
                 status, job_id = "refreshed", ""
+            elif claim.options.get("pipeline"):
+                started = self._ws.pipelines.run(
+                    actor, claim.options["pipeline"], claim.parameters, key=claim.key
+                )
+                status, job_id, detail = "submitted", "", {"group": started.id}
             else:
                 job = self._ws.jobs.submit(
                     actor, claim.template, claim.parameters, key=claim.key, **claim.options

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -83,9 +84,11 @@ class PipelineRuns:
         parameters: Mapping[str, Any] | None = None,
         *,
         team: str | None = None,
+        key: str | None = None,
     ) -> PipelineRun:
         """Run ``pipeline`` (``name`` or ``name@version``) with its inputs set from
-        ``parameters``; the steps that wait for nothing are queued now."""
+        ``parameters``; the steps that wait for nothing are queued now.  ``key`` makes the
+        run idempotent: every run with the same key is one group (a schedule's due time)."""
         info: PipelineInfo = self._ws.pipelines.get(actor, pipeline)
         inputs = _inputs(info.definition.get("parameters", {}), parameters or {}, info.name)
         if team:  # checked before anything is stored, as a job's team is
@@ -93,14 +96,24 @@ class PipelineRuns:
             require_role(actor, team, Role.viewer, f"sharing a pipeline run with team {team}")
         definition = {"pipeline": info.name, "version": info.version, "spec": info.definition,
                       "inputs": inputs, "seeds": {}, "fixed": {}, "errors": {}}  # fmt: skip
-        return self._start(actor, f"{info.name}@{info.version}", definition, team or "", "")
+        name = f"{info.name}@{info.version}"
+        return self._start(actor, name, definition, team or "", "", key=key)
 
     def _start(
-        self, actor: Actor, name: str, definition: dict[str, Any], team: str, rerun_of: str
+        self,
+        actor: Actor,
+        name: str,
+        definition: dict[str, Any],
+        team: str,
+        rerun_of: str,
+        *,
+        key: str | None = None,
     ) -> PipelineRun:
-        group_id = uuid.uuid4().hex[:16]
+        group_id = _group_id(key)
 
         def work(session: Session) -> None:
+            if session.get(JobGroup, group_id) is not None:  # the same key: started already
+                return
             session.add(JobGroup(id=group_id, kind=KIND, name=name, definition=definition,
                                  submitted_by=actor.user, team=team, status="running",
                                  rerun_of=rerun_of, created_at=utcnow()))  # fmt: skip
@@ -344,3 +357,10 @@ def _reason(job: JobInfo | None) -> str:
     if job is None or not job.reason:
         return ""
     return str(job.reason.get("message", ""))
+
+
+def _group_id(key: str | None) -> str:
+    """A new run's group id: random, or derived from an idempotency key."""
+    if key is None:
+        return uuid.uuid4().hex[:16]
+    return hashlib.sha256(f"lepton-group:{key}".encode()).hexdigest()[:16]

@@ -90,15 +90,43 @@ class ScheduleService:
                 "query to refresh; register it with ll.datasets.register_query"
             )
         require_role(actor, info.team, Role.contributor, f"refreshing {info.team}/{info.name}")
-        values = _refresh_values(f"{info.team}/{info.name}", cron, timezone, missed)
+        values = _target_values({"refresh": f"{info.team}/{info.name}"}, cron, timezone, missed)
         return self._insert(actor, info.team, name or f"refresh-{info.name}", values, False)
+
+    def create_pipeline(
+        self,
+        actor: Actor,
+        pipeline: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        cron: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        team: str | None = None,
+        missed: str = "skip",
+        overlap: bool = False,
+    ) -> ScheduleInfo:
+        """A schedule that runs ``pipeline`` (its latest version at each due time) with
+        these inputs, in ``team`` (you need the contributor role)."""
+        team = self._team(actor, team)
+        require_role(actor, team, Role.contributor, f"scheduling pipelines in team {team}")
+        info = self._ws.pipelines.get(actor, pipeline)
+        values = _target_values({"pipeline": info.name}, cron, timezone, missed)
+        values["parameters"] = dict(parameters or {})
+        default = info.name.rsplit("/", 1)[-1]
+        return self._insert(actor, team, name or default, values, overlap)
 
     def _insert(
         self, actor: Actor, team: str, name: str, values: dict[str, Any], overlap: bool
     ) -> ScheduleInfo:
         """Store a new schedule whose definition was checked."""
         now = utcnow()
-        template = values["template"] or f"refresh {values['options'].get('refresh')}"
+        target = values["options"]
+        template = values["template"] or (
+            f"pipeline {target['pipeline']}"
+            if "pipeline" in target
+            else f"refresh {target.get('refresh')}"
+        )
         row = Schedule(
             id=uuid.uuid4().hex[:12],
             team=team,
@@ -140,9 +168,11 @@ class ScheduleService:
 
     def _check_any(self, actor: Actor, row: Schedule, merged: dict[str, Any]) -> dict[str, Any]:
         """An edited definition checked: a refresh keeps its dataset, a job its template."""
-        refresh = row.options.get("refresh")
-        if refresh:
-            return _refresh_values(refresh, merged["cron"], merged["timezone"], merged["missed"])
+        if row.options.get("refresh") or row.options.get("pipeline"):
+            target = {k: v for k, v in row.options.items() if k in ("refresh", "pipeline")}
+            values = _target_values(target, merged["cron"], merged["timezone"], merged["missed"])
+            values["parameters"] = dict(merged["parameters"] or {})
+            return values
         return self._check(
             actor, merged["template"], merged["parameters"], merged["cron"],
             merged["timezone"], merged["missed"], merged["options"],
@@ -292,10 +322,11 @@ class ScheduleService:
             row = self._visible(session, actor, schedule_id)
             require_role(actor, row.team, Role.contributor, f"running schedule {row.name}")
             template, parameters, options = row.template, row.parameters, row.options
-            if options.get("refresh"):
+            if options.get("refresh") or options.get("pipeline"):
+                what = options.get("refresh") or options.get("pipeline")
+                call = "ll.datasets.refresh" if options.get("refresh") else "ll.pipelines.run"
                 raise InvalidInput(
-                    f"schedule {row.name} refreshes {options['refresh']}: run "
-                    f"ll.datasets.refresh({options['refresh']!r}) to refresh it now"
+                    f"schedule {row.name} runs {what}, not a template: {call}({what!r}) runs it now"
                 )
         info = self._ws.jobs.submit(actor, template, parameters, **options)
 
@@ -322,14 +353,15 @@ class ScheduleService:
         return Firer(self._ws).next_due()
 
 
-def _refresh_values(dataset: str, cron: str, timezone: str, missed: str) -> dict[str, Any]:
-    """The definition of a schedule that refreshes ``dataset``."""
+def _target_values(target: dict[str, str], cron: str, timezone: str, missed: str) -> dict[str, Any]:
+    """The definition of a schedule whose target is not a template: a SQL dataset's
+    refresh (``{"refresh": ref}``) or a pipeline (``{"pipeline": name}``)."""
     if missed not in MISSED_POLICIES:
         raise InvalidInput(f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}")
     check_timezone(timezone)
     return {"template": "", "parameters": {}, "cron": check_cron(cron),
             "timezone": timezone.strip(), "missed": missed,
-            "options": {"refresh": dataset}}  # fmt: skip
+            "options": dict(target)}  # fmt: skip
 
 
 def _may_see(actor: Actor, row: Schedule) -> bool:

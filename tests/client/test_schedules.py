@@ -100,3 +100,16 @@ def test_the_cli(local_workspace: Workspace, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "cron expression '61 * * * *'" in bad.output
     shown = runner.invoke(cli, [*home, "schedules", "show", schedule["id"]])
     assert shown.exit_code == 0 and "No runs yet." in shown.output
+
+
+def test_a_pipeline_on_a_schedule(alice: Client, bob: Client, template: str) -> None:
+    team = template.split("/")[0]
+    step = {"template": template, "parameters": {"rows": "${parameters.rows}"}}
+    alice.pipelines.publish({"parameters": {"rows": 1}, "steps": {"only": step}}, f"{team}/flow")
+    made = alice.schedules.create_pipeline(f"{team}/flow", {"rows": 4}, cron="0 3 * * *", team=team)
+    assert (made.name, made.options, made.parameters) == ("flow", {"pipeline": f"{team}/flow"},
+                                                          {"rows": 4})  # fmt: skip
+    with pytest.raises(NotFound):
+        alice.schedules.create_pipeline(f"{team}/nope", cron="0 3 * * *", team=team)
+    with pytest.raises(PermissionDenied):
+        bob.schedules.create_pipeline(f"{team}/flow", cron="0 3 * * *", team=team)

@@ -292,7 +292,9 @@ def test_a_schedule_refreshes_a_sql_dataset(tmp_path: Path) -> None:
         }
         [same] = workspace.schedules.fire_due(made.next_due + timedelta(hours=1))
         assert same.detail == {"version": "finance/loans@2", "created": False}
-        with pytest.raises(InvalidInput, match="refresh it now"):
+        with pytest.raises(
+            InvalidInput, match=r"ll.datasets.refresh\(.finance/loans.\) runs it now"
+        ):
             workspace.schedules.run_now(alice, made.id)
         assert workspace.schedules.update(alice, made.id, cron="30 * * * *").version == 2
     finally:
@@ -303,3 +305,34 @@ def _frame() -> object:
     import pandas as pd
 
     return pd.DataFrame({"a": [1, 2]})
+
+
+# -- running a pipeline ----------------------------------------------------------------------
+
+
+def test_a_schedule_runs_a_pipeline_once_per_due_time(
+    workspace: Workspace, alice: Actor, template: str
+) -> None:
+    step = {"template": template, "parameters": {"n": "${parameters.n}"}}
+    flow = {"parameters": {"n": 2}, "steps": {"first": step}}
+    workspace.pipelines.publish(alice, flow, "finance/flow")
+    made = workspace.schedules.create_pipeline(
+        alice, "finance/flow", {"n": 5}, cron="*/5 * * * *", overlap=True
+    )
+    assert made.name == "flow" and made.options == {"pipeline": "finance/flow"}
+    [run] = workspace.schedules.fire_due(made.next_due)
+    assert run.status == "submitted" and run.detail["group"]
+    again = workspace.schedules.fire_due(made.next_due)  # another firer, the same due time
+    assert again == []
+    group = workspace.groups.get(alice, run.detail["group"])
+    assert group.kind == "pipeline" and [j["parameters"] for j in group.jobs] == [{"n": 5}]
+    with pytest.raises(InvalidInput, match=r"ll.pipelines.run\('finance/flow'\) runs it now"):
+        workspace.schedules.run_now(alice, made.id)
+    # An edit moves next_due back onto the due time that fired: it does not fire again.
+    quiet = workspace.schedules.update(alice, made.id, overlap=False)
+    assert quiet.version == 2 and quiet.next_due == made.next_due
+    assert workspace.schedules.fire_due(quiet.next_due) == []
+    # overlap off: the next due time is skipped while the run goes on
+    later = quiet.next_due + timedelta(minutes=5)
+    assert workspace.schedules.fire_due(later) == []
+    assert workspace.schedules.runs(alice, made.id)[0].status == "skipped"
