@@ -20,7 +20,7 @@ what to do about it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "Conflict",
@@ -34,6 +34,7 @@ __all__ = [
     "StorageError",
     "TooLarge",
     "did_you_mean",
+    "unknown_name",
 ]
 
 
@@ -115,3 +116,12 @@ def did_you_mean(wanted: str, known: Iterable[str], *, limit: int = 3) -> str:
     if not close:
         return ""
     return "; did you mean " + " or ".join(close) + "?"
+
+
+def unknown_name(
+    what: str, name: object, known: Sequence[str], *, listed: str = "known"
+) -> InvalidInput:
+    """A registry's answer to a name it lacks: ``unknown format 'cvs'; did you mean csv?;
+    use one of: csv, parquet`` (``listed`` introduces the known names)."""
+    hint = did_you_mean(str(name), known)
+    return InvalidInput(f"unknown {what} {name!r}{hint}; {listed}: {', '.join(known)}")

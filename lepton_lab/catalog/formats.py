@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from lepton_lab.errors import InvalidInput, did_you_mean
+from lepton_lab.errors import InvalidInput, unknown_name
 
 if TYPE_CHECKING:
     from lepton_lab.catalog.source import FileInput, Source
@@ -147,11 +147,7 @@ def get_format(name: str) -> DatasetFormat:
     """The format registered as ``name``, or an ``InvalidInput`` listing the known ones."""
     fmt = _FORMATS.get(name) if isinstance(name, str) else None
     if fmt is None:
-        known = format_names()
-        raise InvalidInput(
-            f"unknown format {name!r}{did_you_mean(str(name), known)}; "
-            f"use one of: {', '.join(known)}"
-        )
+        raise unknown_name("format", name, format_names(), listed="use one of")
     return fmt
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lepton_lab.errors import InvalidInput, did_you_mean
+from lepton_lab.errors import InvalidInput, unknown_name
 
 if TYPE_CHECKING:
     import asyncio
@@ -127,10 +127,7 @@ def create_executor(name: str, options: ExecutorOptions) -> Executor:
         _read_entry_points()
     factory = _EXECUTORS.get(name)
     if factory is None:
-        known = executor_names()
-        raise InvalidInput(
-            f"unknown executor {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
-        )
+        raise unknown_name("executor", name, executor_names())
     if isinstance(factory, str):
         factory = _load(name, factory)
     return factory(options)

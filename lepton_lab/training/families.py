@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lepton_lab.errors import InvalidInput, did_you_mean
+from lepton_lab.errors import InvalidInput, did_you_mean, unknown_name
 from lepton_lab.training.tasks import TASKS, Task
 
 __all__ = [
@@ -218,9 +218,7 @@ def get_family(name: str) -> Family:
     """The family called ``name``, or ``InvalidInput`` listing the known names."""
     _ensure_builtins()
     if not isinstance(name, str) or name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        hint = did_you_mean(name, _REGISTRY) if isinstance(name, str) else ""
-        raise InvalidInput(f"unknown model {name!r}{hint}; known models: {known}")
+        raise unknown_name("model", name, sorted(_REGISTRY), listed="known models")
     return _REGISTRY[name]
 
 

@@ -36,7 +36,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from torch import nn
 
-from lepton_lab.errors import InvalidInput, did_you_mean
+from lepton_lab.errors import InvalidInput, unknown_name
 from lepton_lab.training.progress import Progress
 from lepton_lab.training.torch_loop import (
     LoopConfig,
@@ -218,11 +218,7 @@ def get_architecture(name: str) -> type[TorchNetwork]:
     """The network class registered as ``name``; an ``InvalidInput`` naming the known."""
     network = _ARCHITECTURES.get(name) if isinstance(name, str) else None
     if network is None:
-        known = architecture_names()
-        raise InvalidInput(
-            f"unknown architecture {name!r}{did_you_mean(str(name), known)}; "
-            f"known: {', '.join(known)}"
-        )
+        raise unknown_name("architecture", name, architecture_names())
     if isinstance(network, str):
         module_name, _, attribute = network.partition(":")
         network = getattr(importlib.import_module(module_name), attribute)
