@@ -51,6 +51,7 @@ from lepton_lab.errors import CorruptBlob, InvalidInput
 from lepton_lab.gallery.allowlist import TRUSTED_FUNCTIONS, is_allowed
 from lepton_lab.gallery.audit import check_archive, named_types, parse_tree, refused, untrusted
 from lepton_lab.gallery.cache import ModelCache
+from lepton_lab.gallery.structure import check_trees
 from lepton_lab.gallery.torch_artifacts import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -202,6 +203,7 @@ def audit_artifact(data: bytes, *, build: bool = True) -> list[str]:
 def _build(tree: Any, parts: _Parts) -> None:
     try:
         model = tree.construct()
+        check_trees(model)
         if parts.networks is not None:
             attach_networks(model, parts.networks, parts.weights)
     except InvalidInput:
@@ -275,6 +277,7 @@ def _load_verified(data: bytes, sha256: str, trusted: frozenset[str]) -> Any:
     with parts.source:
         digest.check(sha256)  # nothing is built before the bytes are the registered ones
         model = tree.construct()
+    check_trees(model)  # a tree out of shape crashes the process that predicts with it
     if parts.networks is not None:
         attach_networks(model, parts.networks, parts.weights)
     return model

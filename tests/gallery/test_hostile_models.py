@@ -456,6 +456,45 @@ def test_bundles_with_hostile_parts_are_refused(
     register("bundle", _zip({**weights, "weights.safetensors": pickle.dumps(print)}), None)
 
 
+# -- trees out of shape ---------------------------------------------------------------------
+
+
+def _forged_trees(iris: pd.DataFrame) -> list[tuple[str, bytes]]:
+    """Real trees with one node changed as a crafted file can: each would crash or hang
+    the process predicting with it (scikit-learn reads the arrays without bounds checks)."""
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = iris.drop(columns="species"), iris["species"]
+    found = []
+    for field, value in [("left_child", 10**6), ("right_child", 0), ("feature", 10**6)]:
+        tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
+        state = tree.tree_.__getstate__()
+        nodes = state["nodes"].copy()
+        nodes[field][0] = value
+        tree.tree_.__setstate__({**state, "nodes": nodes})
+        found.append((f"tree {field}", sio.dumps(tree)))
+    boosted = GradientBoostingClassifier(n_estimators=2, max_depth=2).fit(x, y)
+    inner = boosted.estimators_[1, 0].tree_
+    state = inner.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["feature"][0] = -7
+    inner.__setstate__({**state, "nodes": nodes})
+    found.append(("gradient boosting", sio.dumps(boosted)))
+    for field, value in [("left", 10**6), ("right", 0), ("feature_idx", 99)]:
+        hist = HistGradientBoostingClassifier(max_iter=2).fit(x, y)
+        hist._predictors[1][0].nodes[field][0] = value
+        found.append((f"predictor {field}", sio.dumps(hist)))
+    return found
+
+
+def test_trees_that_would_crash_the_predicting_process_are_refused(
+    register: Callable[[str, bytes, str | None], None], iris: pd.DataFrame
+) -> None:
+    for what, data in _forged_trees(iris):
+        register(f"tree: {what}", data, "is not a tree scikit-learn built")
+
+
 # -- the counts -----------------------------------------------------------------------------
 
 

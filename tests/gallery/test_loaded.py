@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from lepton_lab.errors import InvalidInput
 from lepton_lab.gallery.artifacts import clear_cache, load_model, save_model
@@ -227,3 +228,23 @@ def test_the_display(loaded: LoadedModel) -> None:
     assert "<b>botany/iris@1</b>" in shown
     assert "size (category)" in shown and "one of 3 classes" in shown
     assert repr(loaded) == "<LoadedModel botany/iris@1 multiclass, 6 inputs>"
+
+
+def test_text_for_a_column_the_model_takes_as_numbers_is_refused_even_when_unsaid(
+    rows: pd.DataFrame,
+) -> None:
+    # A signature that left the kinds "any": the model's own first step says numbers.
+    from sklearn.preprocessing import PolynomialFeatures
+
+    numbers = rows[NUMBERS]
+    species = np.arange(len(numbers)) % 3
+    model = make_pipeline(PolynomialFeatures(), LogisticRegression(max_iter=50)).fit(
+        numbers, species
+    )
+    unsaid = {"inputs": [{"name": n, "dtype": "any"} for n in NUMBERS], "output": {}}
+    loaded = LoadedModel(model, ref="x/p@1", task="multiclass", signature=unsaid)
+    record: dict[str, Any] = {str(k): v for k, v in numbers.iloc[0].items()}
+    assert len(loaded.predict([record])) == 1
+    with pytest.raises(InvalidInput, match=r"column 'petal width \(cm\)' takes numbers.*'wide'"):
+        loaded.predict([{**record, "petal width (cm)": "wide"}])
+    assert signature_of(model, None)["inputs"][0]["dtype"] == "number"
