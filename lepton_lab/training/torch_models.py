@@ -29,7 +29,7 @@ import math
 import threading
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import torch
@@ -287,6 +287,23 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
         network = get_architecture(self.architecture)
         return network.for_estimator(n_in, n_out, self.get_params(deep=False))
 
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        progress: Progress | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> Self:
+        """Train on ``x`` (preprocessed rows) and ``y`` (class labels, or numbers)."""
+        target, n_out, loss_fn = self._target(y)
+        self._train(x, target, n_out, loss_fn, progress, stop_event)
+        return self
+
+    def _target(self, y: Any) -> tuple[np.ndarray[Any, Any], int, nn.Module]:
+        """``y`` as the network learns it, the network's outputs, and the loss."""
+        raise NotImplementedError
+
     def _train(
         self,
         x: Any,
@@ -331,25 +348,10 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
 class TorchClassifier(ClassifierMixin, _TorchEstimator):  # type: ignore[misc]
     """A PyTorch network trained with cross-entropy; ``predict_proba`` gives softmax."""
 
-    def fit(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        progress: Progress | None = None,
-        stop_event: threading.Event | None = None,
-    ) -> TorchClassifier:
-        """Train on ``x`` (preprocessed rows) and ``y`` (class labels)."""
+    def _target(self, y: Any) -> tuple[np.ndarray[Any, Any], int, nn.Module]:
+        """Class labels as codes into ``classes_``, one output per class, cross-entropy."""
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        self._train(
-            x,
-            codes.astype(np.int64),
-            len(self.classes_),
-            nn.CrossEntropyLoss(),
-            progress,
-            stop_event,
-        )
-        return self
+        return codes.astype(np.int64), len(self.classes_), nn.CrossEntropyLoss()
 
     def predict_proba(self, x: Any) -> np.ndarray[Any, Any]:
         """Class probabilities, one column per class in ``classes_`` order."""
@@ -366,21 +368,13 @@ class TorchClassifier(ClassifierMixin, _TorchEstimator):  # type: ignore[misc]
 class TorchRegressor(RegressorMixin, _TorchEstimator):  # type: ignore[misc]
     """A PyTorch network trained with mean squared error on a standardised target."""
 
-    def fit(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        progress: Progress | None = None,
-        stop_event: threading.Event | None = None,
-    ) -> TorchRegressor:
-        """Train on ``x`` (preprocessed rows) and ``y`` (numbers)."""
+    def _target(self, y: Any) -> tuple[np.ndarray[Any, Any], int, nn.Module]:
+        """Numbers standardised (so that one learning rate suits targets in cents or in
+        millions), one output, mean squared error."""
         target = np.asarray(y, dtype=np.float64)
-        # Standardised so that one learning rate suits targets in cents or in millions.
         self.y_mean_, self.y_scale_ = float(target.mean()), float(target.std()) or 1.0
         scaled = ((target - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
-        self._train(x, scaled, 1, nn.MSELoss(), progress, stop_event)
-        return self
+        return scaled, 1, nn.MSELoss()
 
     def predict(self, x: Any) -> np.ndarray[Any, Any]:
         """The predicted number for each row."""
