@@ -50,6 +50,7 @@ __all__ = [
     "Runner",
     "Schedule",
     "ScheduleRun",
+    "Shelved",
     "Team",
     "Template",
     "TemplateVersion",
@@ -217,10 +218,9 @@ class Event(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class Template(Base):
-    """A template notebook: shipped with Lepton Lab (``builtin``) or published by a team."""
-
-    __tablename__ = "templates"
+class Shelved:
+    """The columns of what is shipped with Lepton Lab (``builtin``) or published by a team,
+    in immutable versions: templates and pipelines."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # ``dataset-report`` (shipped) or ``team/name`` (published): what people type.
@@ -232,6 +232,12 @@ class Template(Base):
     latest_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Template(Shelved, Base):
+    """A template notebook: shipped with Lepton Lab (``builtin``) or published by a team."""
+
+    __tablename__ = "templates"
 
 
 class TemplateVersion(Base):
@@ -496,20 +502,10 @@ class JobGroup(Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Pipeline(Base):
+class Pipeline(Shelved, Base):
     """A pipeline: steps of templates, shipped (``builtin``) or published as ``team/name``."""
 
     __tablename__ = "pipelines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(140), unique=True)
-    team: Mapped[str] = mapped_column(String(64), default="")
-    owner: Mapped[str] = mapped_column(String(200))
-    visibility: Mapped[str] = mapped_column(String(10))
-    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
-    latest_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PipelineVersion(Base):
