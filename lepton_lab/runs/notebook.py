@@ -42,6 +42,16 @@ _ANNOTATIONS |= {"list": "list", "dict": "dict", "List": "list", "Dict": "dict"}
 _OPTIONAL = re.compile(r"^(?:Optional\[(?P<a>.+)\]|(?P<b>.+?)\s*\|\s*None|None\s*\|\s*(?P<c>.+))$")
 _META_KEYS = {"title", "description", "tags", "kernel", "resources", "parameters"}
 _PARAM_KEYS = {"kind", "required", "choices", "help", "type"}
+#: What each key of ``lepton.parameters.<name>`` must be, and its name in an error.
+_PARAM_TYPES: dict[str, tuple[type, str]] = {
+    "kind": (str, "text"),
+    "required": (bool, "true or false"),
+    "choices": (list, "a list"),
+    "help": (str, "text"),
+    "type": (str, "text"),
+}
+#: ``\u0000`` or a surrogate's escape somewhere in a notebook's JSON.
+_MAYBE_BAD_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def read_notebook(content: bytes | str, where: str) -> nbformat.NotebookNode:
@@ -56,12 +66,43 @@ def read_notebook(content: bytes | str, where: str) -> nbformat.NotebookNode:
         )
     except nbformat.ValidationError as exc:
         invalid["ValidationError"] = exc
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError) as exc:
         raise InvalidInput(f"{where} is not a Jupyter notebook (.ipynb JSON): {exc}") from None
+    except (TypeError, AttributeError):  # JSON, of another shape: a list, null, a number
+        raise InvalidInput(
+            f"{where} is not a Jupyter notebook: its JSON must be an object with "
+            "'cells', 'metadata' (an object) and 'nbformat'"
+        ) from None
+    except RecursionError:  # Python's JSON parser recurses: a million brackets end here
+        raise InvalidInput(f"{where} nests too deeply to be a notebook") from None
     if "ValidationError" in invalid:
         first = str(invalid["ValidationError"]).splitlines()[0]
         raise InvalidInput(f"{where} is not a valid notebook (nbformat 4): {first}") from None
+    if not isinstance(notebook, nbformat.NotebookNode):
+        # Without "nbformat", nbformat reads version 1 and stops converting at version 2.
+        raise InvalidInput(
+            f"{where} is not a valid notebook: it names no nbformat version, or one older "
+            "than 3; open it in Jupyter and save it (nbformat 4)"
+        )
+    _check_text(notebook, content, where)
     return _as_papermill_loads(notebook)
+
+
+def _check_text(notebook: nbformat.NotebookNode, content: bytes | str, where: str) -> None:
+    """Refuse NULs and lone surrogates written as escapes in the JSON (``\\u0000``,
+    ``\\ud800``): a database's JSON type and the output notebook's UTF-8 cannot hold them."""
+    raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    if not _MAYBE_BAD_ESCAPE.search(raw):  # the common case: nothing to look at closely
+        return
+    text = json.dumps(notebook, ensure_ascii=False)
+    if "\x00" in text:
+        raise InvalidInput(f"{where} holds a NUL character (\\u0000); remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{where} holds a lone surrogate (\\ud800-\\udfff), which is not text; remove it"
+        ) from None
 
 
 def _as_papermill_loads(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -134,6 +175,9 @@ def _lepton_meta(notebook: nbformat.NotebookNode, where: str) -> dict[str, Any]:
                 f"{where}: lepton.parameters.{name} has unknown key(s) {bad}; "
                 f"known: {sorted(_PARAM_KEYS)}"
             )
+        for key, (kind, words) in _PARAM_TYPES.items():
+            if key in extra and not isinstance(extra[key], kind):
+                raise InvalidInput(f"{where}: lepton.parameters.{name}.{key} must be {words}")
     return dict(meta)
 
 
@@ -146,11 +190,33 @@ def _parameters(
     if find_first_tagged_cell_index(notebook, "parameters") < 0:
         return False, []
     language = notebook.metadata.get("kernelspec", {}).get("language") or "python"
+    if language == "python":
+        _check_python(notebook.cells[find_first_tagged_cell_index(notebook, "parameters")], where)
     try:
         found = _infer_parameters(notebook, name=kernel, language=language)
     except Exception as exc:  # papermill raises several kinds for an unknown language
         raise InvalidInput(f"{where}: cannot read its parameters cell: {exc}") from None
     return True, [_spec(p, overrides.get(p.name, {}), where) for p in found]
+
+
+def _check_python(cell: nbformat.NotebookNode, where: str) -> None:
+    """Refuse a parameters cell that is not Python: papermill reads it line by line and
+    would make a schema of whatever it found, and the job would fail in its first cell."""
+    # IPython's magics and shell lines are not Python; they set no parameter either.
+    lines = [
+        "" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.split("\n")
+    ]
+    try:
+        ast.parse("\n".join(lines))
+    except SyntaxError as exc:  # IndentationError too
+        line = f"line {exc.lineno}: " if exc.lineno else ""
+        raise InvalidInput(
+            f"{where}: its parameters cell is not valid Python ({line}{exc.msg})"
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a NUL; a million brackets
+        raise InvalidInput(
+            f"{where}: its parameters cell cannot be read as Python: {exc}"
+        ) from None
 
 
 def _spec(found: Any, extra: Mapping[str, Any], where: str) -> ParameterSpec:

@@ -101,16 +101,20 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
 
     def json_object(self) -> dict[str, Any]:
         """The request's JSON object, refused (400) when it is not one a person would send:
-        malformed, nested past :data:`MAX_JSON_DEPTH`, holding a NUL, a lone surrogate or
-        a number too long to read."""
+        not UTF-8, malformed, nested past :data:`MAX_JSON_DEPTH`, holding a NUL, a lone
+        surrogate or a number too long to read; over ``max_upload_bytes``, a 413."""
         raw = self.request.body or b"{}"
+        limit = self.workspace.settings.max_upload_bytes
+        if len(raw) > limit:  # a JSON body is an upload too (a notebook, a model's rows)
+            raise TooLarge(f"the request body is {len(raw)} bytes; the limit is {limit}")
         depth = json_depth(raw)
         if depth > MAX_JSON_DEPTH:
             raise InvalidInput(
                 f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH}"
             )
         try:
-            body = json.loads(raw)
+            # UTF-8 only (RFC 8259): json.loads would also guess UTF-16 and UTF-32.
+            body = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:  # ValueError: a 5000-digit number
             raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
