@@ -44,7 +44,8 @@ def compare_figure(name: str, rows: list[dict[str, Any]], metric: str | None) ->
     for (dataset, split), points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)
         axes.plot(xs, ys, marker="o", label=f"{dataset} ({split})")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # versions are whole numbers
+    # Versions are whole numbers; min_n_ticks=1 keeps that true for a single version too.
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axes.set_xlabel("version")
     axes.set_ylabel(chosen)
     axes.set_title(f"{name}: {chosen} by version")

@@ -173,18 +173,22 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         self.observe(lambda _: self._on_version(), names="version")
 
     def _select(self, ref: str) -> Callable[[w.Button], None]:
-        return lambda _: setattr(self, "selected", ref)
+        """Open ``ref``; Open on the model already open fetches it again (new versions)."""
+        return lambda _: self.reopen() if ref == self.selected else setattr(self, "selected", ref)
 
     # -- the result list -----------------------------------------------------------------
 
     @shows_errors
     def reload(self) -> None:
-        """Fetch the filter choices for :attr:`query` and the first page of results again."""
+        """Fetch the filter choices for :attr:`query`, the first page of results and the
+        model open again (the Search button)."""
         self._fill_filters()
         if self.page:
             self.page = 0  # the page observer fetches it
         else:
             self._fetch_page()
+        if self.model is not None:
+            self.reopen()
 
     def _fill_filters(self) -> None:
         """Teams, tasks and tags of the models matching the query (one search call)."""
@@ -277,6 +281,21 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         self._draw_chart()
         return model
 
+    @shows_errors
+    def reopen(self) -> None:
+        """Fetch the model open again, with the versions registered since it was opened.
+
+        The newest version stays shown when it was; an older one picked stays picked.
+        """
+        if not self.selected:
+            return
+        was_newest = self.model is None or self.version == self.model.latest_version
+        model = self._show_model()
+        if was_newest and self.version != model.latest_version:
+            self.version = model.latest_version  # its observer draws the rest
+        else:
+            self._on_version()
+
     def _draw_chart(self) -> None:
         """The headline metric over versions, as a PNG; hidden while nothing was measured."""
         measured = any(v.metrics for v in self.versions)
@@ -290,8 +309,11 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         self.lineage_pane.value = self.code_box.value = ""
         self.versions_pane.value = draw.versions_html(self.versions, self.version)
         shown = self.shown_version
-        if shown is None:
+        if shown is None or self.model is None:
             return
+        newest = self.versions[0]  # newest first
+        card = draw.card_for_version(self.model.card, newest, shown)
+        self.card_pane.value = draw.model_card_html(self.model, card, shown)
         self.lineage_pane.value = draw.lineage_html(shown, self._template_of(shown.job_id))
         self.code_box.value = draw.load_code(shown.ref)
 

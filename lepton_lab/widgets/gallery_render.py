@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 
+from lepton_lab.gallery.candidate import Candidate
+from lepton_lab.gallery.cards import auto_card
+from lepton_lab.gallery.info import card_markdown
+
 if TYPE_CHECKING:
     from lepton_lab.gallery.info import ModelInfo, ModelVersionInfo
 
 __all__ = [
     "LineageNode",
     "alias_badges",
+    "card_for_version",
     "dataset_of",
     "lineage_html",
     "lineage_nodes",
@@ -105,16 +110,51 @@ def result_card_html(info: ModelInfo, *, selected: bool = False) -> str:
 # -- the selected model ------------------------------------------------------------------------
 
 
-def model_card_html(info: ModelInfo) -> str:
-    """The model's facts and aliases, then its card rendered from markdown."""
-    metric = _headline(info.headline)
+def _auto_fields(version: ModelVersionInfo) -> dict[str, str]:
+    """The card fields the gallery fills in, as they were written for ``version``."""
+    test = next((m.metrics for m in version.metrics if m.split == "test"), {})
+    facts = Candidate(b"", version.format, version.task, version.family, version.params,
+                      version.signature, version.spec, dict(test))  # fmt: skip
+    return auto_card(facts, dataset_of(version))
+
+
+def card_for_version(
+    card: Mapping[str, str], newest: ModelVersionInfo, shown: ModelVersionInfo
+) -> dict[str, str]:
+    """The model's card as it reads for version ``shown``.
+
+    A card is one per model, and the fields the gallery fills in (summary, training data,
+    evaluation) follow the newest version: for an older one they are written again from
+    its own facts.  A field that differs from the newest version's filled-in text was
+    written by a person and is kept as it is.
+    """
+    if shown.version == newest.version:
+        return dict(card)
+    filled, own = _auto_fields(newest), _auto_fields(shown)
+    kept = {k: v for k, v in card.items() if k not in filled or v != filled[k]}
+    return {**{k: v for k, v in own.items() if k not in kept}, **kept}
+
+
+def model_card_html(
+    info: ModelInfo, card: Mapping[str, str] | None = None, version: ModelVersionInfo | None = None
+) -> str:
+    """The model's facts and aliases, then its card rendered from markdown.
+
+    ``card`` (default: the model's) and ``version`` show it as it reads for an older
+    version (:func:`card_for_version`): its own headline metric, not the newest one's.
+    """
+    card = info.card if card is None else card
+    older = version is not None and version.version != info.latest_version
+    metric = _headline(version.headline if older and version else info.headline)
+    shown = f" · showing <b>@{version.version}</b>" if older and version else ""
     facts = (
         f"owner <b>{_esc(info.owner)}</b> · team <b>{_esc(info.team)}</b> · "
         f"visibility <b>{_esc(info.visibility)}</b> · task <b>{_esc(info.task or '?')}</b> · "
-        f"latest @{info.latest_version}" + (f" · {_esc(metric)}" if metric else "")
+        f"latest @{info.latest_version}" + (f" · {_esc(metric)}" if metric else "") + shown
     )
     aliases = alias_badges(info.aliases) or "<i>no aliases yet</i>"
-    body = _MARKDOWN.render(info.markdown) if any(info.card.values()) else "<p><i>No card.</i></p>"
+    markdown = card_markdown(info.ref, dict(card))
+    body = _MARKDOWN.render(markdown) if any(card.values()) else "<p><i>No card.</i></p>"
     return (
         f'<div class="ll-card"><p>{facts}<br>aliases {aliases} · tags {_tags(info.tags)}</p>'
         f'<div class="ll-card-body">{body}</div></div>'

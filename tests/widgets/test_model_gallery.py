@@ -17,6 +17,7 @@ from sklearn.tree import DecisionTreeClassifier
 from lepton_lab.client import LocalClient
 from lepton_lab.config import Settings
 from lepton_lab.errors import PermissionDenied
+from lepton_lab.gallery.info import ModelVersionInfo
 from lepton_lab.training import TrainResult, train
 from lepton_lab.widgets import ModelGallery
 from lepton_lab.widgets.gallery_render import load_code
@@ -192,6 +193,62 @@ def test_picking_a_version_updates_lineage_and_code(gallery: ModelGallery) -> No
     assert gallery.code_box.value == load_code(f"{WINE}@1")
     assert "job" not in gallery.lineage_pane.value  # registered from a notebook
     assert "the first version" in gallery.lineage_pane.value
+
+
+def log_loss(version: ModelVersionInfo) -> str:
+    """How the card's evaluation shows a version's held-out log loss."""
+    test = next(m.metrics for m in version.metrics if m.split == "test")
+    return f"log_loss {test['log_loss']:.4g}"
+
+
+def test_an_older_version_shows_its_own_card_fields_and_metric(gallery: ModelGallery) -> None:
+    gallery.selected = WINE
+    newest = gallery.card_pane.value
+    old, new = (log_loss(gallery.api.version(f"{WINE}@{n}")) for n in (1, 2))
+    assert old != new and new in newest  # the evaluation filled in follows version 2
+
+    gallery.version = 1
+
+    card = gallery.card_pane.value
+    assert "showing <b>@1</b>" in card
+    assert old in card and new not in card  # version 1's own evaluation
+    assert "<h2>Limitations</h2>" in card and "cultivar" in card  # what a person wrote stays
+    gallery.version = 2
+    assert gallery.card_pane.value == newest
+
+
+def test_search_and_open_show_a_version_registered_since(
+    gallery: ModelGallery, client: LocalClient
+) -> None:
+    gallery.selected = WINE
+    assert gallery.version == 2
+    client.models.register(fit(client, "target", "random_forest"), WINE)
+
+    gallery.search_button.click()
+
+    assert gallery.version == 3 and values(gallery.version_box) == [3, 2, 1]
+    assert "latest @3" in gallery.card_pane.value
+    assert log_loss(client.models.version(f"{WINE}@3")) in gallery.card_pane.value
+    gallery.version = 1  # an older version picked stays picked
+    client.models.register(fit(client, "target", "hist_gradient_boosting"), WINE)
+    gallery.card_buttons[WINE].click()  # Open on the model already open fetches it again
+    assert gallery.version == 1 and values(gallery.version_box) == [4, 3, 2, 1]
+
+
+def test_the_chart_of_one_version_has_whole_version_numbers() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lepton_lab.gallery.plots import compare_figure
+
+    row = {"version": 1, "dataset": "uci/wine@1", "split": "test", "roc_auc": 0.9}
+    figure = compare_figure("m", [row], None)
+    FigureCanvasAgg(figure).draw()
+    axes = figure.axes[0]
+    low, high = axes.get_xlim()
+    assert [t for t in axes.get_xticks() if low <= t <= high] == [1.0]
 
 
 def test_without_a_jobs_api_the_lineage_names_the_job_alone(client: LocalClient) -> None:
