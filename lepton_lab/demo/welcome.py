@@ -12,6 +12,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from lepton_lab.demo.data import TEAMS
+
 __all__ = ["WELCOME", "welcome_notebook", "write_welcome"]
 
 #: The notebook's file name in the folder JupyterLab serves.
@@ -23,8 +25,9 @@ _CELLS: tuple[tuple[str, str], ...] = (
         "# Welcome to Lepton Lab\n\n"
         "Your organisation's teams share datasets, train and compare models in one cell, "
         "publish them in a model gallery, and run shared template notebooks as reproducible "
-        "jobs. This workspace was seeded by `make demo`: datasets of five teams, jobs that "
-        "ran the shipped templates, models they registered, one promoted to `production`.\n\n"
+        "jobs. This workspace was seeded by `make demo`: datasets of its teams "
+        f"({', '.join(f'`{team}`' for team in TEAMS)}), jobs that ran the shipped templates, "
+        "models they registered, one promoted to `production`.\n\n"
         "Run the cells one by one (Shift+Enter), or all at once: *Run ▸ Run All Cells*.",
     ),
     ("code", "import lepton_lab as ll\n\nll.whoami()"),
