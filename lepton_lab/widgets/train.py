@@ -168,10 +168,12 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             w.HBox([self.split_box, self.cv_box, self.seed_box]),
             w.HBox([self.device_box, self.epochs_box]),
             w.HBox([self.train_button, self.stop_button, *register_row]),
+            # Right under the buttons: what Register (or Train) refused is seen where it
+            # was clicked, not below the metrics and plots.
+            self.status_line,
             self.live.widget,
             self.metrics_pane,
             self.plots_box,
-            self.status_line,
         ]
 
     def _connect(self) -> None:
@@ -194,7 +196,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self.stop_button.on_click(lambda _: self.stop())
         self.register_button.on_click(lambda _: self.register_model())
         self.register_box.observe(lambda _: self._suggest_name(), names="value")
-        self.observe(lambda _: self.search(), names="query")
+        self.observe(lambda _: self._on_query(), names="query")
         self.observe(lambda _: self._on_dataset(), names="dataset")
         self.observe(lambda _: self._show(self.target_box, self.target), names="target")
         self.observe(lambda _: self._on_models(), names="models")
@@ -231,13 +233,23 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
     # -- the dataset and target ----------------------------------------------------------
 
     @shows_errors
-    def search(self) -> None:
-        """List the datasets matching :attr:`query` in the picker (one search call)."""
+    def search(self) -> list[str]:
+        """List the datasets matching :attr:`query` in the picker (one search call); returns
+        the matches, best first."""
         page = self.api.search(self.query, limit=PICKER_SIZE)
         options = [(f"{info.ref} · {info.rows:,} rows", info.ref) for info in page]
-        if self.dataset and self.dataset not in [ref for _, ref in options]:
+        matches = [ref for _, ref in options]
+        if self.dataset and self.dataset not in matches:
             options.insert(0, (self.dataset, self.dataset))  # a pinned or unlisted choice
         self._show(self.dataset_box, self.dataset, options)
+        return matches
+
+    def _on_query(self) -> None:
+        """Words typed pick the best match, unless the dataset chosen is among the matches."""
+        matches = self.search()
+        chosen = self.dataset.partition("@")[0]  # a pinned version of a match stays
+        if self.query.strip() and matches and chosen not in matches:
+            self.dataset = matches[0]  # its observer fills the targets
 
     @shows_errors
     def _on_dataset(self) -> None:
@@ -246,6 +258,8 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self._show(self.target_box, "", [("(choose the column to predict)", "")])
         if self.dataset not in [ref for _, ref in self.dataset_box.options]:
             self.search()  # set from code: list it
+        else:
+            self._show(self.dataset_box, self.dataset)  # set from code or a search: show it
         if not self.dataset:
             return
         version = self.api.version(self.dataset)

@@ -33,6 +33,7 @@ __all__ = [
     "metrics_html",
     "per_family",
     "result_plots",
+    "slider_step",
     "status_html",
     "summary_html",
 ]
@@ -65,6 +66,15 @@ def _number(value: Any) -> str:
 # -- the parameter form ----------------------------------------------------------------------
 
 
+def slider_step(low: float, high: float) -> float:
+    """A round step (0.001, 0.01, ...) giving a slider 100 to 1000 positions.
+
+    A step of a thousandth of the range puts 0.1 between positions on a 0-0.9 slider,
+    which the browser then snaps to 0.0999: round steps keep round defaults exact.
+    """
+    return float(10 ** math.floor(math.log10((high - low) / 100))) if high > low else 0.1
+
+
 def _control(spec: dict[str, Any]) -> w.DOMWidget:
     """The control suiting one schema entry (its value set to the default, when not None)."""
     kind, low, high, name = spec["type"], spec["low"], spec["high"], spec["name"]
@@ -84,7 +94,7 @@ def _control(spec: dict[str, Any]) -> w.DOMWidget:
         exponents = {"min": math.log10(low), "max": math.log10(high)}
         return w.FloatLogSlider(base=10, step=0.01, readout_format=".3g", **exponents, **common)
     if bounded and high - low <= _FLOAT_SLIDER_SPAN:
-        step = (high - low) / 1000
+        step = slider_step(low, high)
         return w.FloatSlider(min=low, max=high, step=step, readout_format=".4g", **common)
     if bounded:
         return w.BoundedFloatText(min=low, max=high, **common)

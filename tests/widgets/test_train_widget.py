@@ -95,6 +95,37 @@ def test_search_narrows_the_picker_and_a_pinned_ref_is_kept(client: LocalClient)
     assert "species" in values(widget.target_box)
 
 
+def test_typing_words_selects_the_best_match(client: LocalClient) -> None:
+    widget = TrainWidget(client.datasets)
+
+    widget.search_box.value = "iris"
+
+    assert widget.dataset == "uci/iris" and widget.dataset_box.value == "uci/iris"
+    assert "species" in values(widget.target_box)
+    widget.dataset = "uci/iris@1"
+    widget.search_box.value = "uci"  # the pinned version of a match stays chosen
+    assert widget.dataset == "uci/iris@1"
+
+
+def test_the_status_line_sits_under_the_buttons(client: LocalClient) -> None:
+    widget = TrainWidget(client.datasets)
+    rows = list(widget.children)
+    buttons = next(i for i, row in enumerate(rows) if widget.register_button in row.children)
+
+    widget.register_model()  # nothing trained yet: refused, next to Register
+
+    assert rows.index(widget.status_line) == buttons + 1
+    assert "train a model first" in widget.status_line.value
+
+
+def test_a_round_default_stays_round_on_its_slider(client: LocalClient) -> None:
+    widget = TrainWidget(client.datasets, model="mlp")
+    slider = widget.forms["mlp"].inputs["dropout"].control
+
+    assert slider.step == 0.001 and slider.value == 0.1
+    assert round(slider.value / slider.step) * slider.step == pytest.approx(0.1, abs=1e-12)
+
+
 def test_a_target_the_dataset_lacks_is_cleared_with_a_word(client: LocalClient) -> None:
     widget = TrainWidget(client.datasets, "uci/iris", target="target")
     assert widget.target == ""
