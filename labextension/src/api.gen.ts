@@ -773,6 +773,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/schedules/pipeline': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Run a pipeline on a schedule (its latest version at each due time) */
+    post: operations['schedules_create_pipeline'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/schedules/refresh': {
     parameters: {
       query?: never;
@@ -1654,7 +1671,8 @@ export interface components {
      * Reproduction
      * @description Whether a rerun reproduced its original, value by value.
      *
-     *     ``reproduced`` is None while the rerun has not finished.
+     *     ``reproduced`` is None while the rerun has not finished, and when there is nothing to
+     *     compare: the original was cancelled before it recorded a value.
      */
     Reproduction: {
       /** Checks */
@@ -4964,6 +4982,94 @@ export interface operations {
     };
     responses: {
       /** @description Schedule a template (cron in a time zone) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ScheduleInfo'];
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No such team, dataset, model, version, alias, template or job, or none that you may see; a job's notebook before the job has ended. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  schedules_create_pipeline: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Cron */
+          cron: string;
+          /**
+           * Missed
+           * @default skip
+           */
+          missed?: string;
+          /**
+           * Name
+           * @default null
+           */
+          name?: string | null;
+          /**
+           * Overlap
+           * @default false
+           */
+          overlap?: boolean;
+          /**
+           * Parameters
+           * @default null
+           */
+          parameters?: {
+            [key: string]: unknown;
+          } | null;
+          /** Pipeline */
+          pipeline: string;
+          /**
+           * Team
+           * @default null
+           */
+          team?: string | null;
+          /**
+           * Timezone
+           * @default UTC
+           */
+          timezone?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Run a pipeline on a schedule (its latest version at each due time) */
       201: {
         headers: {
           [name: string]: unknown;

@@ -23,7 +23,8 @@ export class DatasetView extends View {
 
   constructor(
     ctx: Context,
-    readonly ref: string
+    readonly ref: string,
+    private readonly pinned?: number
   ) {
     super(ctx);
     this.addClass('jp-LeptonLab-datasetView');
@@ -97,7 +98,10 @@ export class DatasetView extends View {
       this.detail
     );
     if (this.versions.length) {
-      await this.showVersion(this.versions[0].version);
+      const chosen =
+        this.versions.find(v => v.version === this.pinned) ?? this.versions[0];
+      select.value = String(chosen.version);
+      await this.showVersion(chosen.version);
     }
   }
 

@@ -184,11 +184,15 @@ function activate(
         : trans.__('Open Dataset…'),
     caption: trans.__('Open a dataset: card, versions, profile, preview, load line'),
     execute: async args => {
-      const ref = await argOrAsk(args, 'ref', trans.__('Dataset (team/name)'));
-      if (ref) {
-        show(domId('dataset', ref), ref, () => new DatasetView(ctx, ref), [
+      const asked = await argOrAsk(args, 'ref', trans.__('Dataset (team/name)'));
+      if (asked) {
+        // `team/name@N` (or a `version` argument, as lineage links give) opens that version.
+        const [ref, pinned] = asked.split('@');
+        const version = Number(args.version ?? pinned) || undefined;
+        const key = version ? `${ref}@${version}` : ref;
+        show(domId('dataset', key), key, () => new DatasetView(ctx, ref, version), [
           OPEN.datasets.command,
-          { ref }
+          { ref: key }
         ]);
       }
     }

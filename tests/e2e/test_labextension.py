@@ -213,6 +213,11 @@ def test_a_model_version_is_promoted(page: Page, lab: tuple[Lab, str], shots: Sc
     view.get_by_role("button", name="Promote", exact=True).click()
     expect(view.locator("[data-alias='production']")).to_have_text("production → @2")
     shots.take(page, "lab-07-model", docs="lab-model")
+    # Each lineage node is a link: the dataset version it was trained or tested on opens.
+    view.locator(".jp-LeptonLab-lineage li[data-kind='dataset'] button").first.click()
+    dataset = page.locator(".jp-LeptonLab-datasetView:visible")
+    expect(dataset.locator("h2")).to_have_text("medical/breast-cancer")
+    expect(dataset.locator("pre.jp-LeptonLab-code")).to_contain_text("medical/breast-cancer@1")
     server, _ = lab
     workspace, client = client_for(server.home)
     try:
