@@ -10,11 +10,12 @@ cases; only ``jobs cancel`` stops it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from click.decorators import FC
 
 from lepton_lab.cli import CliState, output, pass_state
 from lepton_lab.runs.info import JOB_STATES, JobInfo, LogChunk, RecordInfo, Reproduction
@@ -141,14 +142,19 @@ def cancel(state: CliState, job_id: str) -> None:
         output.line(state.console, f"job {info.id} is {info.status}: its kernel is being stopped")
 
 
+def _wait_timeout(what: str) -> Callable[[FC], FC]:
+    """``--timeout S``: how long to wait for the ``what`` (job, rerun) to end."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        metavar="S",
+        help=f"Give up waiting after S seconds (exit 124); the {what} goes on.",
+    )
+
+
 @jobs.command()
 @click.argument("job_id", metavar="ID")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="S",
-    help="Give up waiting after S seconds (exit 124); the job goes on.",
-)
+@_wait_timeout("job")
 @pass_state
 def wait(state: CliState, job_id: str, timeout: float | None) -> None:
     """Wait for job ID to end: exit 0 if it succeeded, 1 and why if not.
@@ -161,12 +167,7 @@ def wait(state: CliState, job_id: str, timeout: float | None) -> None:
 @jobs.command()
 @click.argument("job_id", metavar="ID")
 @click.option("--no-wait", is_flag=True, help="Queue the rerun and exit without comparing.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="S",
-    help="Give up waiting after S seconds (exit 124); the rerun goes on.",
-)
+@_wait_timeout("rerun")
 @pass_state
 def rerun(state: CliState, job_id: str, no_wait: bool, timeout: float | None) -> None:
     """Rerun job ID's manifest and compare the recorded values one by one.
