@@ -35,6 +35,11 @@ export class ParameterForm {
         role: 'alert'
       });
       input.setAttribute('aria-describedby', `${inputId}-help ${inputId}-error`);
+      // An error stays until the value changes.
+      input.addEventListener('input', () => {
+        replace(error);
+        input.setAttribute('aria-invalid', 'false');
+      });
       this.inputs.set(field.name, input);
       this.errors.set(field.name, error);
       this.node.appendChild(
