@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lepton_lab.jsonform import JsonForm
 from lepton_lab.store.tables import Event, ref_or_versions
 
 __all__ = ["EventInfo", "list_events", "record_event"]
 
 
 @dataclass(frozen=True)
-class EventInfo:
+class EventInfo(JsonForm):
     """One audit event."""
 
     id: int
@@ -24,22 +25,6 @@ class EventInfo:
     action: str
     subject: str
     details: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {**self.__dict__, "at": self.at.isoformat()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EventInfo:
-        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
-        ignored, so that a newer server's extra fields do not break an older client."""
-        return cls(
-            **{
-                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
-                "details": dict(data["details"]),
-                "at": datetime.fromisoformat(data["at"]),
-            }
-        )
 
 
 def record_event(session: Session, actor: str, action: str, subject: str, **details: Any) -> None:

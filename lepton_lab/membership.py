@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied, did_you_mean
 from lepton_lab.events import record_event
 from lepton_lab.identity import Actor, Role, require_role
+from lepton_lab.jsonform import JsonForm
 from lepton_lab.refs import check_slug, check_text
 from lepton_lab.store.tables import Membership, Team
 
@@ -30,7 +31,7 @@ __all__ = ["MAX_TEAM_DESCRIPTION", "MAX_TITLE", "TeamInfo", "TeamService", "requ
 
 
 @dataclass(frozen=True)
-class TeamInfo:
+class TeamInfo(JsonForm):
     """A team and its members (user -> role name)."""
 
     slug: str
@@ -40,10 +41,6 @@ class TeamInfo:
     created_at: datetime
     members: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {**self.__dict__, "created_at": self.created_at.isoformat()}
-
     def row(self) -> dict[str, Any]:
         """One line of a listing: the team, its title, members and admins."""
         return {
@@ -52,18 +49,6 @@ class TeamInfo:
             "members": len(self.members),
             "admins": [user for user, role in self.members.items() if role == Role.admin.name],
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TeamInfo:
-        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
-        ignored, so that a newer server's extra fields do not break an older client."""
-        return cls(
-            **{
-                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
-                "members": dict(data.get("members") or {}),
-                "created_at": datetime.fromisoformat(data["created_at"]),
-            }
-        )
 
 
 class TeamService:

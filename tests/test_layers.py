@@ -9,7 +9,7 @@ bottom (ARCHITECTURE.md section 2):
 surfaces   widgets/, server/, cli/, demo/
 client     client/, contract/ (the declarations of every REST operation)
 services   catalog/, gallery/, training/, runs/, membership, workspace, lineage, events
-storage    store/, config, errors, identity, refs, paging, _version (importable by all)
+storage    store/, config, errors, identity, refs, paging, jsonform, _version (importable by all)
 =========  ===================================================================
 
 Three rules:
@@ -76,6 +76,7 @@ UNITS: dict[str, str] = {
     "lepton_lab.identity": "storage",
     "lepton_lab.refs": "storage",
     "lepton_lab.paging": "storage",
+    "lepton_lab.jsonform": "storage",
     "lepton_lab._version": "storage",
 }
 

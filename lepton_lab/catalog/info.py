@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lepton_lab.jsonform import JsonForm
 from lepton_lab.store.tables import Dataset, DatasetVersion
 
 __all__ = ["DatasetInfo", "VersionInfo", "human_bytes"]
@@ -22,7 +23,7 @@ def human_bytes(size: int) -> str:
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
+class DatasetInfo(JsonForm):
     """A dataset and a summary of its latest version."""
 
     ref: str
@@ -59,29 +60,6 @@ class DatasetInfo:
             dict(row.query) if row.query else None,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form; a shallow copy, since ``asdict`` deep-copies and this is a hot path."""
-        return {
-            **self.__dict__,
-            "query": dict(self.query) if self.query else None,
-            "tags": list(self.tags),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
-        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
-        ignored, so that a newer server's extra fields do not break an older client."""
-        return cls(
-            **{
-                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
-                "tags": list(data["tags"]),
-                "created_at": datetime.fromisoformat(data["created_at"]),
-                "updated_at": datetime.fromisoformat(data["updated_at"]),
-            }
-        )
-
     def row(self) -> dict[str, Any]:
         """One line of a listing."""
         return {
@@ -97,7 +75,7 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
-class VersionInfo:
+class VersionInfo(JsonForm):
     """One immutable version of a dataset (its profile and preview are fetched apart)."""
 
     ref: str
@@ -130,26 +108,6 @@ class VersionInfo:
             row.created_by,
             row.created_at,
             created,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (a shallow copy, as for :meth:`DatasetInfo.to_dict`)."""
-        return {
-            **self.__dict__,
-            "columns": [dict(c) for c in self.columns],
-            "created_at": self.created_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
-        """From the JSON form (:meth:`to_dict`, as the REST API answers); unknown keys are
-        ignored, so that a newer server's extra fields do not break an older client."""
-        return cls(
-            **{
-                **{k: v for k, v in data.items() if k in cls.__dataclass_fields__},
-                "columns": [dict(c) for c in data["columns"]],
-                "created_at": datetime.fromisoformat(data["created_at"]),
-            }
         )
 
     def row(self) -> dict[str, Any]:
