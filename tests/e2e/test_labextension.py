@@ -12,7 +12,10 @@ folder, and to ``$LEPTON_LAB_SCREENSHOTS`` (``docs/images``) for the docs.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -47,8 +50,6 @@ def page(lab: tuple[Lab, str], browser: Browser, artifacts: object) -> Iterator[
 
 @pytest.fixture(scope="module")
 def shots(artifacts: object) -> Screenshots:
-    from pathlib import Path
-
     assert isinstance(artifacts, Path)
     return Screenshots(artifacts)
 
@@ -255,3 +256,17 @@ def test_notebook_7_shows_run_as_job_in_the_notebook_toolbar(
         expect(page.locator(".jp-LeptonLab-runView")).to_contain_text("no cell tagged")
     finally:
         page.close()
+
+
+def test_the_extension_is_installed_and_enabled() -> None:
+    """`make install` links the built extension into the environment: JupyterLab lists it."""
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter"), "labextension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(
+        (ln for ln in (listed.stdout + listed.stderr).splitlines() if "lepton-lab" in ln), ""
+    )
+    assert "enabled" in line and "OK" in line, listed.stdout + listed.stderr
