@@ -11,6 +11,7 @@ them (inputs, answers, the OpenAPI document) comes from here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field, WithJsonSchema
@@ -18,7 +19,19 @@ from typing_extensions import TypedDict
 
 from lepton_lab.catalog.formats import get_format, upload_media_types
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
-from lepton_lab.contract.core import Empty, File, Info, Items, PageOf, Plain, Request, declare
+from lepton_lab.catalog.service import DatasetService
+from lepton_lab.contract.core import (
+    Empty,
+    File,
+    Info,
+    Items,
+    Operation,
+    PageOf,
+    Plain,
+    Reply,
+    Request,
+    declare,
+)
 from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Visibility
@@ -118,6 +131,29 @@ def version_ref(request: OneVersion) -> str:
     return f"{base}@{request.version}"
 
 
+def _read(
+    read: Callable[[DatasetService, Actor, str], Any],
+    path: str,
+    request: type[OneDataset],
+    reply: Reply,
+    summary: str,
+) -> Operation:
+    """The read ``datasets.{method}`` of a dataset (or of a version, for a
+    :class:`OneVersion` request): the service's ``read`` called with its reference."""
+    ref: Callable[[Any], str] = version_ref if issubclass(request, OneVersion) else dataset_ref
+    return declare(
+        f"datasets.{read.__name__}",
+        "GET",
+        path,
+        request,
+        reply,
+        role="user",
+        run=lambda ws, actor, r: read(ws.datasets, actor, ref(r)),
+        summary=summary,
+        owner_note=_VISIBLE,
+    )
+
+
 class Search(Request):
     """Words, filters and the page wanted."""
 
@@ -173,16 +209,12 @@ FACETS = declare(
     refusals=(400,),
 )
 
-GET = declare(
-    "datasets.get",
-    "GET",
+GET = _read(
+    DatasetService.get,
     "/datasets/{team}/{name}",
     OneDataset,
     Info(DatasetInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.get(actor, dataset_ref(r)),
-    summary="The dataset's card",
-    owner_note=_VISIBLE,
+    "The dataset's card",
 )
 
 
@@ -228,16 +260,12 @@ EVENTS = declare(
     owner_note=_VISIBLE,
 )
 
-VERSIONS = declare(
-    "datasets.versions",
-    "GET",
+VERSIONS = _read(
+    DatasetService.versions,
     "/datasets/{team}/{name}/versions",
     OneDataset,
     Items(VersionInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.versions(actor, dataset_ref(r)),
-    summary="Every version, newest first",
-    owner_note=_VISIBLE,
+    "Every version, newest first",
 )
 
 
@@ -273,16 +301,12 @@ REGISTER = declare(
     owner_note="403; a new version of an existing dataset needs its owner or a team editor",
 )
 
-VERSION = declare(
-    "datasets.version",
-    "GET",
+VERSION = _read(
+    DatasetService.version,
     "/datasets/{team}/{name}/versions/{version}",
     OneVersion,
     Info(VersionInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.version(actor, version_ref(r)),
-    summary="One version",
-    owner_note=_VISIBLE,
+    "One version",
 )
 
 
@@ -319,16 +343,12 @@ class Profile(TypedDict):
     columns: list[dict[str, Any]]
 
 
-PROFILE = declare(
-    "datasets.profile",
-    "GET",
+PROFILE = _read(
+    DatasetService.profile,
     "/datasets/{team}/{name}/versions/{version}/profile",
     OneVersion,
     Plain(Profile, "Profile"),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.profile(actor, version_ref(r)),
-    summary="The stored column profile",
-    owner_note=_VISIBLE,
+    "The stored column profile",
 )
 
 
