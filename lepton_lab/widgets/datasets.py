@@ -26,6 +26,7 @@ from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
 from lepton_lab.widgets.controls import SyncedControls
+from lepton_lab.widgets.layout import StaticHTML, responsive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,7 +66,7 @@ def _shows_errors(
     return run
 
 
-class DatasetBrowser(SyncedControls, w.VBox):  # type: ignore[misc]
+class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
     """Browse the shared datasets: search, filter, page, inspect one, load it.
 
     ``DatasetBrowser(ll.datasets, query="credit", team="finance")``; usually built by
@@ -101,12 +102,12 @@ class DatasetBrowser(SyncedControls, w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.add_class("lepton-dataset-browser")  # a stable hook for CSS and the browser test
         self.api = datasets
         self.loaded = None
         self.results: Page[DatasetInfo] | None = None
         self.query, self.team, self.tag, self.page_size = query, team or ANY, tag or ANY, page_size
         self._build()
+        responsive(self, "lepton-dataset-browser")  # its CSS class: a hook for the browser test
         self._connect()
         self.reload()
 
@@ -250,6 +251,7 @@ class DatasetBrowser(SyncedControls, w.VBox):  # type: ignore[misc]
         self.profile_pane.value = render.profile_html(self.api.profile(ref))
         self.preview_pane.value = render.preview_html(self.api.preview(ref, PREVIEW_ROWS))
         self.code_box.value = f'df = ll.datasets.load("{ref}")'
+        self.resend()  # the saved output keeps the version shown
 
     @property
     def ref(self) -> str:

@@ -28,6 +28,7 @@ from lepton_lab.widgets import gallery_render as draw
 from lepton_lab.widgets import render
 from lepton_lab.widgets.controls import SyncedControls
 from lepton_lab.widgets.jobs import close_all
+from lepton_lab.widgets.layout import StaticHTML, responsive
 from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import figure_png, status_html
 
@@ -45,7 +46,7 @@ ANY = ""
 DEFAULT_ALIASES = ("production", "staging")
 
 
-class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
+class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
     """Find a model, read its card, versions, metrics and lineage, load it, promote it.
 
     ``ModelGallery(ll.models, query="churn", jobs_api=ll.jobs)``; usually made by
@@ -84,7 +85,6 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.add_class("lepton-model-gallery")  # a stable hook for CSS and the browser test
         self.api, self.jobs = models_api, jobs_api
         self.results: Page[ModelInfo] | None = None
         self.model: ModelInfo | None = None
@@ -94,6 +94,7 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         self.query, self.team, self.task, self.tag = query, team or ANY, task or ANY, tag or ANY
         self.page_size = page_size
         self._build()
+        responsive(self, "lepton-model-gallery")  # its CSS class: a hook for the browser test
         self._connect()
         self.reload()
 
@@ -316,6 +317,7 @@ class ModelGallery(SyncedControls, w.VBox):  # type: ignore[misc]
         self.card_pane.value = draw.model_card_html(self.model, card, shown)
         self.lineage_pane.value = draw.lineage_html(shown, self._template_of(shown.job_id))
         self.code_box.value = draw.load_code(shown.ref)
+        self.resend()  # the saved output keeps the version shown
 
     def _template_of(self, job_id: str) -> str:
         """The template of the job that registered a version, when the jobs API can tell."""

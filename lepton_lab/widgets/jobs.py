@@ -27,6 +27,7 @@ from traitlets import Float, Int, Unicode
 from lepton_lab.errors import LeptonLabError
 from lepton_lab.runs.info import FINAL_STATES
 from lepton_lab.widgets import jobs_render as draw
+from lepton_lab.widgets.layout import StaticHTML, responsive
 from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import status_html
 
@@ -47,7 +48,7 @@ _CANCEL_REQUESTED = "Cancel requested"
 _BAR_STYLES = {"succeeded": "success", "failed": "danger", "lost": "danger", "cancelled": "warning"}
 
 
-class JobMonitor(w.VBox):  # type: ignore[misc]
+class JobMonitor(StaticHTML, w.VBox):  # type: ignore[misc]
     """Follow one job: state, progress, logs, values; cancel, rerun, open its notebook.
 
     ``JobMonitor(ll.jobs, job_id, poll=1.0, autostart=True)``; usually made by
@@ -75,7 +76,6 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self, jobs_api: JobsAPI, job_id: str, *, poll: float = 1.0, autostart: bool = True
     ) -> None:
         super().__init__()
-        self.add_class("lepton-job-monitor")  # a stable hook for CSS and the browser test
         self.api = jobs_api
         self.set_trait("job_id", job_id)
         self.poll = poll
@@ -92,6 +92,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self._thread: threading.Thread | None = None
         self._refresh_failed = False
         self._build()
+        responsive(self, "lepton-job-monitor")  # its CSS class: a hook for the browser test
         self._connect()
         self.refresh()
         if autostart:
@@ -219,6 +220,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def _show(self, info: JobInfo) -> None:
         """Draw a state fetched by :meth:`refresh` (in whichever thread fetched it)."""
+        settled = info.done and self.status not in FINAL_STATES
         self.info = info
         self.set_trait("status", info.status)
         self.set_trait("cells_done", info.cells_done)
@@ -237,6 +239,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self.notebook_button.disabled = not info.output_sha256
         if info.done and self.message.startswith(_CANCEL_REQUESTED):
             self._say("")  # the request was carried out: the header says cancelled
+        if settled:
+            self.resend()  # the saved output keeps how the job ended
 
     # -- buttons -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from lepton_lab.errors import InvalidInput
 from lepton_lab.widgets import jobs_render as draw
 from lepton_lab.widgets.forms import ParameterForm
 from lepton_lab.widgets.jobs import JobMonitor, close_all
+from lepton_lab.widgets.layout import StaticHTML, responsive
 from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import status_html
 
@@ -39,7 +40,7 @@ __all__ = ["DATASET_CHOICES", "BrowsableTemplates", "TemplateGallery"]
 DATASET_CHOICES = 50
 
 
-class TemplateGallery(w.VBox):  # type: ignore[misc]
+class TemplateGallery(StaticHTML, w.VBox):  # type: ignore[misc]
     """Find a template, fill in its parameters, run it as a job and follow the job.
 
     ``TemplateGallery(ll.templates, ll.jobs, query="report", datasets_api=ll.datasets)``;
@@ -68,7 +69,6 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.add_class("lepton-template-gallery")  # a stable hook for CSS and the browser test
         self.api, self.jobs, self.datasets = templates_api, jobs_api, datasets_api
         self.poll, self.autostart = poll, autostart
         self.templates: list[TemplateInfo] = []
@@ -79,6 +79,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         self.monitor: JobMonitor | None = None
         self.query = query
         self._build()
+        responsive(self, "lepton-template-gallery")  # its CSS class: a hook for the browser test
         self._connect()
         self.reload()
 
@@ -222,6 +223,7 @@ class TemplateGallery(w.VBox):  # type: ignore[misc]
         self.last_job = job
         self._follow(job.id)
         self._say(f"Queued job {job.id} ({self.template.ref})")
+        self.resend()  # the saved output keeps the job queued
         return job
 
     def _seed(self) -> int | None:

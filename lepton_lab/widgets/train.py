@@ -32,6 +32,7 @@ from lepton_lab.training import Leaderboard, Throttle, TrainResult, get_family, 
 from lepton_lab.training import train as run_training
 from lepton_lab.training.tasks import TASKS
 from lepton_lab.widgets import train_render as draw
+from lepton_lab.widgets.layout import StaticHTML, responsive
 from lepton_lab.widgets.live import (
     BackgroundRun,
     LiveView,
@@ -56,7 +57,7 @@ PICKER_SIZE = 50
 Outcome = TrainResult | Leaderboard
 
 
-class TrainWidget(w.VBox):  # type: ignore[misc]
+class TrainWidget(StaticHTML, w.VBox):  # type: ignore[misc]
     """Train models on a shared dataset from one cell; usually made by ``ll.train_widget()``.
 
     ``TrainWidget(ll.datasets, "finance/credit", target="default", model=["knn", "mlp"])``.
@@ -113,7 +114,6 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             traits["models"] = (model,) if isinstance(model, str) else tuple(model)
         traits.setdefault("_view_count", 0)  # the frontend counts its views of the widget
         super().__init__(**traits)
-        self.add_class("lepton-train-widget")  # a stable hook for CSS and the browser test
         self.api = datasets
         self.register = register
         self.record = record if record is not None else lineage_recorder(datasets)
@@ -127,6 +127,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self.dataset, self.target = dataset or "", target or ""
         self.params = draw.per_family(self.models, params)
         self._build()
+        responsive(self, "lepton-train-widget")  # its CSS class: a hook for the browser test
         self._connect()
         self.search()
         self._on_models()
@@ -144,7 +145,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         self.task_box = w.Dropdown(options=["auto", *TASKS], description="task")
         families = [(f"{f.name} ({', '.join(sorted(f.tasks))})", f.name) for f in list_families()]
         self.models_box = w.SelectMultiple(options=families, rows=6, description="models")
-        self.models_box.layout.width = "28em"
+        self.models_box.layout.width = "auto"  # as wide as the longest family and its tasks
         self.params_tabs = draw.FormTabs(self._param_changed)
         self.forms = self.params_tabs.forms
         self.split_box = w.FloatSlider(min=0.05, max=0.5, step=0.05, description="test share")
@@ -389,6 +390,7 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
             if self._headless():
                 self._static.summarise(self.result, error)
             self._set_running(False)
+            self.resend()  # the saved output keeps how the run ended
 
     @shows_errors
     def register_model(self) -> Any:
@@ -450,15 +452,18 @@ class TrainWidget(w.VBox):  # type: ignore[misc]
         Shown once per cell: ``ll.train_widget(..., autorun=True)`` shows itself before
         it waits, and the cell then displays the same widget it returns.
         """
-        from IPython.display import display
 
         count = getattr(ipython_shell(), "execution_count", None)
         if count is not None and count == self._shown_in:
             return
         self._shown_in = count
-        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+        super()._ipython_display_()  # with a display id: resend() keeps its HTML current
         if self._headless() and (self.running or self._static.has_content):
             self._static.show(placeholder=draw.summary_html(None))  # "Training…" till the end
+
+    def static_html(self) -> str:
+        """The panel's state as HTML; nothing while the static copy shows the result."""
+        return "" if self._static.has_content else super().static_html()
 
     def __repr__(self) -> str:
         return f"<TrainWidget {self.dataset or '(no dataset)'} → {self.target or '?'}>"

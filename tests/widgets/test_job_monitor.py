@@ -132,6 +132,8 @@ def test_cancel_button_cancels_a_queued_job(
     assert not monitor.rerun_button.disabled
     assert "cancelled by alice" in monitor.reason_pane.value
     assert monitor.message == ""  # cancelled at once: the header says so, nothing pending
+    static = monitor._repr_mimebundle_()["text/html"]  # what a saved notebook keeps
+    assert job.id in static and "cancelled by alice" in static
     assert "No output." in monitor.logs_pane.value and "yet" not in monitor.logs_pane.value
     assert monitor.progress_bar.bar_style == "warning"
 
