@@ -67,11 +67,9 @@ class StaticHTML:
     every change: the frontend draws the widget again each time).
     """
 
-    _display_ids: list[str]
-
     def static_html(self) -> str:
         """The widget's current state as HTML: what each of its visible parts shows."""
-        return snapshot_html(self)  # type: ignore[arg-type]
+        return snapshot_html(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]

@@ -55,6 +55,7 @@ def test_the_static_copy_shows_what_is_visible(panel: Panel) -> None:
 def test_the_bundle_holds_the_widget_and_its_static_copy(panel: Panel) -> None:
     bundle = panel._repr_mimebundle_()
 
+    assert bundle is not None
     assert bundle[VIEW]["model_id"] == panel.model_id
     assert "<b>3 datasets</b>" in bundle["text/html"] and "static copy" in bundle["text/html"]
 
