@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
@@ -41,6 +42,9 @@ API = "/lepton/api/v1"
 
 _INT64 = 2**63
 
+#: Jupyter Server's own identity providers: one person's server, whose user is anonymous.
+_PERSONAL_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
+
 #: How deeply a request's JSON body may nest.
 MAX_JSON_DEPTH = 64
 # Unrolled (runs of plain characters, then one escape): three times faster than an
@@ -65,10 +69,19 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def username(self) -> str:
-        """The authenticated user's name, from Jupyter Server's identity provider."""
+        """The authenticated user's name, from Jupyter Server's identity provider.
+
+        A personal Jupyter Server (its default identity provider: the server's token or
+        password) has one user, who is anonymous to Jupyter ("Anonymous Io", a new name
+        per browser): there the workspace's user acts, as in a kernel on the same
+        workspace.  Any other identity provider (JupyterHub's, Lepton Lab's tokens) names
+        the user itself.
+        """
         user = self.current_user
         if user is None:
             raise NotAuthenticated("log in to Jupyter Server first")
+        if type(self.identity_provider) in _PERSONAL_PROVIDERS:
+            return self.workspace.settings.user
         return str(user.username)
 
     async def actor(self) -> Actor:
@@ -244,6 +257,10 @@ def _bad_text(value: Any) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+#: Query arguments that carry the request rather than the operation's inputs.
+_TRANSPORT_ARGUMENTS = frozenset({"token", "_"})
+
+
 def query_arguments(handler: web.RequestHandler) -> dict[str, str]:
     """Every query argument as sent (the last of a repeated one), stripped of spaces.
 
@@ -253,6 +270,8 @@ def query_arguments(handler: web.RequestHandler) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for name, values in handler.request.query_arguments.items():
+        if name in _TRANSPORT_ARGUMENTS or name.isdigit():
+            continue  # Jupyter's ?token= and a client's cache-buster (?1712345678): not inputs
         text = handler.decode_argument(values[-1], name=name)  # bad UTF-8: a 400
         if _CONTROL.search(text) or _CONTROL.search(name):
             raise InvalidInput(
