@@ -66,6 +66,15 @@ class LeptonLabApp(ExtensionApp):
             "ray://HOST:10001 (default: $LEPTON_LAB_RAY_ADDRESS, then $RAY_ADDRESS)."
         ),
     )
+    connections_file = Unicode(
+        "",
+        config=True,
+        help=(
+            "A TOML or JSON file naming the SQL connections datasets may be read from "
+            "(URLs with credentials, the teams granted): held by this server only "
+            "(default: $LEPTON_LAB_CONNECTIONS; docs/configuration.md)."
+        ),
+    )
     start_runner = Bool(
         True,
         config=True,
@@ -93,6 +102,7 @@ class LeptonLabApp(ExtensionApp):
             "max_upload_bytes": self.max_upload_bytes or None,
             "executor": self.executor or None,
             "ray_address": self.ray_address or None,
+            "connections_file": self.connections_file or None,
         }
         return Settings.from_env(**overrides)
 

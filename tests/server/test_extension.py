@@ -27,6 +27,7 @@ def test_installed_extension_is_listed_enabled_and_ok() -> None:
 def jp_server_config(jp_server_config: Config, tmp_path: Path) -> Config:
     jp_server_config.LeptonLabApp.database_url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     jp_server_config.LeptonLabApp.auto_create_teams = False
+    jp_server_config.LeptonLabApp.connections_file = str(tmp_path / "connections.toml")
     return jp_server_config
 
 
@@ -35,6 +36,7 @@ async def test_traitlets_configure_the_workspace(
 ) -> None:
     workspace = jp_serverapp.web_app.settings["lepton_lab_workspace"]
     assert workspace.settings.database_url == f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert workspace.settings.connections_file == str(tmp_path / "connections.toml")
     assert (tmp_path / "elsewhere.db").exists()
     status, body = await api(
         "POST", "datasets", "nosuch", "x", "versions", raw=b"a\n1\n", params={"format": "csv"}
