@@ -332,6 +332,20 @@ CASES: dict[str, Case] = {
             {"body": {"dataset": "t/sql", "cron": "0 6 * * *", "name": w.fresh(f"r-{u}")}},
         )
     ),
+    "schedules.create_pipeline": Case(
+        lambda w, u: (
+            ("schedules", "pipeline"),
+            {
+                "body": {
+                    "pipeline": "t/flow",
+                    "cron": "0 6 * * *",
+                    "team": "t",
+                    "name": w.fresh(f"ps-{u}"),
+                }
+            },
+        ),
+        outsider=403,
+    ),
     "schedules.get": Case(lambda w, u: (("schedules", w.schedule), {})),
     "schedules.update": Case(
         lambda w, u: (("schedules", w.schedule), {"body": {"cron": "0 7 * * *"}})
