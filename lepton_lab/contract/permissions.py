@@ -52,6 +52,13 @@ resource they may not see exists: they get the same 404 as for a name that does 
 A change needs the role shown; an owner (still a contributor of the team) may change what
 they own.
 
+Uploading or publishing to a name taken by something you cannot see answers as a free
+name would: an outsider gets the same 403 for both, and only a member of the team (who
+could never use the name) learns that it is taken (409). Where `auto_create_teams` is
+off, only site admins create teams. `tests/server/test_permission_table.py` calls every
+operation below over REST as a viewer, contributor, editor, admin, outsider and site
+admin, and checks each answer against this table.
+
 """
 
 
