@@ -34,8 +34,9 @@ RESPONSIVE_CSS = """
   white-space: normal; overflow-wrap: anywhere; min-width: 0; max-width: 100%;
 }
 .lepton-widget .widget-html-content table {
-  display: block; max-width: 100%; overflow-x: auto;
+  display: block; max-width: 100%; overflow-x: auto; overflow-wrap: normal;
 }
+.lepton-widget .widget-html-content th { white-space: nowrap; }
 .lepton-widget .widget-html-content pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 .lepton-widget .widget-html-content svg, .lepton-widget img { max-width: 100%; height: auto; }
 .lepton-widget .lm-TabBar-tab, .lepton-widget .p-TabBar-tab {

@@ -39,6 +39,7 @@ def test_rows_wrap_and_text_wraps_in_every_widget(panel: Panel) -> None:
     assert sheet.layout.display == "none" and "<style>" in sheet.value
     assert "flex-wrap: wrap" in sheet.value and "overflow-wrap: anywhere" in sheet.value
     assert "overflow-x: auto" in sheet.value  # wide tables scroll in their own box
+    assert "th { white-space: nowrap; }" in sheet.value  # headers are not cut mid-word
     assert panel.children[0].children[0] is panel.note  # its own children keep their places
 
 
