@@ -16,6 +16,7 @@ export type ModelVersion = Schemas['ModelVersionInfo'];
 export type Template = Schemas['TemplateInfo'];
 export type Parameter = Schemas['ParameterSpec'];
 export type Job = Schemas['JobInfo'];
+export type Schedule = Schemas['ScheduleInfo'];
 export type LogChunk = Schemas['LogChunk'];
 export type RecordValue = Schemas['RecordInfo'];
 export type Reproduction = Schemas['Reproduction'];
@@ -182,6 +183,9 @@ export class LeptonApi {
     query: { user?: string; status?: string; limit?: number } = {}
   ): Promise<Page<Job>> {
     return this.request('GET', `jobs${queryString({ limit: 100, ...query })}`);
+  }
+  schedules(): Promise<{ items: Schedule[] }> {
+    return this.request('GET', 'schedules');
   }
   job(id: string): Promise<Job> {
     return this.request('GET', apiPath('jobs', id));

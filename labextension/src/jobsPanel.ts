@@ -1,5 +1,5 @@
 /** The Jobs panel: your jobs and your teams', live (polled), sortable, each linking to its tab. */
-import type { Job, WhoAmI } from './api';
+import type { Job, Schedule, WhoAmI } from './api';
 import { Context, h, replace } from './dom';
 import {
   formatAgo,
@@ -9,6 +9,8 @@ import {
   jobReason,
   jobTitle,
   JobSortKey,
+  scheduleNext,
+  scheduleTarget,
   sortJobs
 } from './logic';
 import { OPEN } from './sidebar';
@@ -16,12 +18,14 @@ import { View } from './view';
 
 export class JobsPanel extends View {
   private jobs: Job[] = [];
+  private schedules: Schedule[] = [];
   private me: WhoAmI | null = null;
   private key: JobSortKey = 'created_at';
   private ascending = false;
   private timer = 0;
   private readonly scope: HTMLSelectElement;
   private readonly tableNode = h('div', { class: 'jp-LeptonLab-scroll' });
+  private readonly schedulesNode = h('div', { class: 'jp-LeptonLab-scroll' });
 
   constructor(ctx: Context) {
     super(ctx);
@@ -45,20 +49,25 @@ export class JobsPanel extends View {
         h('h2', {}, trans.__('Jobs')),
         this.scope
       ),
-      this.tableNode
+      this.tableNode,
+      h('h2', {}, trans.__('Schedules')),
+      this.schedulesNode
     );
   }
 
   async load(): Promise<void> {
     window.clearTimeout(this.timer);
     const { api } = this.ctx;
-    const [page, me] = await Promise.all([
+    const [page, me, schedules] = await Promise.all([
       api.jobs({ limit: 200 }),
-      this.me ? Promise.resolve(this.me) : api.whoami()
+      this.me ? Promise.resolve(this.me) : api.whoami(),
+      api.schedules()
     ]);
     this.jobs = page.items;
     this.me = me;
+    this.schedules = schedules.items;
     this.render();
+    this.renderSchedules();
     if (this.isAttached) {
       this.timer = window.setTimeout(
         () => void this.attempt(() => this.load()),
@@ -158,6 +167,49 @@ export class JobsPanel extends View {
       h(
         'table',
         { class: 'jp-LeptonLab-table', 'aria-label': trans.__('Jobs') },
+        h('thead', {}, head),
+        h('tbody', {}, rows)
+      )
+    );
+  }
+
+  /** The schedules of the user's teams, beside the jobs they submit. */
+  private renderSchedules(): void {
+    const { trans } = this.ctx;
+    if (!this.schedules.length) {
+      replace(
+        this.schedulesNode,
+        h('p', { class: 'jp-LeptonLab-empty' }, trans.__('No schedules in your teams.'))
+      );
+      return;
+    }
+    const head = h(
+      'tr',
+      {},
+      [
+        trans.__('schedule'),
+        trans.__('runs'),
+        trans.__('when'),
+        trans.__('next'),
+        trans.__('owner')
+      ].map(label => h('th', { scope: 'col' }, label))
+    );
+    const rows = this.schedules.map(schedule =>
+      h(
+        'tr',
+        { 'data-schedule': schedule.id },
+        h('td', {}, `${schedule.team}/${schedule.name}`),
+        h('td', {}, scheduleTarget(schedule)),
+        h('td', {}, `${schedule.cron} (${schedule.timezone})`),
+        h('td', {}, scheduleNext(schedule)),
+        h('td', {}, schedule.owner)
+      )
+    );
+    replace(
+      this.schedulesNode,
+      h(
+        'table',
+        { class: 'jp-LeptonLab-table', 'aria-label': trans.__('Schedules') },
         h('thead', {}, head),
         h('tbody', {}, rows)
       )

@@ -525,3 +525,27 @@ export function outputPath(
   const stem = job.template.replace(/\.ipynb$/, '').replace(/[^\w.-]+/g, '-');
   return `${folder}/${stem}-${job.id.slice(0, 8)}.ipynb`;
 }
+
+/** What a schedule runs, for a list: a template, a pipeline or a SQL dataset's refresh. */
+export function scheduleTarget(schedule: {
+  template: string;
+  options?: { [key: string]: unknown };
+}): string {
+  const options = schedule.options ?? {};
+  if (typeof options.pipeline === 'string') {
+    return `pipeline ${options.pipeline}`;
+  }
+  if (typeof options.refresh === 'string') {
+    return `refresh ${options.refresh}`;
+  }
+  return schedule.template;
+}
+
+/** When a schedule fires next, in words: "paused", or the due time in the local clock. */
+export function scheduleNext(schedule: { paused: boolean; next_due: string }): string {
+  if (schedule.paused) {
+    return 'paused';
+  }
+  const due = new Date(schedule.next_due);
+  return Number.isNaN(due.getTime()) ? '' : due.toLocaleString();
+}

@@ -21,6 +21,8 @@ import {
   outputPath,
   parseField,
   pythonLiteral,
+  scheduleNext,
+  scheduleTarget,
   sortJobs
 } from '../src/logic';
 
@@ -263,5 +265,28 @@ describe('charts and lineage', () => {
     expect(hasRole('contributor', 'editor')).toBe(false);
     expect(hasRole(undefined, 'viewer', true)).toBe(true);
     expect(hasRole(undefined, 'viewer')).toBe(false);
+  });
+});
+
+describe('schedules', () => {
+  it('names what a schedule runs', () => {
+    expect(scheduleTarget({ template: 'dataset-report', options: {} })).toBe(
+      'dataset-report'
+    );
+    expect(
+      scheduleTarget({ template: '', options: { pipeline: 'finance/flow' } })
+    ).toBe('pipeline finance/flow');
+    expect(
+      scheduleTarget({ template: '', options: { refresh: 'finance/loans' } })
+    ).toBe('refresh finance/loans');
+  });
+
+  it('says when it fires next, or that it is paused', () => {
+    expect(scheduleNext({ paused: true, next_due: '2026-12-08T06:00:00+00:00' })).toBe(
+      'paused'
+    );
+    const next = scheduleNext({ paused: false, next_due: '2026-12-08T06:00:00+00:00' });
+    expect(next).toBe(new Date('2026-12-08T06:00:00+00:00').toLocaleString());
+    expect(scheduleNext({ paused: false, next_due: 'never' })).toBe('');
   });
 });

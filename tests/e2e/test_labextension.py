@@ -150,15 +150,26 @@ def test_a_template_runs_from_its_form_and_is_followed_in_the_jobs_panel(
     shots.take(page, "lab-04-job", docs="lab-job")
 
     job_id = job.get_attribute("data-job") or ""
+    server, _ = lab
+    workspace, client = client_for(server.home)
+    try:  # a schedule of alice's team shows beside the jobs
+        schedule = client.schedules.create(
+            "dataset-report", {"dataset": "agri/wine"}, cron="0 6 * * 1-5",
+            timezone="Europe/Berlin", name="e2e-morning", team="medical",
+        )  # fmt: skip
+    finally:
+        workspace.close()
     palette(page, "Jobs Panel")
     panel = page.locator(".jp-LeptonLab-jobsPanel:visible")
     row = panel.locator(f"tr[data-job='{job_id}']")
     expect(row).to_have_attribute("data-status", "succeeded")
+    scheduled = panel.locator(f"tr[data-schedule='{schedule.id}']")
+    expect(scheduled).to_contain_text("medical/e2e-morning")
+    expect(scheduled).to_contain_text("0 6 * * 1-5 (Europe/Berlin)")
     panel.get_by_role("button", name=re.compile("^status")).click()  # sortable
     expect(panel.locator("th[aria-sort='ascending']")).to_have_count(1)
     shots.take(page, "lab-05-jobs-panel", docs="lab-jobs-panel")
 
-    server, _ = lab
     workspace, client = client_for(server.home)
     try:
         done = client.jobs.get(job_id)
