@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -422,4 +423,39 @@ async def test_every_operation_answers_each_role_as_the_table_says(
                 seen = [name for name in _secrets(world) if name in answer]
                 if seen:
                     wrong.append(f"{op.name} shows the outsider {seen}")
+    wrong += await _hidden_like_missing(api, world)
     assert not wrong, "\n".join(wrong)
+
+
+#: A team resource's path, a near miss of its name, and a name that does not exist.
+HIDDEN = [
+    (("datasets", "t"), "data", "dat", "zzzz"),
+    (("models", "t"), "model", "mode", "zzzzz"),
+    (("templates", "t"), "report", "repor", "zzzzzz"),
+    (("pipelines", "t"), "flow", "flo", "zzzz"),
+]
+
+
+SUGGESTION = re.compile(r"; did you mean [^;]*\?")
+
+
+async def _hidden_like_missing(api: Api, world: World) -> list[str]:
+    """An outsider's answers about a hidden name, a near miss of it and a missing name
+    are the same 404 (a suggestion never names what they may not see)."""
+    wrong = []
+    for parent, name, near, missing in HIDDEN:
+        answers = []
+        for asked in (name, near, missing):
+            status, answer = await api("GET", *parent, asked, user="outsider")
+            # The name asked for, exactly (not "t/dat" inside "t/data").
+            text = re.sub(rf"t/{asked}(?![\w-])", "NAME", json.dumps(answer))
+            seen = [secret for secret in _secrets(world) if secret in text]
+            if seen:
+                wrong.append(f"GET {'/'.join(parent)}/{asked} shows the outsider {seen}")
+            # Suggestions differ with the name asked, and name only what they may see.
+            answers.append((status, SUGGESTION.sub("", text)))
+        if len(set(answers)) != 1 or answers[0][0] != 404:
+            wrong.append(
+                f"an outsider tells {'/'.join(parent)}/{name} from a missing name: {answers}"
+            )
+    return wrong
