@@ -87,6 +87,9 @@ def check_write(actor: Actor, ref: Ref, row: Model | None) -> None:
         require_role(actor, ref.team, Role.contributor, f"registering model {ref.qualified}")
         return
     if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
+        # As for a free name to whoever may not register in the team: a name they cannot
+        # see is not revealed to them; a member learns it is taken.
+        require_role(actor, ref.team, Role.contributor, f"registering model {ref.qualified}")
         raise Conflict(f"the name {ref.qualified} is taken by a model you cannot see")
     require_edit(actor, team=row.team, owner=row.owner, what=f"model {ref.qualified}")
 

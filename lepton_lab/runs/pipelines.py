@@ -117,6 +117,10 @@ class PipelineService(PipelineRuns):
         ref = parse_ref(name, "pipeline")
         if ref.version is not None or ref.alias is not None:
             raise InvalidInput(f"publish as {ref.qualified}; versions are numbered for you")
+        if not actor.has_role(ref.team, Role.contributor) and self._team_exists(ref.team):
+            # Who may not publish in the team hears that first, before the steps are read
+            # (the same answer whether the name is free or hidden from them).
+            require_role(actor, ref.team, Role.contributor, f"publishing pipeline {name}")
         spec = self.check(actor, definition)
         vis = Visibility.parse(visibility) if visibility is not None else None
 
@@ -128,6 +132,10 @@ class PipelineService(PipelineRuns):
             return self._ws.db.transact(work)
         except IntegrityError:
             raise Conflict(f"{ref.qualified} changed under this publish too often") from None
+
+    def _team_exists(self, team: str) -> bool:
+        with self._ws.db.read() as session:
+            return session.get(Team, team) is not None
 
     def check(self, actor: Actor, definition: Mapping[str, Any] | str | bytes) -> PipelineSpec:
         """The definition checked as a publish checks it: shape, references, order, and
@@ -158,6 +166,9 @@ class PipelineService(PipelineRuns):
             session.flush()
             return row
         if not _visible(actor, row):
+            # As for a free name to whoever may not publish in the team: a name they
+            # cannot see is not revealed to them; a member learns it is taken.
+            require_role(actor, team, Role.contributor, f"publishing pipeline {name}")
             raise Conflict(f"the name {name} is taken by a pipeline you cannot see")
         require_edit(actor, team=row.team, owner=row.owner, what=f"pipeline {name}")
         if vis is not None:

@@ -171,3 +171,16 @@ def test_a_name_taken_by_an_invisible_model(
     workspace.teams.add_member(alice, "finance", "bob", "contributor")
     with pytest.raises(Conflict, match="cannot see"):
         workspace.models.register(workspace.actor("bob"), trained, "finance/secret")
+
+
+def test_an_outsider_cannot_tell_a_hidden_model_name_from_a_free_one(
+    workspace: Workspace, alice: Actor, trained: Any
+) -> None:
+    workspace.models.register(alice, trained, "finance/secret", visibility="private")
+    bob = workspace.actor("bob")
+    answers = []
+    for name in ("finance/secret", "finance/free"):
+        with pytest.raises(PermissionDenied) as refused:
+            workspace.models.register(bob, trained, name)
+        answers.append(refused.value.message.replace(name, "NAME"))
+    assert answers[0] == answers[1] and "contributor role in team finance" in answers[0]

@@ -227,3 +227,16 @@ def test_advancing_from_many_threads_at_once_queues_each_step_once(
         thread.join()
     assert len(workspace.groups.get(alice, run.id).jobs) == 2
     assert [r.id for r in workspace.pipelines.runs(alice, pipeline="finance/flow")] == [run.id]
+
+
+def test_an_outsider_cannot_tell_a_hidden_pipeline_name_from_a_free_one(
+    workspace: Workspace, alice: Actor, templates: None
+) -> None:
+    workspace.pipelines.publish(alice, FLOW, "finance/secret", visibility="private")
+    bob = workspace.actor("bob")
+    answers = []
+    for name in ("finance/secret", "finance/free"):
+        with pytest.raises(PermissionDenied) as refused:
+            workspace.pipelines.publish(bob, FLOW, name)
+        answers.append(refused.value.message.replace(name, "NAME"))
+    assert answers[0] == answers[1] and "contributor role in team finance" in answers[0]

@@ -282,6 +282,13 @@ def _schedule_scenario(schedule: str) -> list[Step]:
             {"body": {"dataset": "botany/loans", "cron": "0 5 * * *"}},
             201,
         ),
+        (
+            "post",
+            "/schedules/pipeline",
+            {},
+            {"body": {"pipeline": "botany/report", "cron": "0 4 * * *", "team": "botany"}},
+            201,
+        ),
         # …and what goes wrong.
         ("post", "/schedules", {}, {"body": {**DAILY, "cron": "daily"}}, 400),
         ("get", SCHEDULE, one, {"user": "bob"}, 404),
@@ -679,6 +686,7 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
         "POST /jobs",
         "POST /schedules",
         "POST /schedules/refresh",
+        "POST /schedules/pipeline",
         "POST /sweeps",
         "POST /pipelines",
         "POST /pipeline-runs",
