@@ -123,13 +123,18 @@ class Pipelines:
         return info
 
     def run(
-        self, pipeline: str, parameters: dict[str, Any] | None = None, *, team: str | None = None
+        self,
+        pipeline: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        team: str | None = None,
+        notify: dict[str, Any] | None = None,
     ) -> PipelineRunHandle:
         """Run ``pipeline`` with its inputs set from ``parameters``; ``team`` shares the run
-        (and its jobs) with a team.  ``ll.pipelines.run("train-evaluate-promote",
-        {"dataset": "agri/wine"}).wait()``."""
+        (and its jobs) with a team; ``notify`` (as a job's) is told when the run ends.
+        ``ll.pipelines.run("train-evaluate-promote", {"dataset": "agri/wine"}).wait()``."""
         info: PipelineRun = self._backend.call(
-            ops.RUN, pipeline=pipeline, parameters=parameters, team=team
+            ops.RUN, pipeline=pipeline, parameters=parameters, team=team, notify=notify
         )
         return PipelineRunHandle(self, info)
 

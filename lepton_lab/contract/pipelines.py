@@ -117,6 +117,7 @@ class Run(Request):
     pipeline: str
     parameters: dict[str, Any] | None = None
     team: str | None = None
+    notify: dict[str, Any] | None = None
 
 
 RUN = declare(
@@ -126,7 +127,9 @@ RUN = declare(
     Run,
     Info(PipelineRun),
     role="user",
-    run=lambda ws, actor, r: ws.pipelines.run(actor, r.pipeline, r.parameters, team=r.team),
+    run=lambda ws, actor, r: ws.pipelines.run(
+        actor, r.pipeline, r.parameters, team=r.team, notify=r.notify
+    ),
     status=201,
     summary="Run a pipeline: a job group, the steps that wait for nothing queued now",
 )

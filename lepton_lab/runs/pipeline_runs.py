@@ -30,6 +30,8 @@ from lepton_lab.events import record_event
 from lepton_lab.identity import Actor, Role, require_role
 from lepton_lab.refs import check_slug
 from lepton_lab.runs.info import JobInfo
+from lepton_lab.runs.notify import deliver_group_end
+from lepton_lab.runs.notify_spec import check_notify
 from lepton_lab.runs.pipeline_info import (
     PipelineInfo,
     PipelineReproduction,
@@ -49,6 +51,7 @@ from lepton_lab.runs.queue import job_info
 from lepton_lab.store.tables import Job, JobGroup, JobRecord, utcnow
 
 if TYPE_CHECKING:
+    from lepton_lab.config import Settings
     from lepton_lab.workspace import Workspace
 
 __all__ = ["KIND", "PipelineRuns"]
@@ -85,17 +88,20 @@ class PipelineRuns:
         *,
         team: str | None = None,
         key: str | None = None,
+        notify: Mapping[str, Any] | None = None,
     ) -> PipelineRun:
         """Run ``pipeline`` (``name`` or ``name@version``) with its inputs set from
         ``parameters``; the steps that wait for nothing are queued now.  ``key`` makes the
-        run idempotent: every run with the same key is one group (a schedule's due time)."""
+        run idempotent: every run with the same key is one group (a schedule's due time).
+        ``notify`` (as a job's: webhooks, e-mail, on which ends) is told when the run ends."""
         info: PipelineInfo = self._ws.pipelines.get(actor, pipeline)
         inputs = _inputs(info.definition.get("parameters", {}), parameters or {}, info.name)
         if team:  # checked before anything is stored, as a job's team is
             check_slug(team, "team")
             require_role(actor, team, Role.viewer, f"sharing a pipeline run with team {team}")
         definition = {"pipeline": info.name, "version": info.version, "spec": info.definition,
-                      "inputs": inputs, "seeds": {}, "fixed": {}, "errors": {}}  # fmt: skip
+                      "inputs": inputs, "seeds": {}, "fixed": {}, "errors": {},
+                      "notify": _checked_notify(self._ws.settings, notify)}  # fmt: skip
         name = f"{info.name}@{info.version}"
         return self._start(actor, name, definition, team or "", "", key=key)
 
@@ -201,7 +207,26 @@ class PipelineRuns:
         if ready:
             return False
         status = run_status(now.states, cancelled=False)
-        return status != "running" and self._end(group_id, status)
+        if status == "running" or not self._end(group_id, status):
+            return False
+        self._notify_end(group_id, definition)  # this process alone ended it
+        return True
+
+    def _notify_end(self, group_id: str, definition: Mapping[str, Any]) -> None:
+        """Tell whoever the run's ``notify`` names that it ended; keep the notices with
+        the run.  A notification that fails is recorded, never changes the run."""
+        spec = definition.get("notify") or {}
+        if not spec:
+            return
+        group = self._ws.groups.get(self._ws.actor(definition["owner"]), group_id)
+        notices = deliver_group_end(self._ws.settings, spec, group)
+
+        def work(session: Session) -> None:
+            row = session.get(JobGroup, group_id)
+            if row is not None:
+                row.definition = {**row.definition, "notices": notices}
+
+        self._ws.db.transact(work)
 
     def _submit(
         self,
@@ -364,3 +389,8 @@ def _group_id(key: str | None) -> str:
     if key is None:
         return uuid.uuid4().hex[:16]
     return hashlib.sha256(f"lepton-group:{key}".encode()).hexdigest()[:16]
+
+
+def _checked_notify(settings: Settings, notify: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run's ``notify`` checked now (as a job's), so a wrong address fails at once."""
+    return check_notify(settings, notify) if notify else {}

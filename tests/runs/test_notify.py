@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -29,6 +30,7 @@ from lepton_lab.identity import Actor
 from lepton_lab.runs.groups import GroupInfo
 from lepton_lab.runs.info import JobInfo
 from lepton_lab.runs.notify import deliver_due, deliver_group_end, wait_for_deliveries
+from lepton_lab.runs.runner import RunnerConfig, run_until_done
 from lepton_lab.store.tables import Job
 from lepton_lab.workspace import Workspace
 from tests.runner_support import RunnerThread
@@ -424,3 +426,24 @@ def test_the_command_line_submits_a_spec_and_shows_the_notices(tmp_path: Path) -
         assert len(receiver.requests) == 1
     finally:
         ws.close()
+
+
+def test_a_pipeline_run_tells_its_end_once(ws: Workspace, alice: Actor) -> None:
+    template = ws.templates.publish(alice, make_notebook("print(n)", parameters="n = 1\n"),
+                                    "finance/step").name  # fmt: skip
+    flow = {"steps": {"only": {"template": template, "parameters": {"n": 2}}}}
+    ws.pipelines.publish(alice, flow, "finance/flow")
+    with Receiver() as receiver:
+        notify = {"on": ["succeeded"], "webhook": [{"url": receiver.url, "secret_name": "ops"}]}
+        with pytest.raises(InvalidInput):
+            ws.pipelines.run(alice, "finance/flow", notify={"on": ["succeeded"], "sms": ["1"]})
+        run = ws.pipelines.run(alice, "finance/flow", notify=notify)
+        job_id = run.group.jobs[0]["id"]
+        asyncio.run(run_until_done(ws, [job_id], RunnerConfig(concurrency=1, pool_size=1)))
+        assert ws.pipelines.advance() == [run.id]
+        assert ws.pipelines.advance() == []  # ended once: told once
+    [(headers, body)] = receiver.requests
+    assert _verified(headers, body) and headers["X-Lepton-Event"] == "group.ended"
+    assert json.loads(body)["group"]["status"] == "succeeded"
+    [notice] = ws.groups.get(alice, run.id).definition["notices"]
+    assert notice["status"] == "delivered" and "secret" not in json.dumps(notice)
