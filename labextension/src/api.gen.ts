@@ -4390,6 +4390,13 @@ export interface operations {
       content: {
         'application/json': {
           /**
+           * Notify
+           * @default null
+           */
+          notify?: {
+            [key: string]: unknown;
+          } | null;
+          /**
            * Parameters
            * @default null
            */
