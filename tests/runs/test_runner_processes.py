@@ -33,9 +33,11 @@ LEASE = 1.5
 RECLAIM_SLACK = 3.0
 
 
-def start_runner(workspace: Workspace, log: Path, *options: str) -> subprocess.Popen[bytes]:
-    """``lepton-lab runner`` on the workspace's database, with short leases."""
-    env = {**os.environ, "LEPTON_LAB_JOB_LEASE": str(LEASE), "LEPTON_LAB_AUTO_RUNNER": "0"}
+def start_runner(
+    workspace: Workspace, log: Path, *options: str, lease: float = LEASE
+) -> subprocess.Popen[bytes]:
+    """``lepton-lab runner`` on the workspace's database, with short leases by default."""
+    env = {**os.environ, "LEPTON_LAB_JOB_LEASE": str(lease), "LEPTON_LAB_AUTO_RUNNER": "0"}
     url = workspace.db.url.render_as_string(hide_password=False)
     command = [sys.executable, "-m", "lepton_lab.cli", "--home", str(workspace.settings.home),
                "--database-url", url, "runner", "--concurrency", "2", *options]  # fmt: skip
@@ -213,8 +215,12 @@ def test_two_runners_race_over_200_jobs_each_runs_once(
         )
         for i in range(200)
     ]
+    # A lease of the default length: this race is about claims, not recovery, and a 1.5 s
+    # lease can expire under a loaded test machine's stalls (the job is then run again,
+    # as a lease promises, which this test would count as a second run).
     for n in range(2):
-        processes.append(start_runner(workspace, tmp_path / f"runner-{n}.log", "--idle-exit", "3"))
+        log = tmp_path / f"runner-{n}.log"
+        processes.append(start_runner(workspace, log, "--idle-exit", "3", lease=30))
     for process in processes:
         process.wait(800)
     infos = [workspace.jobs.get(actor, j.id) for j in jobs]
