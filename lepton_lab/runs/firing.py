@@ -152,12 +152,8 @@ class Firer:
             .order_by(ScheduleRun.due_at.desc())
             .limit(1)
         ).first()
-        group = (last or {}).get("group")
-        return (
-            bool(group)
-            and session.get(JobGroup, group) is not None
-            and (session.scalar(select(JobGroup.status).where(JobGroup.id == group)) == "running")
-        )
+        group = session.get(JobGroup, (last or {}).get("group") or "")
+        return group is not None and group.status == "running"
 
     def _stuck(self, session: Session, now: datetime) -> builtins.list[_Claim]:
         """Runs left ``firing`` by a firer that died: taken over, once, by this one."""
