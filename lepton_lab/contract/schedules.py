@@ -50,17 +50,28 @@ LIST = declare(
 )
 
 
-class CreateSchedule(Request):
+class When(Request):
+    """When a schedule fires (cron in a time zone), its name, and what a missed due time
+    becomes: what every kind of schedule has."""
+
+    cron: str
+    timezone: str = "UTC"
+    name: str | None = None
+    missed: str = "skip"
+
+
+class TeamWhen(When):
+    """A schedule of a team's, and whether its runs may overlap."""
+
+    team: str | None = None
+    overlap: bool = False
+
+
+class CreateSchedule(TeamWhen):
     """A new schedule: the template, its parameters, when, and the policies."""
 
     template: str
     parameters: dict[str, Any] | None = None
-    cron: str
-    timezone: str = "UTC"
-    name: str | None = None
-    team: str | None = None
-    missed: str = "skip"
-    overlap: bool = False
     options: dict[str, Any] | None = None
 
 
@@ -88,14 +99,10 @@ CREATE = declare(
 )
 
 
-class CreateRefresh(Request):
+class CreateRefresh(When):
     """A SQL dataset whose query is run again at each due time."""
 
     dataset: str
-    cron: str
-    timezone: str = "UTC"
-    name: str | None = None
-    missed: str = "skip"
 
 
 CREATE_REFRESH = declare(
@@ -113,17 +120,11 @@ CREATE_REFRESH = declare(
 )
 
 
-class CreatePipeline(Request):
+class CreatePipeline(TeamWhen):
     """A pipeline run at each due time, with these inputs."""
 
     pipeline: str
     parameters: dict[str, Any] | None = None
-    cron: str
-    timezone: str = "UTC"
-    name: str | None = None
-    team: str | None = None
-    missed: str = "skip"
-    overlap: bool = False
 
 
 CREATE_PIPELINE = declare(
