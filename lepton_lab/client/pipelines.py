@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lepton_lab.client.backend import Backend
+from lepton_lab.client.handles import poll
 from lepton_lab.contract import pipelines as ops
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.pipeline_info import PipelineInfo, PipelineReproduction, PipelineRun
 from lepton_lab.runs.templates import parse_template_ref
 
 __all__ = ["PipelineRunHandle", "Pipelines"]
-
-# The longest pause between two looks at a run that is still going.
-_MAX_POLL = 1.0
 
 
 def definition_source(definition: Mapping[str, Any] | str | Path) -> dict[str, Any] | str:
@@ -63,16 +60,14 @@ class PipelineRunHandle:
 
     def wait(self, timeout: float | None = None) -> PipelineRunHandle:
         """Poll until the run ends; :class:`TimeoutError` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.05
-        while not self.refresh().done:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"pipeline run {self.id} is still {self.status} after {timeout:g} s; "
-                    f"wait longer, or cancel it: lepton-lab pipelines cancel {self.id}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, _MAX_POLL)
+        poll(
+            self.refresh,
+            timeout,
+            lambda run: (
+                f"pipeline run {self.id} is still {run.status} after {timeout:g} s; "
+                f"wait longer, or cancel it: lepton-lab pipelines cancel {self.id}"
+            ),
+        )
         return self
 
     def cancel(self) -> PipelineRun:
