@@ -6,6 +6,12 @@ own under the staging root, with ``CUDA_VISIBLE_DEVICES=""``.  A job takes one, 
 is renamed to the job's (the kernel's working directory follows a rename), and a
 replacement starts in the background.  A GPU job gets a kernel started for it with its
 devices in ``CUDA_VISIBLE_DEVICES``: a kernel's devices are fixed at launch, never after.
+
+With ``kernel_users`` (:mod:`~lepton_lab.runs.sandbox`) every kernel runs as an OS user of
+its own, in a folder only that user may enter, under a staging root nobody else may list;
+its connection file and ``HOME`` are in a private folder of its own, thrown away after.
+When the kernel ends, whatever it left running is killed, its folder is taken back
+(the runner's, mode 0700) and only then is its user free for another kernel.
 """
 
 from __future__ import annotations
@@ -21,12 +27,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from lepton_lab.config import SERVER_ONLY_ENV
+from lepton_lab.runs.sandbox import (
+    KernelUser,
+    KernelUsers,
+    end_processes,
+    hand_over,
+    reclaim,
+    remove_owned_temp_files,
+    seal,
+)
 
 __all__ = ["Kernel", "KernelPool", "kill_kernel"]
 
@@ -34,6 +50,10 @@ log = logging.getLogger(__name__)
 
 _NO_ENV: Mapping[str, str] = MappingProxyType({})
 _ENCRYPTION = "auto" if zmq.has("curve") else "disabled"
+#: The staging root's folder of kernels' private folders (connection file, HOME, TMPDIR).
+PRIVATE_FOLDER = ".kernels"
+#: Seconds between two looks for a free kernel user when every one is taken.
+_USER_POLL = 0.05
 
 
 @dataclass(eq=False)
@@ -45,6 +65,10 @@ class Kernel:
     kc: AsyncKernelClient
     #: The kernel's working directory: the job's staging folder once taken.
     cwd: Path
+    #: The OS user it runs as; None: the runner's own.
+    user: KernelUser | None = None
+    #: Its private folder (connection file, ``HOME``), with a kernel user; else None.
+    home: Path | None = None
 
     @property
     def pid(self) -> int | None:
@@ -66,7 +90,11 @@ class KernelPool:
 
     ``size`` kernels are kept warm per kernel name (0: start each one on demand);
     ``base_env`` is added to this process's environment for every kernel (the workspace's
-    variables: a warm kernel starts before its job's own variables are known).
+    variables: a warm kernel starts before its job's own variables are known).  With
+    ``inherit_env=False`` nothing of this process's environment is passed on: a kernel's
+    environment is exactly ``base_env``, the job's ``env`` and ``CUDA_VISIBLE_DEVICES``
+    (with kernel users, also its own ``HOME``, ``TMPDIR``, ``USER`` and ``LOGNAME``).
+    ``kernel_users``: run every kernel as an OS user of its own (None: as this process's).
     """
 
     def __init__(
@@ -76,11 +104,16 @@ class KernelPool:
         size: int = 2,
         base_env: Mapping[str, str] = _NO_ENV,
         start_timeout: float = 60,
+        inherit_env: bool = True,
+        kernel_users: KernelUsers | None = None,
     ) -> None:
         self.staging_root = Path(staging_root)
         self.size = size
         self.base_env = dict(base_env)
         self.start_timeout = start_timeout
+        self.inherit_env = inherit_env
+        self.kernel_users = kernel_users
+        self._sealed = False
         self._warm: dict[str, _Warm] = {}
         self._closed = False
 
@@ -112,15 +145,17 @@ class KernelPool:
             if kernel is not None:
                 self._move(kernel, job_id)
                 return kernel
-        cwd = self.staging_root / job_id
-        cwd.mkdir(parents=True, exist_ok=True)
+        cwd = self._folder(job_id, exist_ok=True)
         visible = ",".join(str(d) for d in devices)
         return await self._launch(name, cwd, {**env, "CUDA_VISIBLE_DEVICES": visible})
 
     async def discard(self, kernel: Kernel) -> None:
-        """Kill ``kernel`` and free its resources; its folder stays."""
+        """Kill ``kernel`` and free its resources; its folder stays (with a kernel user:
+        taken back, so that only the runner may read it)."""
         kernel.kc.stop_channels()
         await kill_kernel(kernel.km)
+        if kernel.user is not None:  # a cancelled caller must not leave the user taken
+            await asyncio.shield(self._release(kernel.user, kernel.cwd, kernel.home))
 
     async def close(self) -> None:
         """Stop the background starts and kill every warm kernel."""
@@ -161,7 +196,7 @@ class KernelPool:
     async def _start_warm(self, name: str, pool: _Warm) -> None:
         cwd = self.staging_root / f".warm-{uuid.uuid4().hex[:12]}"
         try:
-            cwd.mkdir(parents=True)
+            self._folder(cwd.name)
             pool.ready.append(await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""}))
         except asyncio.CancelledError:
             shutil.rmtree(cwd, ignore_errors=True)
@@ -172,13 +207,51 @@ class KernelPool:
         finally:
             pool.starting.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
 
+    def _folder(self, name: str, *, exist_ok: bool = False) -> Path:
+        """A folder for a kernel under the staging root (sealed first with kernel users)."""
+        if self.kernel_users is not None and not self._sealed:
+            seal(self.staging_root)
+            seal(self.staging_root / PRIVATE_FOLDER)
+            self._sealed = True
+        folder = self.staging_root / name
+        folder.mkdir(parents=True, exist_ok=exist_ok)
+        return folder
+
     async def _launch(self, name: str, cwd: Path, env: Mapping[str, str]) -> Kernel:
+        user = await self._take_user()
+        home: Path | None = None
+        try:
+            if user is not None:
+                home = self._folder(f"{PRIVATE_FOLDER}/{uuid.uuid4().hex}")
+                hand_over(home, user)
+                hand_over(cwd, user)
+            km, kc = await self._start(name, cwd, self._environment(env, user, home), user, home)
+        except BaseException:
+            if user is not None:
+                await asyncio.shield(self._release(user, cwd, home))
+            raise
+        return Kernel(name, km, kc, cwd, user, home)
+
+    async def _start(
+        self,
+        name: str,
+        cwd: Path,
+        env: Mapping[str, str],
+        user: KernelUser | None,
+        home: Path | None,
+    ) -> tuple[AsyncKernelManager, AsyncKernelClient]:
         # CurveZMQ where the kernel supports it: nothing else on the host can read its traffic.
-        km = AsyncKernelManager(kernel_name=name, transport_encryption=_ENCRYPTION)
+        km = _KernelManager(kernel_name=name, transport_encryption=_ENCRYPTION)
+        as_user: dict[str, Any] = {}
+        if user is not None and home is not None:
+            # Its private folder: the runner's runtime folder is not the kernel user's to read.
+            km.connection_file = str(home / "connection.json")
+            km.owner = (user.uid, user.gid)
+            as_user = {"user": user.uid, "group": user.gid, "extra_groups": []}
         kc: AsyncKernelClient | None = None
         try:
-            inherited = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY_ENV}
-            await km.start_kernel(cwd=str(cwd), env={**inherited, **self.base_env, **env})
+            # Popen's user/group/extra_groups: jupyter_client passes them through to it.
+            await km.start_kernel(cwd=str(cwd), env=dict(env), **as_user)
             kc = km.client()
             kc.start_channels()
             await kc.wait_for_ready(timeout=self.start_timeout)
@@ -188,7 +261,46 @@ class KernelPool:
             await asyncio.shield(kill_kernel(km))
             raise
         kc.allow_stdin = False
-        return Kernel(name, km, kc, cwd)
+        return km, kc
+
+    def _environment(
+        self, env: Mapping[str, str], user: KernelUser | None, home: Path | None
+    ) -> dict[str, str]:
+        """The kernel's environment: this process's (unless not inherited), then the base,
+        then the job's; a kernel user's own home and name last."""
+        inherited: dict[str, str] = {}
+        if self.inherit_env:
+            inherited = {k: v for k, v in os.environ.items() if k not in SERVER_ONLY_ENV}
+        merged = {**inherited, **self.base_env, **env}
+        if user is not None and home is not None:
+            # The runner's HOME is not the kernel's to write (nor to read): its own, thrown
+            # away with it, so that no job finds another's history, caches or temporary files.
+            merged.update(HOME=str(home), TMPDIR=str(home), USER=user.name, LOGNAME=user.name)
+        return merged
+
+    async def _take_user(self) -> KernelUser | None:
+        """A free kernel user (waiting for one if all are taken), or None when they are off."""
+        users = self.kernel_users
+        if users is None:
+            return None
+        user = users.take()
+        if user is None:
+            log.warning("all %d kernel users are taken: waiting for one", len(users.users))
+        while user is None:
+            await asyncio.sleep(_USER_POLL)
+            user = users.take()
+        return user
+
+    async def _release(self, user: KernelUser, cwd: Path, home: Path | None) -> None:
+        """Kill what the kernel left running, take its folders back, then free its user."""
+        try:
+            await end_processes(user)
+            await asyncio.to_thread(_tidy, user, cwd, home)
+        except Exception:  # reusing the user could hand its leftovers to the next job
+            log.exception("kernel user %s retired: what its kernel left is not cleared", user.name)
+            return
+        if self.kernel_users is not None:
+            self.kernel_users.release(user)
 
     def _move(self, kernel: Kernel, job_id: str) -> None:
         """Rename the kernel's folder to the job's; keep the old name if that fails.
@@ -205,6 +317,29 @@ class KernelPool:
             log.warning("kept %s as job %s's folder: %s", kernel.cwd, job_id, exc)
         else:
             kernel.cwd = target
+
+
+def _tidy(user: KernelUser, cwd: Path, home: Path | None) -> None:
+    """Take a finished kernel's folder back, remove its private folder and its temporary
+    files: the next kernel of the same OS user finds nothing of this job."""
+    if cwd.exists():
+        reclaim(cwd)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+    remove_owned_temp_files(user)
+
+
+class _KernelManager(AsyncKernelManager):
+    """A kernel manager that gives the connection file to the kernel's own OS user."""
+
+    #: (uid, gid) to hand the connection file to (0600); None: it stays this process's.
+    owner: tuple[int, int] | None = None
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        """Write the connection file (keys included), then hand it to :attr:`owner`."""
+        super().write_connection_file(**kwargs)
+        if self.owner is not None:
+            os.chown(self.connection_file, *self.owner)
 
 
 async def kill_kernel(km: AsyncKernelManager) -> None:
