@@ -34,6 +34,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from lepton_lab.config import SERVER_ONLY_ENV
+from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.sandbox import (
     KernelUser,
     KernelUsers,
@@ -42,6 +43,7 @@ from lepton_lab.runs.sandbox import (
     reclaim,
     remove_owned_temp_files,
     seal,
+    user_switch_notice,
 )
 
 __all__ = ["Kernel", "KernelPool", "kill_kernel"]
@@ -94,7 +96,8 @@ class KernelPool:
     ``inherit_env=False`` nothing of this process's environment is passed on: a kernel's
     environment is exactly ``base_env``, the job's ``env`` and ``CUDA_VISIBLE_DEVICES``
     (with kernel users, also its own ``HOME``, ``TMPDIR``, ``USER`` and ``LOGNAME``).
-    ``kernel_users``: run every kernel as an OS user of its own (None: as this process's).
+    ``kernel_users``: run every kernel as an OS user of its own (None: as this process's);
+    :class:`~lepton_lab.errors.InvalidInput` if this process may not switch users.
     """
 
     def __init__(
@@ -113,6 +116,9 @@ class KernelPool:
         self.start_timeout = start_timeout
         self.inherit_env = inherit_env
         self.kernel_users = kernel_users
+        notice = user_switch_notice() if kernel_users is not None else None
+        if notice is not None:  # every kernel would fail to start: say why now, once
+            raise InvalidInput(f"kernel users are configured, but {notice}")
         self._sealed = False
         self._warm: dict[str, _Warm] = {}
         self._closed = False

@@ -39,6 +39,8 @@ needs_root = pytest.mark.skipif(
     reason="running kernels as other OS users needs root (to create and switch to them)",
 )
 MARKER = "LEPTON_TEST_RUNNER_ONLY"
+# One worker runs them all: python_for_job_users changes folders' modes for the module.
+pytestmark = pytest.mark.xdist_group("kernel_users")
 
 # Run inside a kernel: what each expression does, "allowed" or "denied" (PermissionError).
 PROBE = """
@@ -272,9 +274,19 @@ def test_a_runner_that_may_not_switch_users_says_so(job_users: KernelUsers) -> N
         "from lepton_lab.runs.sandbox import may_switch_users, user_switch_notice\n"
         "print(may_switch_users(), user_switch_notice())"
     )
-    said = run_as(job_users.users[0], code)
+    user = job_users.users[0]
+    said = run_as(user, code)
     assert said.startswith("False kernels run as the runner's own user: a job can read")
     assert "docs/jobs.md" in said and "CAP_SETUID" in said
+    # Given kernel users all the same, its pool says so at once, not at every kernel.
+    refused = run_as(user, (
+        "from pathlib import Path\nfrom lepton_lab.errors import InvalidInput\n"
+        "from lepton_lab.runs.pool import KernelPool\n"
+        "from lepton_lab.runs.sandbox import KernelUser, KernelUsers\n"
+        "try:\n    KernelPool(Path('/tmp/x'), kernel_users=KernelUsers("
+        "[KernelUser('j', 60001, 60001)]))\nexcept InvalidInput as exc:\n    print(exc)"
+    ))  # fmt: skip
+    assert refused.startswith("kernel users are configured, but kernels run as the runner's")
 
 
 # -- without root -------------------------------------------------------------------------
@@ -347,6 +359,7 @@ def test_writing_into_a_kernels_folder_follows_no_link_it_planted(tmp_path: Path
         write_into(folder / "linked", "output.ipynb", b"{}")
 
 
+@needs_root
 def test_a_staging_root_kernel_users_cannot_reach_is_refused_before_any_kernel(
     tmp_path: Path,
 ) -> None:
