@@ -11,6 +11,9 @@ TORCH ?= torch==2.13.0
 # (read as files, never imported); --no-deps leaves out its own heavy requirements
 # (pytorch_lightning, lifelines, pygam), which is why it is not in the demo extra.
 ISLP ?= ISLP==0.6.0
+# JupyterHub's proxy, for the Hub-service test (tests/hub/): from npm, into .venv/chp.
+CHP ?= configurable-http-proxy@5.3.0
+CHP_PREFIX := $(VENV)/chp
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed-stamp
 # Debian's package: the browser test drives it with Playwright (no browser download).
@@ -24,6 +27,7 @@ $(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps '$(ISLP)'
+	npm install --prefix $(CHP_PREFIX) --no-audit --no-fund --silent '$(CHP)'
 	$(MAKE) labextension
 	touch $(STAMP)
 

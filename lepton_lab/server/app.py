@@ -5,21 +5,28 @@ Enabled on install (``jupyter-config/``); configured like any Jupyter app::
     c.LeptonLabApp.database_url = "postgresql://lepton@db/lepton"
     c.LeptonLabApp.blob_root = "s3://ml-platform/lepton-blobs"
 
-Every trait but ``start_runner`` maps onto one field of :class:`lepton_lab.config.Settings`;
-a trait left unset falls back to the environment (``LEPTON_LAB_*``) and then to the default.
+Every trait but ``start_runner`` and ``service_url`` maps onto one field of
+:class:`lepton_lab.config.Settings`; a trait left unset falls back to the environment
+(``LEPTON_LAB_*``) and then to the default.
+
+A server whose ``service_url`` is set (``LEPTON_LAB_URL``: a user's single-user server
+under JupyterHub) holds no catalog: it opens no workspace and forwards the REST API to
+that Lepton Lab service (:mod:`lepton_lab.server.forward`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, List, Unicode
+from traitlets import Bool, Int, List, Unicode, default
 
 from lepton_lab.config import Settings
 from lepton_lab.server import contract, datasets, meta, models
+from lepton_lab.server.forward import ServiceLink, forward_routes
 from lepton_lab.workspace import Workspace
 
 __all__ = ["LeptonLabApp"]
@@ -88,6 +95,20 @@ class LeptonLabApp(ExtensionApp):
         ),
     )
 
+    service_url = Unicode(
+        config=True,
+        help=(
+            "URL of the Lepton Lab service to forward the REST API to, e.g. "
+            "http://hub:8000/services/lepton/ (default: $LEPTON_LAB_URL). When set, this "
+            "server opens no workspace and holds no catalog credentials; requests go on "
+            "with the server's own token ($LEPTON_LAB_TOKEN, else $JUPYTERHUB_API_TOKEN)."
+        ),
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("LEPTON_LAB_URL", "").strip()
+
     _runner_watch: threading.Thread | None = None
     _runner_watch_stop: threading.Event | None = None
 
@@ -107,7 +128,11 @@ class LeptonLabApp(ExtensionApp):
         return Settings.from_env(**overrides)
 
     def initialize_settings(self) -> None:
-        """Open the workspace (migrating its database) once, for every handler to share."""
+        """Open the workspace (migrating its database) once, for every handler to share;
+        nothing when forwarding to a service."""
+        if self.service_url:
+            self.log.info("Lepton Lab: forwarding to the service at %s", self.service_url)
+            return
         workspace = Workspace(self.lepton_settings())
         self.settings["lepton_lab_workspace"] = workspace
         self.log.info("Lepton Lab workspace: %r", workspace)
@@ -149,7 +174,11 @@ class LeptonLabApp(ExtensionApp):
             self.log.exception("Lepton Lab could not start a job runner")
 
     def initialize_handlers(self) -> None:
-        """The routes made from the contract, with the hand-written streamed verbs."""
+        """The routes made from the contract, with the hand-written streamed verbs; or the
+        one route forwarding them all to the service."""
+        if self.service_url:
+            self.handlers.extend(forward_routes(ServiceLink.from_env(self.service_url, os.environ)))
+            return
         streamed = {**meta.STREAMED, **datasets.STREAMED, **models.STREAMED}
         self.handlers.extend(contract.routes(streamed))
 

@@ -9,6 +9,11 @@ Under JupyterHub, users and their tokens come from the Hub.  A team that runs on
         "9ab2…": {"user": "bob", "expires": "2027-01-31T00:00:00Z"},
     }
 
+or keep them in a JSON file of the same shape, read by the server (never put on a command
+line, where ``/proc/<pid>/cmdline`` shows it to every local user)::
+
+    c.StaticTokenIdentityProvider.tokens_file = "/etc/lepton/tokens.json"
+
 A request carries ``Authorization: token <t>`` (or ``Bearer <t>``).  An unknown or
 expired token is refused; without one, Jupyter Server's own login applies.
 """
@@ -16,14 +21,16 @@ expired token is refused; without one, Jupyter Server's own login applies.
 from __future__ import annotations
 
 import hmac
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
-from traitlets import Dict, TraitError, validate
+from traitlets import Dict, TraitError, Unicode, observe, validate
 
-__all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider"]
+__all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider", "request_token"]
 
 
 class StaticTokenIdentityProvider(IdentityProvider):
@@ -33,6 +40,27 @@ class StaticTokenIdentityProvider(IdentityProvider):
         config=True,
         help="API token -> user name, or -> {'user': name, 'expires': ISO 8601 time}.",
     )
+    tokens_file = Unicode(
+        "",
+        config=True,
+        help=(
+            "A JSON file holding an object shaped like `tokens`, read when set; its tokens "
+            "join those of `tokens`. Keeps the tokens off the server's command line."
+        ),
+    )
+
+    @observe("tokens_file")
+    def _read_tokens_file(self, change: Any) -> None:
+        if not change["new"]:
+            return
+        path = Path(change["new"])
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TraitError(f"cannot read the tokens file {path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise TraitError(f"the tokens file {path} must hold a JSON object: token -> user")
+        self.tokens = {**self.tokens, **loaded}  # validated by _check_tokens
 
     @validate("tokens")
     def _check_tokens(self, proposal: Any) -> dict[str, Any]:
@@ -48,7 +76,7 @@ class StaticTokenIdentityProvider(IdentityProvider):
 
     def get_user(self, handler: Any) -> Any:
         """The token's user; an unknown or expired token is nobody."""
-        token = _request_token(handler)
+        token = request_token(handler)
         if not token:
             return super().get_user(handler)
         entry = self._lookup(token)
@@ -76,7 +104,8 @@ class StaticTokenIdentityProvider(IdentityProvider):
         return found
 
 
-def _request_token(handler: Any) -> str:
+def request_token(handler: Any) -> str:
+    """The token of a request's ``Authorization: token <t>`` (or ``Bearer <t>``) header."""
     header: str = handler.request.headers.get("Authorization", "")
     for scheme in ("token ", "Bearer "):
         if header.startswith(scheme):

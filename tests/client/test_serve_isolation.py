@@ -7,6 +7,8 @@ the server is refused; Lepton Lab's API answers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -45,3 +47,11 @@ def test_lepton_lab_and_the_status_probe_answer(server: Server) -> None:
     assert requests.get(server.url + "/api/status", headers=headers, timeout=30).ok
     whoami = requests.get(f"{server.api}/whoami", headers=headers, timeout=30)
     assert whoami.status_code == 200 and whoami.json()["user"] == "alice"
+
+
+def test_the_tokens_are_not_on_the_server_command_line(server: Server) -> None:
+    # /proc/<pid>/cmdline is readable by every local user: the server reads the file.
+    cmdline = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().decode()
+    assert "tokens.json" in cmdline
+    assert not any(token in cmdline for token in TOKENS.values())
+    assert "alice" not in cmdline
