@@ -258,6 +258,8 @@ class KernelPool:
         try:
             # Popen's user/group/extra_groups: jupyter_client passes them through to it.
             await km.start_kernel(cwd=str(cwd), env=dict(env), **as_user)
+            if user is not None:
+                _check_runs_as(km, user)
             kc = km.client()
             kc.start_channels()
             await kc.wait_for_ready(timeout=self.start_timeout)
@@ -323,6 +325,25 @@ class KernelPool:
             log.warning("kept %s as job %s's folder: %s", kernel.cwd, job_id, exc)
         else:
             kernel.cwd = target
+
+
+def _check_runs_as(km: AsyncKernelManager, user: KernelUser) -> None:
+    """Fail closed when the kernel's process does not run as ``user``: a provisioner other
+    than jupyter_client's local one may not pass ``user=`` on to the process it starts."""
+    pid = getattr(km.provisioner, "pid", None)
+    uids: list[str] = []
+    if isinstance(pid, int):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:  # it died at once (waiting for it reports that), or no /proc
+            return
+        uids = next((ln.split()[1:] for ln in status.splitlines() if ln.startswith("Uid:")), [])
+    if set(uids) != {str(user.uid)}:  # real, effective, saved and file-system uid
+        raise RuntimeError(
+            f"kernel {km.kernel_name!r} does not run as kernel user {user.name} (its "
+            "provisioner started it another way): kernel users need kernelspecs started "
+            "by jupyter_client's local provisioner"
+        )
 
 
 def _tidy(user: KernelUser, cwd: Path, home: Path | None) -> None:

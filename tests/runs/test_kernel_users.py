@@ -20,12 +20,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from lepton_lab.errors import InvalidInput
-from lepton_lab.runs.pool import PRIVATE_FOLDER, Kernel, KernelPool
+from lepton_lab.runs.pool import PRIVATE_FOLDER, Kernel, KernelPool, _check_runs_as
 from lepton_lab.runs.sandbox import (
     KernelUser,
     KernelUsers,
@@ -369,3 +370,13 @@ def test_a_staging_root_kernel_users_cannot_reach_is_refused_before_any_kernel(
     with pytest.raises(InvalidInput, match=r"cannot reach the staging root .*/jobs: /.* is closed"):
         asyncio.run(pool.acquire("python3", "job-1"))
     assert users.free == 1 and not (tmp_path / "jobs").exists()
+
+
+def test_a_kernel_started_as_someone_else_than_its_user_is_refused() -> None:
+    # A provisioner that ignores Popen's user=: its process runs as this one does.
+    km = SimpleNamespace(provisioner=SimpleNamespace(pid=os.getpid()), kernel_name="odd")
+    with pytest.raises(RuntimeError, match="does not run as kernel user job-0"):
+        _check_runs_as(cast(Any, km), KernelUser("job-0", 60_000, 60_000))
+    km.provisioner = SimpleNamespace()  # nor says which process it started
+    with pytest.raises(RuntimeError, match="local provisioner"):
+        _check_runs_as(cast(Any, km), KernelUser("job-0", 60_000, 60_000))
