@@ -121,6 +121,22 @@ class KernelUsers:
                 _create_user(name)
         return cls.named(names)
 
+    @classmethod
+    def from_setting(cls, value: str, *, count: int = 8) -> KernelUsers | None:
+        """Kernel users as a runner option names them: ``off`` (or empty): none; ``auto``:
+        :meth:`ensure` ``count`` where this process may switch users, else none; a number
+        ``N``: :meth:`ensure` ``N``; ``name,name,…``: those existing users."""
+        text = value.strip()
+        if text in ("", "off"):
+            return None
+        if text == "auto":
+            return cls.ensure(count) if may_switch_users() else None
+        if text.isdigit():
+            if not 1 <= int(text) <= 1024:
+                raise InvalidInput(f"kernel users {value!r}: give 1 to 1024 users")
+            return cls.ensure(int(text))
+        return cls.named(name.strip() for name in text.split(",") if name.strip())
+
     @property
     def free(self) -> int:
         """How many users no kernel holds now."""

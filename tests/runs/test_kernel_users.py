@@ -380,3 +380,13 @@ def test_a_kernel_started_as_someone_else_than_its_user_is_refused() -> None:
     km.provisioner = SimpleNamespace()  # nor says which process it started
     with pytest.raises(RuntimeError, match="local provisioner"):
         _check_runs_as(cast(Any, km), KernelUser("job-0", 60_000, 60_000))
+
+
+def test_kernel_users_from_a_runner_option() -> None:
+    assert KernelUsers.from_setting("off") is None and KernelUsers.from_setting(" ") is None
+    if not may_switch_users():
+        assert KernelUsers.from_setting("auto") is None  # the runner logs why
+    with pytest.raises(InvalidInput, match="1 to 1024"):
+        KernelUsers.from_setting("0")
+    with pytest.raises(InvalidInput, match="no OS user 'lepton-no-such-user'"):
+        KernelUsers.from_setting("lepton-no-such-user, lepton-no-such-user-2")
