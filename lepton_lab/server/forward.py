@@ -151,16 +151,16 @@ class ForwardHandler(APIHandler):
     def _on_header_line(self, line: str) -> None:
         if line.startswith("HTTP/"):  # a new response (a redirect is not followed)
             start = httputil.parse_response_start_line(line.strip())
-            self._status = (start.code, start.reason)
-            self._headers = httputil.HTTPHeaders()
+            self._upstream_status = (start.code, start.reason)
+            self._upstream_headers = httputil.HTTPHeaders()
         elif line.strip():
-            self._headers.parse_line(line)
+            self._upstream_headers.parse_line(line)
         else:  # the blank line that ends the head
-            self.set_status(*self._status)
+            self.set_status(*self._upstream_status)
             self.clear_header("Content-Type")
             for name in _RESPONSE_HEADERS:
-                if name in self._headers:
-                    self.set_header(name, self._headers[name])
+                if name in self._upstream_headers:
+                    self.set_header(name, self._upstream_headers[name])
             self._head_sent = True
 
     def _on_chunk(self, chunk: bytes) -> None:
@@ -172,8 +172,11 @@ class ForwardHandler(APIHandler):
         assert self._upstream is not None
         if self._body is not None:
             await self._body.put(None)
-        answer = await self._upstream
-        if not self._head_sent:  # never reached the service (599: refused, timed out)
+        try:
+            answer: HTTPResponse | Exception = await self._upstream
+        except Exception as exc:  # refused, unreachable: no HTTP answer at all
+            answer = exc
+        if not self._head_sent:  # never reached the service (or timed out before answering)
             self.set_status(502)
             self.finish(
                 json.dumps(
@@ -181,13 +184,14 @@ class ForwardHandler(APIHandler):
                         "error": "ServiceUnavailable",
                         "message": (
                             f"the Lepton Lab service at {self.link.url} did not answer "
-                            f"({answer.error}); is it running, and LEPTON_LAB_URL right?"
+                            f"({_reason(answer)}); is it running, and LEPTON_LAB_URL right?"
                         ),
                     }
                 )
             )
             return
-        self.finish()
+        # Jupyter's API handlers end with a JSON Content-Type unless told otherwise.
+        self.finish(set_content_type=self._upstream_headers.get("Content-Type", "application/json"))
 
     @web.authenticated
     @authorized
@@ -238,6 +242,10 @@ class ForwardHandler(APIHandler):
             name = NotAuthenticated.__name__
             message = "not logged in to this Jupyter server"
         self.finish(json.dumps({"error": name, "message": message}))
+
+
+def _reason(answer: HTTPResponse | Exception) -> str:
+    return str(answer.error if isinstance(answer, HTTPResponse) else answer)
 
 
 def forward_routes(link: ServiceLink) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:

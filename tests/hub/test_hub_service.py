@@ -162,6 +162,12 @@ def test_a_browser_logs_in_through_the_hub(hub: Hub, users: dict[str, User]) -> 
     assert whoami.status_code == 200, whoami.text
     assert whoami.json()["user"] == "bob"
     assert any("oauth_callback" in step.url for step in whoami.history)  # OAuth, not a shortcut
+    # The service's root (the Hub's Services menu links there) shows whoami too.
+    home = browser.get(f"{hub.service}/", timeout=30)
+    assert home.status_code == 200 and home.json()["user"] == "bob"
+    # The login cookie alone does not let a page post for the user (no XSRF token).
+    forged = browser.post(f"{hub.service}/lepton/api/v1/teams", json={"slug": "x"}, timeout=30)
+    assert forged.status_code == 403
     # A script without a token keeps its 403 (no redirect to a login page).
     assert requests.get(f"{hub.service}/lepton/api/v1/whoami", timeout=30).status_code == 403
 
