@@ -110,10 +110,7 @@ def hub_config(root: Path, ports: dict[str, int], catalog: Path) -> str:
         "SimpleLocalProcessSpawner.home_dir_template": str(root / "homes" / "{username}"),
         "Spawner.cmd": [str(BIN / "jupyterhub-singleuser")],
         "Spawner.args": ["--allow-root"],
-        "Spawner.environment": {
-            "LEPTON_LAB_URL": f"{public}/services/{SERVICE}/",
-            "LEPTON_LAB_AUTO_RUNNER": "0",
-        },
+        "Spawner.environment": {"LEPTON_LAB_URL": f"{public}/services/{SERVICE}/"},
         "Spawner.server_token_scopes": [
             "users:activity!user",
             "access:servers!server",

@@ -170,6 +170,10 @@ def test_a_browser_logs_in_through_the_hub(hub: Hub, users: dict[str, User]) -> 
     assert forged.status_code == 403
     # A script without a token keeps its 403 (no redirect to a login page).
     assert requests.get(f"{hub.service}/lepton/api/v1/whoami", timeout=30).status_code == 403
+    # Logging out of the service logs out of the Hub: the next visit asks for a login.
+    browser.get(f"{hub.service}/logout", timeout=30)
+    again = browser.get(f"{hub.service}/lepton/api/v1/whoami", timeout=30)
+    assert again.url.split("?")[0] == f"{hub.url}/hub/login"
 
 
 def test_the_users_server_forwards_its_owners_requests(hub: Hub, users: dict[str, User]) -> None:
