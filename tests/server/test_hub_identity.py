@@ -100,7 +100,8 @@ async def test_lepton_tokens_are_never_sent_to_the_hub(
 async def test_only_a_header_token_skips_xsrf_checks(provider: HubServiceIdentityProvider) -> None:
     provider.hub_auth.answers["t3"] = ALICE
     with_header = handler("token t3")
-    assert (await provider.get_user(with_header)).username == "alice"
+    user = await provider.get_user(with_header)
+    assert user is not None and user.username == "alice"
     assert provider.is_token_authenticated(with_header)
     assert not provider.is_token_authenticated(handler())
 
