@@ -36,6 +36,7 @@ ENV_VARS: dict[str, str] = {
     "LEPTON_LAB_RAY_ADDRESS": "ray_address",
     "LEPTON_LAB_CONNECTIONS": "connections_file",
     "LEPTON_LAB_PUBLIC_URL": "public_url",
+    "LEPTON_LAB_RUNNER_TOKENS_FILE": "runner_tokens_file",
     "LEPTON_LAB_WEBHOOK_SECRETS": "webhook_secrets",
     "LEPTON_LAB_WEBHOOK_HOSTS": "webhook_hosts",
     "LEPTON_LAB_WEBHOOK_TIMEOUT": "webhook_timeout",
@@ -54,6 +55,7 @@ ENV_VARS: dict[str, str] = {
 SERVER_ONLY_ENV = frozenset(
     {
         "LEPTON_LAB_CONNECTIONS",
+        "LEPTON_LAB_RUNNER_TOKENS_FILE",
         "LEPTON_LAB_WEBHOOK_SECRETS",
         "LEPTON_LAB_SMTP_USER",
         "LEPTON_LAB_SMTP_PASSWORD",
@@ -125,6 +127,11 @@ class Settings:
     (``[connections.NAME]`` with ``url`` or ``url_env``, ``teams``, ``timeout``).  Set it
     on the server only: the URLs and credentials in it never leave the server process
     (see docs/configuration.md).  Empty means no connections."""
+
+    runner_tokens_file: str = ""
+    """A file of runner tokens (one per line, each ``llr_…``) that this server accepts
+    from runners claiming jobs over HTTP (``lepton-lab runner --server``); set it on the
+    shared server only.  Empty: no runner may connect over HTTP."""
 
     public_url: str = ""
     """This deployment's address as people reach it (``https://lab.example.org``); a

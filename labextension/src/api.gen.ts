@@ -755,6 +755,210 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/runners/{runner_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Announce a runner
+     * @description Runner tokens only.
+     */
+    post: operations['runners_register'];
+    /**
+     * Mark a runner stopped
+     * @description Runner tokens only.
+     */
+    delete: operations['runners_unregister'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/claim': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Claim the oldest queued job that fits, with a job token
+     * @description Runner tokens only. The job token is answered once and stored hashed.
+     */
+    post: operations['runners_claim'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/heartbeat': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Extend a runner's leases; learn what to cancel
+     * @description Runner tokens only.
+     */
+    post: operations['runners_heartbeat'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/finish': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record a job's outcome and output; revoke its token
+     * @description Runner tokens only.
+     */
+    post: operations['runners_finish'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/logs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Append a job's logs
+     * @description Runner tokens only.
+     */
+    post: operations['runners_logs'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/lose': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A job's worker died: requeue it or mark it lost
+     * @description Runner tokens only.
+     */
+    post: operations['runners_lose'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/progress': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record a job's progress
+     * @description Runner tokens only.
+     */
+    post: operations['runners_progress'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/records': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Store a job's recorded value
+     * @description Runner tokens only.
+     */
+    post: operations['runners_record'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/jobs/{job_id}/start': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record a job's start
+     * @description Runner tokens only.
+     */
+    post: operations['runners_start'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runners/{runner_id}/sweep': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Requeue or lose the jobs whose lease expired
+     * @description Runner tokens only.
+     */
+    post: operations['runners_sweep'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/schedules': {
     parameters: {
       query?: never;
@@ -1105,6 +1309,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    Claimed: components['schemas']['Claimed'] | null;
     /**
      * ComparisonRow
      * @description A version on one dataset version and split; then each metric by name.
@@ -1256,6 +1461,16 @@ export interface components {
       submitted_by: string;
       /** Team */
       team: string;
+    };
+    /**
+     * HeartbeatAnswer
+     * @description Jobs to cancel, and jobs the runner no longer owns.
+     */
+    HeartbeatAnswer: {
+      /** Cancel */
+      cancel: string[];
+      /** Lost */
+      lost: string[];
     };
     /**
      * JobInfo
@@ -4880,6 +5095,591 @@ export interface operations {
       };
       /** @description No such team, dataset, model, version, alias, template or job, or none that you may see; a job's notebook before the job has ended. */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_register: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Capacity */
+          capacity: number;
+          /** Gpus */
+          gpus: number;
+          /** Host */
+          host: string;
+          /** Pid */
+          pid: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Announce a runner */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Lease Seconds */
+            lease_seconds: number;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_unregister: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Mark a runner stopped */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_claim: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Free Gpus */
+          free_gpus: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Claim the oldest queued job that fits, with a job token */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Claimed'];
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_heartbeat: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Jobs */
+          jobs: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description Extend a runner's leases; learn what to cancel */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['HeartbeatAnswer'];
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_finish: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /**
+           * Devices
+           * @default null
+           */
+          devices?: number[] | null;
+          /** Manifest */
+          manifest: {
+            [key: string]: unknown;
+          };
+          /** Output */
+          output: string;
+          /**
+           * Reason
+           * @default null
+           */
+          reason?: {
+            [key: string]: unknown;
+          } | null;
+          /**
+           * Status
+           * @enum {string}
+           */
+          status: 'succeeded' | 'failed' | 'cancelled';
+        };
+      };
+    };
+    responses: {
+      /** @description Record a job's outcome and output; revoke its token */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_logs: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /** Chunks */
+          chunks: ['stdout' | 'stderr', string][];
+        };
+      };
+    };
+    responses: {
+      /** @description Append a job's logs */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_lose: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /** Why */
+          why: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A job's worker died: requeue it or mark it lost */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_progress: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /** Current */
+          current: string;
+          /** Done */
+          done: number;
+          /** Total */
+          total: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Record a job's progress */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_record: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /** Position */
+          position: number;
+          /** Record */
+          record: {
+            [key: string]: unknown;
+          };
+        };
+      };
+    };
+    responses: {
+      /** @description Store a job's recorded value */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_start: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** Attempt */
+          attempt: number;
+          /** Devices */
+          devices: number[];
+          /** Manifest */
+          manifest: {
+            [key: string]: unknown;
+          };
+        };
+      };
+    };
+    responses: {
+      /** @description Record a job's start */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** Ok */
+            ok: boolean;
+          };
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runners_sweep: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        runner_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description Requeue or lose the jobs whose lease expired */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': string[];
+        };
+      };
+      /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not logged in (no, unknown or expired token), or without the role needed. */
+      403: {
         headers: {
           [name: string]: unknown;
         };

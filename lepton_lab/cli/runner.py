@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lepton_lab.cli import CliState, pass_state
 from lepton_lab.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from lepton_lab.runs.link import RunnerLink
 
 __all__ = ["runner"]
 
@@ -34,6 +40,20 @@ __all__ = ["runner"]
               help="The Ray cluster of --executor ray: HOST:PORT of its GCS, auto, or "
               "ray://HOST:10001 [default: $LEPTON_LAB_RAY_ADDRESS, then "
               "$RAY_ADDRESS].")  # fmt: skip
+@click.option("--server", metavar="URL", envvar="LEPTON_LAB_RUNNER_SERVER", default=None,
+              help="Claim jobs from this shared Lepton Lab server over HTTP, with the runner "
+              "token of --token-file: the runner then holds no database or blob "
+              "credentials [env: LEPTON_LAB_RUNNER_SERVER].")  # fmt: skip
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="LEPTON_LAB_RUNNER_TOKEN_FILE", default=None,
+              help="The file holding this runner's token (one of the server's "
+              "runner_tokens_file) [env: LEPTON_LAB_RUNNER_TOKEN_FILE].")  # fmt: skip
+@click.option("--staging", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where jobs' working folders are made with --server "
+              "[default: ~/.lepton-lab/runner-jobs].")  # fmt: skip
+@click.option("--new-token", is_flag=True,
+              help="Print a new random runner token and exit (add it to the server's "
+              "runner_tokens_file, give it to the runner in --token-file).")  # fmt: skip
 @pass_state
 def runner(
     state: CliState,
@@ -45,6 +65,10 @@ def runner(
     max_jobs: int | None,
     executor: str | None,
     address: str | None,
+    server: str | None,
+    token_file: Path | None,
+    staging: Path | None,
+    new_token: bool,
 ) -> None:
     """Claim queued jobs and run them here, until stopped (Ctrl-C, SIGTERM).
 
@@ -58,17 +82,21 @@ def runner(
     Example: lepton-lab runner --concurrency 4 --gpus 0,1
 
     Example: lepton-lab runner --executor ray --address 10.0.0.5:6379 --concurrency 16
+
+    In a shared deployment a runner claims over HTTP and holds only the server's URL and
+    its runner token (docs/jobs.md, docs/security.md):
+
+    Example: lepton-lab runner --server https://lab.example.org/ --token-file /etc/lepton/runner
     """
-    from lepton_lab.client import LocalClient
+    from lepton_lab.config import Settings
+    from lepton_lab.runs.link import DatabaseLink
     from lepton_lab.runs.runner import Runner, RunnerConfig, serve
 
-    client = state.client
-    if not isinstance(client, LocalClient):
-        raise InvalidInput(
-            "a runner works on the job database itself: run it where the workspace is "
-            "(pass --home or --database-url, or unset LEPTON_LAB_URL)"
-        )
-    settings = client.workspace.settings
+    if new_token:
+        click.echo("llr_" + secrets.token_urlsafe(32))
+        return
+    queue = _queue(state, server, token_file, staging)
+    settings = queue.workspace.settings if isinstance(queue, DatabaseLink) else Settings.from_env()
     config = RunnerConfig(
         concurrency=concurrency,
         pool_size=pool_size,
@@ -80,7 +108,35 @@ def runner(
         address=settings.ray_address if address is None else address,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(Runner(client.workspace, config)))
+    try:
+        asyncio.run(serve(Runner(queue, config)))
+    finally:
+        queue.close()
+
+
+def _queue(
+    state: CliState, server: str | None, token_file: Path | None, staging: Path | None
+) -> RunnerLink:
+    """The shared server over HTTP (``--server``), else the workspace's database."""
+    from lepton_lab.client import LocalClient
+    from lepton_lab.client.runners import HttpLink
+    from lepton_lab.runs.leases import new_runner_id
+    from lepton_lab.runs.link import DatabaseLink
+
+    if server:
+        if token_file is None:
+            raise InvalidInput("--server needs --token-file: the file holding this runner's token")
+        token = token_file.read_text().strip()
+        folder = staging or Path("~/.lepton-lab/runner-jobs").expanduser()
+        return HttpLink(server, token, staging_root=folder)
+    client = state.client
+    if not isinstance(client, LocalClient):
+        raise InvalidInput(
+            "a runner works on the job database itself, or on a shared server with "
+            "--server URL --token-file FILE: run it where the workspace is (pass --home or "
+            "--database-url), or give --server"
+        )
+    return DatabaseLink(client.workspace, new_runner_id())
 
 
 def _parse_gpus(text: str | None) -> list[int] | None:

@@ -55,8 +55,8 @@ JSON = "application/json"
 
 #: The least role an operation needs, in the team the resource belongs to.  ``user``: any
 #: authenticated user (what they see is filtered by visibility); ``site_admin``: only users
-#: listed in ``admin_users``.
-Role = Literal["user", "viewer", "contributor", "editor", "admin", "site_admin"]
+#: listed in ``admin_users``; ``runner``: only a runner token, which may call nothing else.
+Role = Literal["user", "viewer", "contributor", "editor", "admin", "site_admin", "runner"]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

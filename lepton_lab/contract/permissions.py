@@ -32,6 +32,7 @@ ROLE_WORDS = {
     "editor": "editor",
     "admin": "admin",
     "site_admin": "site admin",
+    "runner": "a runner token",
 }
 
 _OUTSIDER = "404 for what they may not see"

@@ -123,7 +123,7 @@ def ensure_runner(workspace: Workspace, *, only_if_queued: bool = False) -> bool
 
 def _runner_env(workspace: Workspace) -> dict[str, str]:
     """The environment that names this workspace and its runner settings to the runner."""
-    from lepton_lab.runs.runner import workspace_env
+    from lepton_lab.runs.link import workspace_env
 
     settings = workspace.settings
     env = {**os.environ, **workspace_env(workspace)}

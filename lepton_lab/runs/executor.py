@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -71,6 +71,10 @@ class RunSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     #: GPUs the job asks for (an executor whose cluster allots GPUs reads it).
     gpus: int = 0
+    #: ``(url, sha256)`` of the pinned dataset versions to stage into the job's folder
+    #: with the job's token (``env["LEPTON_LAB_TOKEN"]``) before its cells run (shared
+    #: mode: staging.py); empty when the kernel reads the catalog itself.
+    stage: tuple[tuple[str, str], ...] = ()
 
 
 class RunEvents(Protocol):
@@ -127,13 +131,18 @@ class LocalExecutor:
         start_timeout: float = 60,
         max_output_bytes: int = 4 * 2**20,
         base_env: Mapping[str, str] = _NO_ENV,
+        inherit_env: bool = True,
         kernel_names: Iterable[str] = ("python3",),
     ) -> None:
         self.staging_root = Path(staging_root)
         self.max_output_bytes = max_output_bytes
         self._kernel_names = tuple(kernel_names)
         self._pool = KernelPool(
-            self.staging_root, size=pool_size, base_env=base_env, start_timeout=start_timeout
+            self.staging_root,
+            size=pool_size,
+            base_env=base_env,
+            inherit_env=inherit_env,
+            start_timeout=start_timeout,
         )
         self._running: set[Kernel] = set()
 
@@ -158,6 +167,11 @@ class LocalExecutor:
             return await _unstarted(nb, self.staging_root / spec.job_id, kernel)
         self._running.add(kernel)
         try:
+            if spec.stage:
+                staged = await _stage(spec, kernel)
+                if isinstance(staged, Outcome):
+                    return staged
+                spec = staged
             job = _Job(spec, events, nb, kernel, self.max_output_bytes)
             return await job.run(cancel, deadline)
         finally:
@@ -193,6 +207,21 @@ class LocalExecutor:
         for kernel in list(self._running):
             await kill_kernel(kernel.km)
         await self._pool.close()
+
+
+async def _stage(spec: RunSpec, kernel: Kernel) -> RunSpec | Outcome:
+    """The pinned datasets in the job's folder, and the spec whose kernel looks there; or
+    the failed outcome when one could not be staged."""
+    from lepton_lab.errors import StorageError
+    from lepton_lab.runs.staging import stage_datasets
+
+    token = spec.env.get("LEPTON_LAB_TOKEN", "")
+    try:
+        home = await asyncio.to_thread(stage_datasets, kernel.cwd, spec.stage, token)
+    except StorageError as exc:
+        reason = {"kind": "staging", "message": exc.message}
+        return await _unstarted(_prepare(spec), kernel.cwd, ("failed", reason))
+    return replace(spec, env={**spec.env, "LEPTON_LAB_HOME": str(home)})
 
 
 class _Job:

@@ -65,7 +65,12 @@ class ExecutorOptions:
     """Fresh kernels kept started per kernelspec (local executor)."""
 
     base_env: Mapping[str, str] = field(default_factory=dict)
-    """Environment every job's kernel gets: the workspace's database and blob store."""
+    """Environment every job's kernel gets: the workspace's database and blob store
+    (personal mode), or the allow-listed variables and the server's URL (shared)."""
+
+    inherit_env: bool = True
+    """Whether kernels inherit the runner's environment too (personal mode); False: a
+    kernel's environment is ``base_env`` and its job's variables, nothing else."""
 
     address: str = ""
     """The cluster to run on (ray executor: ``HOST:PORT`` of the GCS, ``auto``, ``ray://…``)."""
@@ -163,7 +168,10 @@ def local_executor(options: ExecutorOptions) -> Executor:
     from lepton_lab.runs.executor import LocalExecutor
 
     return LocalExecutor(
-        options.staging_root, pool_size=options.pool_size, base_env=options.base_env
+        options.staging_root,
+        pool_size=options.pool_size,
+        base_env=options.base_env,
+        inherit_env=options.inherit_env,
     )
 
 

@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton_lab.runs.info import RecordInfo
-from lepton_lab.runs.leases import Lease, Leases
+from lepton_lab.runs.leases import Lease
+
+if TYPE_CHECKING:
+    from lepton_lab.runs.link import RunnerLink
 
 __all__ = ["JobEvents"]
 
@@ -28,7 +31,7 @@ _LOGS_EVERY = 0.3
 class JobEvents:
     """The executor's callbacks, batched into few database writes off the event loop."""
 
-    def __init__(self, leases: Leases, lease: Lease) -> None:
+    def __init__(self, leases: RunnerLink, lease: Lease) -> None:
         self._leases, self._lease = leases, lease
         self._logs: list[tuple[str, str]] = []
         self._positions: dict[str, int] = {}

@@ -22,7 +22,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from lepton_lab.events import record_event
+from lepton_lab.runs import job_tokens
 from lepton_lab.runs.info import JobInfo, RecordInfo
 from lepton_lab.runs.queue import job_info
 from lepton_lab.store.tables import Job, JobLog, JobRecord, Runner, utcnow
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_CHECK_INTERVAL",
+    "Claim",
     "Heartbeat",
     "Lease",
     "Leases",
@@ -75,6 +77,15 @@ def alive_runner(lease: timedelta, now: datetime | None = None) -> ColumnElement
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What fences a runner's writes: the job and the attempt it claimed (a remote
+    runner's reports name them; :class:`Lease` carries them too)."""
+
+    job_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Lease:
     """A claimed job: what to run, the attempt number that fences this runner's writes,
     and the dataset versions pinned at submit (``{parameter: {"ref", "sha256"}}``), so
@@ -83,6 +94,13 @@ class Lease:
     job: JobInfo
     attempt: int
     pins: dict[str, Any]
+    #: The job token, for a runner that claimed over HTTP (job_tokens.py); "" otherwise.
+    token: str = field(default="", repr=False)
+
+    @property
+    def job_id(self) -> str:
+        """The claimed job's id."""
+        return self.job.id
 
 
 @dataclass(frozen=True)
@@ -103,12 +121,14 @@ class Leases:
 
     # -- the runner itself ----------------------------------------------------------------
 
-    def register(self, *, gpus: int, capacity: int) -> None:
-        """Announce this runner (alive while it heartbeats)."""
+    def register(self, *, gpus: int, capacity: int, host: str = "", pid: int = 0) -> None:
+        """Announce this runner (alive while it heartbeats); ``host`` and ``pid`` default
+        to this process's (a remote runner states its own)."""
+        host, pid = host or socket.gethostname(), pid or os.getpid()
 
         def work(session: Session) -> None:
-            session.merge(Runner(id=self.runner_id, host=socket.gethostname()[:200],
-                                 pid=os.getpid(), gpus=gpus, capacity=capacity))  # fmt: skip
+            session.merge(Runner(id=self.runner_id, host=host[:200], pid=pid, gpus=gpus,
+                                 capacity=capacity))  # fmt: skip
 
         self.db.transact(work)
 
@@ -153,8 +173,10 @@ class Leases:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def claim(self, free_gpus: int) -> Lease | None:
-        """Take the oldest queued job that fits in ``free_gpus``, or None."""
+    def claim(self, free_gpus: int, *, token: bool = False) -> Lease | None:
+        """Take the oldest queued job that fits in ``free_gpus``, or None.
+
+        ``token``: issue a job token with the lease (a runner that claims over HTTP)."""
 
         def work(session: Session) -> Lease | None:
             query = (
@@ -171,7 +193,8 @@ class Leases:
             row.lease_expires_at, row.started_at = now + self.lease, now
             row.cells_done = row.cells_total = 0
             row.current_cell, row.reason = "", None
-            return Lease(job_info(row), row.attempt, dict(row.pins))
+            issued = job_tokens.issue(session, row) if token else ""
+            return Lease(job_info(row), row.attempt, dict(row.pins), issued)
 
         return self.db.transact(work)
 
@@ -215,11 +238,11 @@ class Leases:
 
     # -- while running --------------------------------------------------------------------
 
-    def progress(self, lease: Lease, done: int, total: int, current: str) -> bool:
+    def progress(self, lease: Claim | Lease, done: int, total: int, current: str) -> bool:
         """Record cells done / total and the current cell; False once the job is not ours."""
         return self._update(lease, cells_done=done, cells_total=total, current_cell=current[:200])
 
-    def start(self, lease: Lease, devices: Sequence[int], manifest: dict[str, Any]) -> bool:
+    def start(self, lease: Claim | Lease, devices: Sequence[int], manifest: dict[str, Any]) -> bool:
         """Record the devices assigned and the manifest known at start."""
 
         def work(session: Session) -> bool:
@@ -231,7 +254,7 @@ class Leases:
 
         return self.db.transact(work)
 
-    def write_logs(self, lease: Lease, chunks: Sequence[tuple[str, str]]) -> bool:
+    def write_logs(self, lease: Claim | Lease, chunks: Sequence[tuple[str, str]]) -> bool:
         """Append (stream, text) chunks in order."""
         if not chunks:
             return True
@@ -239,24 +262,24 @@ class Leases:
         def work(session: Session) -> bool:
             if not self._still_ours(session, lease):
                 return False
-            last = session.scalar(select(func.max(JobLog.seq)).where(JobLog.job_id == lease.job.id))
+            last = session.scalar(select(func.max(JobLog.seq)).where(JobLog.job_id == lease.job_id))
             now, seq = utcnow(), last or 0
             for stream, text in chunks:
                 seq += 1
-                session.add(JobLog(job_id=lease.job.id, seq=seq, stream=stream, text=text, at=now))
+                session.add(JobLog(job_id=lease.job_id, seq=seq, stream=stream, text=text, at=now))
             return True
 
         return self.db.transact(work)
 
-    def write_record(self, lease: Lease, record: RecordInfo, position: int) -> bool:
+    def write_record(self, lease: Claim | Lease, record: RecordInfo, position: int) -> bool:
         """Store a recorded value; the last one of a name wins, at its first ``position``."""
 
         def work(session: Session) -> bool:
             if not self._still_ours(session, lease):
                 return False
-            row = session.get(JobRecord, (lease.job.id, record.name))
+            row = session.get(JobRecord, (lease.job_id, record.name))
             if row is None:
-                row = JobRecord(job_id=lease.job.id, name=record.name, position=position)
+                row = JobRecord(job_id=lease.job_id, name=record.name, position=position)
                 session.add(row)
             row.kind, row.value, row.cell = record.kind, record.value, record.cell
             return True
@@ -265,7 +288,7 @@ class Leases:
 
     def finish(
         self,
-        lease: Lease,
+        lease: Claim | Lease,
         status: str,
         reason: dict[str, Any] | None,
         *,
@@ -286,6 +309,7 @@ class Leases:
             row.status, row.reason, row.ended_at = status, reason, utcnow()
             row.output_sha256, row.manifest = output_sha256, _with_history(row, manifest)
             row.lease_expires_at = None
+            job_tokens.revoke(session, row.id)
             if status == "succeeded":
                 row.cells_done = row.cells_total
             record_event(session, row.submitted_by, f"job.{status}", f"job:{row.id}",
@@ -294,7 +318,7 @@ class Leases:
 
         return self.db.transact(work)
 
-    def lose(self, lease: Lease, why: str) -> bool:
+    def lose(self, lease: Claim | Lease, why: str) -> bool:
         """The worker running the job died (``why``): requeue it while retries remain, else
         mark it ``lost``, as for an expired lease.  False when the job was no longer ours."""
 
@@ -307,7 +331,7 @@ class Leases:
 
         return self.db.transact(work)
 
-    def _update(self, lease: Lease, **values: Any) -> bool:
+    def _update(self, lease: Claim | Lease, **values: Any) -> bool:
         def work(session: Session) -> bool:
             result = session.execute(
                 update(Job).where(*_fence(lease, self.runner_id)).values(**values)
@@ -316,7 +340,7 @@ class Leases:
 
         return self.db.transact(work)
 
-    def _still_ours(self, session: Session, lease: Lease) -> Job | None:
+    def _still_ours(self, session: Session, lease: Claim | Lease) -> Job | None:
         return session.scalar(select(Job).where(*_fence(lease, self.runner_id)))
 
 
@@ -326,9 +350,9 @@ def _with_history(row: Job, manifest: dict[str, Any]) -> dict[str, Any]:
     return {**manifest, "lost_attempts": history} if history else manifest
 
 
-def _fence(lease: Lease, runner_id: str) -> list[Any]:
+def _fence(lease: Claim | Lease, runner_id: str) -> list[Any]:
     return [
-        Job.id == lease.job.id,
+        Job.id == lease.job_id,
         Job.runner == runner_id,
         Job.attempt == lease.attempt,
         Job.status == "running",
@@ -339,6 +363,7 @@ def _expire(session: Session, row: Job, now: datetime, why: str = "") -> None:
     """A job whose runner stopped heartbeating (or whose worker died): retry it, or call
     it lost.  ``why`` says what happened; the default is the expired lease."""
     why = why or f"runner {row.runner} stopped heartbeating (lease expired)"
+    job_tokens.revoke(session, row.id)
     message = f"{why} during attempt {row.attempt}"
     if row.attempt <= row.retries:
         row.status, row.runner, row.lease_expires_at = "queued", "", None

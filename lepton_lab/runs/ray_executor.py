@@ -181,6 +181,10 @@ class RayExecutor:
             "user": spec.user,
             "timeout": spec.timeout,
             "env": {**self.options.base_env, **spec.env},
+            # Shared mode: the kernel gets the allow-listed variables and the job token,
+            # nothing of the Ray worker's own, and stages the pinned datasets itself.
+            "inherit_env": self.options.inherit_env,
+            "stage": [list(pin) for pin in spec.stage],
             "staging_root": str(self.options.staging_root),
         }
 

@@ -97,10 +97,16 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         timeout=job["timeout"],
         env=job["env"],
         gpus=len(placement["gpu_ids"]),
+        stage=tuple((str(url), str(sha)) for url, sha in job.get("stage", ())),
     )
     # No warm pool: a Ray worker serves jobs of any runner, and a GPU task's worker is
     # started for it; the kernel starts with the devices Ray gave this task.
-    executor = LocalExecutor(_staging_root(job["staging_root"]), pool_size=0, base_env=job["env"])
+    executor = LocalExecutor(
+        _staging_root(job["staging_root"]),
+        pool_size=0,
+        base_env=job["env"],
+        inherit_env=job.get("inherit_env", True),
+    )
     flusher = asyncio.create_task(outbox.flush_loop())
     try:
         outcome = await executor.run(spec, outbox, outbox.cancel)

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.executors import ExecutorOptions, WorkerLost, create_executor
 from lepton_lab.runs.job_events import JobEvents
-from lepton_lab.runs.leases import Lease, Leases, check_interval, new_runner_id
+from lepton_lab.runs.leases import Lease, check_interval, new_runner_id
+from lepton_lab.runs.link import DatabaseLink, RunnerLink, workspace_env
 from lepton_lab.runs.notebook import read_notebook
-from lepton_lab.runs.notify import deliver_in_background
 from lepton_lab.runs.queue import MAX_GPUS
 
 if TYPE_CHECKING:
@@ -78,18 +78,6 @@ class RunnerConfig:
     """The cluster of the ray executor (``HOST:PORT``, ``auto``, ``ray://…``)."""
 
 
-def workspace_env(workspace: Workspace) -> dict[str, str]:
-    """What a job's kernel needs to reach the same workspace as its runner."""
-    settings = workspace.settings
-    return {
-        "LEPTON_LAB_HOME": str(settings.home),
-        "LEPTON_LAB_DATABASE_URL": workspace.db.url.render_as_string(hide_password=False),
-        "LEPTON_LAB_BLOB_ROOT": settings.blob_root,
-        # A job's kernel must never start a runner of its own.
-        "LEPTON_LAB_AUTO_RUNNER": "0",
-    }
-
-
 @dataclass
 class _Running:
     lease: Lease
@@ -99,16 +87,21 @@ class _Running:
 
 
 class Runner:
-    """Claims and runs jobs until stopped (or idle, or ``max_jobs`` reached)."""
+    """Claims and runs jobs until stopped (or idle, or ``max_jobs`` reached).
 
-    def __init__(self, workspace: Workspace, config: RunnerConfig | None = None) -> None:
+    ``queue`` is a workspace (the runner then reaches its database: personal mode) or a
+    :class:`~lepton_lab.runs.link.RunnerLink` (``HttpLink``: a shared server over HTTP).
+    """
+
+    def __init__(self, queue: Workspace | RunnerLink, config: RunnerConfig | None = None) -> None:
         from lepton_lab.runs.gpus import DeviceSlots, detect_gpus
+        from lepton_lab.workspace import Workspace
 
-        self.workspace = workspace
         self.config = config = config or RunnerConfig()
-        self.id = new_runner_id()
-        lease = workspace.settings.job_lease_seconds
-        self.leases = Leases(workspace.db, self.id, lease_seconds=lease)
+        if isinstance(queue, Workspace):
+            queue = DatabaseLink(queue, new_runner_id())
+        self.link: RunnerLink = queue
+        self.id = queue.runner_id
         # Made now, so that an unknown executor or a missing Ray fails before any claim.
         self._executor: Executor = create_executor(config.executor, self._options())
         # A cluster that allots GPUs needs none of this machine's.
@@ -131,10 +124,11 @@ class Runner:
     def _options(self) -> ExecutorOptions:
         pool = self.config.pool_size
         return ExecutorOptions(
-            staging_root=self.workspace.settings.home / "jobs",
+            staging_root=self.link.staging_root,
             concurrency=self.config.concurrency,
             pool_size=self.config.concurrency if pool is None else pool,
-            base_env=workspace_env(self.workspace),
+            base_env=self.link.base_env,
+            inherit_env=self.link.inherit_env,
             address=self.config.address,
         )
 
@@ -152,7 +146,7 @@ class Runner:
         # A runner on a cluster registers as able to hold any job: the cluster, not the
         # sweep, says which jobs no node can hold (RayExecutor checks its live nodes).
         gpus = MAX_GPUS if self._executor.allots_gpus else self.slots.total
-        await asyncio.to_thread(self.leases.register, gpus=gpus, capacity=self.config.concurrency)
+        await asyncio.to_thread(self.link.register, gpus=gpus, capacity=self.config.concurrency)
         where = "the cluster's" if self._executor.allots_gpus else f"{gpus} local"
         log.info("runner %s: %d slots, %s executor, %s GPUs", self.id, self.config.concurrency,
                  self.config.executor, where)  # fmt: skip
@@ -169,22 +163,22 @@ class Runner:
             for job in self.running.values():
                 job.cancel.set()
             await self._executor.close()
-            await asyncio.to_thread(self.leases.unregister)
+            await asyncio.to_thread(self.link.unregister)
 
     # -- claiming -------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
         idle_since = time.monotonic()
         last_sweep = 0.0
-        sweep_every = check_interval(self.leases.lease.total_seconds())
+        sweep_every = check_interval(self.link.lease_seconds)
         while not self._stop.is_set():
             # Every live runner reclaims the jobs of dead ones, busy or idle, so that they
             # run again without anyone submitting (leases.py: the timings).
             if time.monotonic() - last_sweep > sweep_every:
-                await asyncio.to_thread(self.leases.sweep)
+                await asyncio.to_thread(self.link.sweep)
                 last_sweep = time.monotonic()
             while len(self.running) < self.config.concurrency and not self._limit_reached():
-                lease = await asyncio.to_thread(self.leases.claim, self._free_gpus())
+                lease = await asyncio.to_thread(self.link.claim, self._free_gpus())
                 if lease is None:
                     break
                 self._start(lease)
@@ -228,27 +222,27 @@ class Runner:
     async def _schedule_loop(self) -> None:
         """Fire the schedules that are due (each due time once, whichever firer gets it),
         every :data:`SCHEDULE_POLL` seconds: a schedule fires within that of its time."""
+        if not self.link.tends:  # over HTTP the server fires them
+            return
         while True:
             try:
-                fired = await asyncio.to_thread(self.workspace.schedules.fire_due)
-                # Pipelines move on here too: the next steps of those whose steps ended.
-                await asyncio.to_thread(self.workspace.pipelines.advance)
+                # Pipelines move on here too, and ended jobs' notifications go out from a
+                # thread of their own (notify.py).
+                queued = await asyncio.to_thread(self.link.tend)
             except Exception:  # a database blip must not kill the runner; the next poll retries
                 log.exception("runner %s: firing schedules failed", self.id)
             else:
-                if any(run.job_id for run in fired):
+                if queued:
                     self._wake.set()  # claim the new job now, not at the next poll
-            # Ended jobs' notifications go out from a thread of their own (notify.py).
-            deliver_in_background(self.workspace)
             await asyncio.sleep(SCHEDULE_POLL)
 
     # -- heartbeats -----------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        interval = check_interval(self.leases.lease.total_seconds())
+        interval = check_interval(self.link.lease_seconds)
         while True:
             try:
-                beat = await asyncio.to_thread(self.leases.heartbeat, list(self.running))
+                beat = await asyncio.to_thread(self.link.heartbeat, list(self.running))
             except Exception:  # a database blip must not kill the runner; the next beat retries
                 log.exception("runner %s: heartbeat failed", self.id)
             else:
@@ -263,23 +257,23 @@ class Runner:
 
     async def _execute(self, job: _Running) -> None:
         lease, info, devices = job.lease, job.lease.job, job.devices
-        events = JobEvents(self.leases, lease)
+        events = JobEvents(self.link, lease)
         try:
             manifest = self._manifest(lease, devices)
-            await asyncio.to_thread(self.leases.start, lease, devices, manifest)
+            await asyncio.to_thread(self.link.start, lease, devices, manifest)
             outcome = await self._run(lease, devices, events, job.cancel)
             await events.close()
             await self._finish(lease, outcome, manifest, job)
         except WorkerLost as exc:  # the database decides: retry or lost, as for a dead runner
             log.warning("runner %s: job %s: %s", self.id, info.id, exc)
             await events.close()
-            await asyncio.to_thread(self.leases.lose, lease, str(exc))
+            await asyncio.to_thread(self.link.lose, lease, str(exc))
         except Exception as exc:  # report the job failed rather than leave it to its lease
             log.exception("runner %s: job %s failed inside the runner", self.id, info.id)
             await events.close()
             reason = {"kind": "runner_error", "message": f"the runner failed: {exc!r}"}
             await asyncio.to_thread(
-                self.leases.finish, lease, "failed", reason, output_sha256="", manifest={}
+                self.link.complete, lease, "failed", reason, output=b"", manifest={}
             )
         finally:
             self.slots.release(devices)
@@ -290,7 +284,7 @@ class Runner:
         from lepton_lab.runs.executor import RunSpec
 
         info = lease.job
-        content = await asyncio.to_thread(self.workspace.blobs.read_bytes, info.notebook_sha256)
+        content = await asyncio.to_thread(self.link.notebook, lease)
         spec = RunSpec(
             job_id=info.id,
             notebook=read_notebook(content, f"the notebook of job {info.id}"),
@@ -301,6 +295,8 @@ class Runner:
             user=info.submitted_by,
             timeout=info.timeout,
             gpus=info.gpus,
+            env=self.link.job_env(lease),
+            stage=self.link.stage(lease),
         )
         return await self._executor.run(spec, events, cancel)
 
@@ -310,9 +306,6 @@ class Runner:
         if job.lost:
             log.warning("runner %s: job %s was taken over; result dropped", self.id, lease.job.id)
             return
-        # The bytes the executor saved in the staging folder: one serialisation, so the
-        # stored output notebook and output.ipynb are the same file.
-        stored = await asyncio.to_thread(self.workspace.blobs.put_bytes, outcome.saved)
         manifest = {**manifest, **_kernel_manifest(outcome.kernel_info), "ended_at": _now()}
         manifest["staging"] = str(outcome.staging)
         devices = None
@@ -322,12 +315,14 @@ class Runner:
             devices = placement.get("gpu_ids", [])
             manifest["devices"] = devices
             manifest[self.config.executor] = placement  # manifest["ray"]: node, worker
+        # The bytes the executor saved in the staging folder: one serialisation, so the
+        # stored output notebook and output.ipynb are the same file.
         await asyncio.to_thread(
-            self.leases.finish,
+            self.link.complete,
             lease,
             outcome.status,
             outcome.reason,
-            output_sha256=stored.sha256,
+            output=outcome.saved,
             manifest=manifest,
             devices=devices,
         )

@@ -21,8 +21,23 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 
-from lepton_lab.errors import InvalidInput, LeptonLabError, NotAuthenticated, TooLarge
+from lepton_lab.errors import (
+    InvalidInput,
+    LeptonLabError,
+    NotAuthenticated,
+    PermissionDenied,
+    TooLarge,
+)
 from lepton_lab.identity import Actor
+from lepton_lab.runs import job_tokens
+from lepton_lab.server.credentials import (
+    RUNNER_USER,
+    Caller,
+    CallerIdentity,
+    RunnerTokens,
+    is_lepton_token,
+    request_token,
+)
 from lepton_lab.workspace import Workspace
 
 __all__ = [
@@ -61,6 +76,22 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
 
     auth_resource = "lepton"
 
+    #: Set for a request made with a job or runner token (credentials.py).
+    _caller: CallerIdentity | None = None
+
+    @property
+    def identity_provider(self) -> Any:
+        """Who checks the caller: Lepton Lab itself for a job or runner token, else the
+        server's identity provider (its token, Lepton Lab's API tokens, the Hub)."""
+        if self._caller is not None:
+            return self._caller
+        return super().identity_provider
+
+    @property
+    def caller(self) -> Caller | None:
+        """The job or runner a Lepton Lab token named; None for any other caller."""
+        return None if self._caller is None else self._caller.caller
+
     @property
     def workspace(self) -> Workspace:
         """The workspace the extension opened."""
@@ -89,11 +120,43 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         return await self.run(self.workspace.actor, self.username)
 
     async def prepare(self) -> None:  # type: ignore[override]
-        """Jupyter Server's checks (who is calling), then refuse a NUL in the URL's path."""
+        """Who is calling (a job or runner token here, else Jupyter Server's identity
+        provider), then refuse a NUL in the URL's path and a runner token outside the
+        runner operations (and any other caller inside them)."""
+        token = request_token(self.request.headers)
+        if is_lepton_token(token):
+            caller = await self.run(self._resolve, token)
+            self._caller = CallerIdentity(caller, super().identity_provider)
         await super().prepare()
         # Only for a known user: anyone else gets their 403 from @web.authenticated.
-        if self.current_user is not None and any("\x00" in arg for arg in self.path_args):
+        if self.current_user is None:
+            return
+        if any("\x00" in arg for arg in self.path_args):
             raise InvalidInput("the URL's path holds a NUL character (%00), which no name may")
+        runner = self.caller is not None and self.caller.kind == "runner"
+        if runner != self._runner_operation():
+            raise PermissionDenied(
+                "a runner token may only run jobs (the runner operations)"
+                if runner
+                else "only a runner token may call the runner operations"
+            )
+
+    def _resolve(self, token: str) -> Caller | None:
+        """The job or runner ``token`` names, or None (unknown, expired or revoked)."""
+        if token.startswith(job_tokens.PREFIX):
+            job = job_tokens.resolve(self.workspace.db, token)
+            return None if job is None else Caller("job", job.user, job.job_id)
+        tokens = self.settings.get("lepton_lab_runner_tokens")
+        if tokens is None:  # one per server, read again when its file changes
+            tokens = RunnerTokens(self.workspace.settings.runner_tokens_file)
+            self.settings["lepton_lab_runner_tokens"] = tokens
+        return Caller("runner", RUNNER_USER) if tokens.valid(token) else None
+
+    def _runner_operation(self) -> bool:
+        """Whether this request is one of the runner operations (contract/runners.py)."""
+        ops = getattr(self, "operations", None) or {}
+        op = ops.get(self.request.method or "")
+        return op is not None and op.role == "runner"
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(actor, *args, **kwargs)`` in one worker thread, the actor read there too.

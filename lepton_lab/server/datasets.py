@@ -186,6 +186,8 @@ class DownloadHandler(LeptonHandler):
         self.finish(body, set_content_type=PARQUET)
 
     def _reader(self) -> str | None:
+        if self.caller is not None and self.caller.kind == "job":
+            return f"job:{self.caller.job_id}"  # the token's job, whatever a header says
         given = self.request.headers.get("X-Lepton-Reader")
         if given and _READER.fullmatch(given):
             return given

@@ -39,6 +39,7 @@ __all__ = [
     "JobGroup",
     "JobLog",
     "JobRecord",
+    "JobToken",
     "LineageEdge",
     "Membership",
     "Model",
@@ -350,6 +351,22 @@ class Runner(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class JobToken(Base):
+    """A job's credential while it runs: the sha256 of the token, never the token.
+
+    Valid while its job is running in the same ``attempt`` and its lease is current; the
+    row is deleted when the job ends, is lost or is handed to another runner.
+    """
+
+    __tablename__ = "job_tokens"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Model(Base):

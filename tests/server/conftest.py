@@ -74,8 +74,8 @@ def api(jp_fetch: Any) -> Api:
         sent = dict(headers or {})
         if user is not None:
             sent["Authorization"] = f"token {user}-token"
-        else:
-            sent["Authorization"] = ""
+        else:  # no user: no token, unless the caller sends one of its own
+            sent.setdefault("Authorization", "")
         payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if payload is None and method in {"POST", "PUT", "PATCH"}:
             payload = b""

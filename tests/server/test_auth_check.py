@@ -49,6 +49,7 @@ ARGUMENTS = {
     "alias": "staging",
     "pipeline": "train-evaluate-promote",
     "run_id": "0123456789abcdef",
+    "runner_id": "r1",
 }
 #: No credentials, and wrong ones.
 WRONG = [
@@ -57,6 +58,9 @@ WRONG = [
     {"Authorization": "token not-a-known-token-0123456789"},
     {"Authorization": "Bearer not-a-known-token-0123456789"},
     {"Authorization": f"token {API_TOKEN[:-1]}"},
+    # Forged job and runner tokens: Lepton Lab's own kinds, checked by the server alone.
+    {"Authorization": "token llj_" + "f" * 43},
+    {"Authorization": "Bearer llr_" + "f" * 43},
 ]
 
 

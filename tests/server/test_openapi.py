@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from tornado import web
 from traitlets.config import Config
 
-from lepton_lab.contract import JSON
+from lepton_lab.contract import JSON, operations
 from lepton_lab.contract.datasets import PARQUET
 from lepton_lab.contract.jobs import NOTEBOOK_MEDIA_TYPE as NOTEBOOK
 from lepton_lab.contract.models import ARTIFACT_MEDIA_TYPE as ARTIFACT
@@ -108,6 +108,9 @@ def jp_server_config(
     connection ``warehouse`` (a SQLite file with a ``loans`` table) for SQL datasets."""
     jp_server_config["LeptonLabApp"]["database_url"] = database_url
     monkeypatch.setenv("LEPTON_LAB_CONNECTIONS", str(sql_source(tmp_path / "sql")))
+    tokens = tmp_path / "runner-tokens"
+    tokens.write_text(RUNNER_TOKEN + "\n")
+    monkeypatch.setenv("LEPTON_LAB_RUNNER_TOKENS_FILE", str(tokens))
     return jp_server_config
 
 
@@ -227,6 +230,7 @@ def _scenario(iris_csv: bytes) -> list[tuple[str, str, dict[str, str], dict[str,
 TEMPLATE = "/templates/{team}/{template}"
 BUILTIN = "/templates/{template}"
 JOB = "/jobs/{job_id}"
+RUNNER_TOKEN = "llr_" + "r" * 32
 REPORT = {"template": "dataset-report"}
 MINE = {"team": "botany", "template": "tiny"}
 Step = tuple[str, str, dict[str, str], dict[str, Any], int]
@@ -351,6 +355,39 @@ def _pipeline_scenario(run: str, rerun: str) -> list[Step]:
     ]
 
 
+def _runner_scenario() -> list[Step]:
+    """A runner's calls with its token: claim the oldest queued job, report, finish."""
+    runner = {"user": None, "headers": {"Authorization": f"token {RUNNER_TOKEN}"}}
+    # Reports about a job this runner did not claim match nothing: {"ok": false}.
+    me, job = {"runner_id": "r1"}, {"runner_id": "r1", "job_id": "not-claimed"}
+    reg = {"host": "h", "pid": 1, "gpus": 0, "capacity": 1}
+    return [
+        ("post", "/runners/{runner_id}", me, {**runner, "body": reg}, 200),
+        ("post", "/runners/{runner_id}/claim", me, {**runner, "body": {"free_gpus": 0}}, 200),
+        ("post", "/runners/{runner_id}/heartbeat", me, {**runner, "body": {"jobs": ["x"]}}, 200),
+        ("post", "/runners/{runner_id}/sweep", me, runner, 200),
+        *[
+            (
+                "post",
+                f"/runners/{{runner_id}}/jobs/{{job_id}}/{path}",
+                job,
+                {**runner, "body": {"attempt": 1, **body}},
+                200,
+            )
+            for path, body in (
+                ("start", {"devices": [], "manifest": {}}),
+                ("progress", {"done": 0, "total": 1, "current": ""}),
+                ("logs", {"chunks": [{"stream": "stdout", "text": "x"}]}),
+                ("records", {"record": {"name": "a", "kind": "number", "value": 1}, "position": 0}),
+                ("finish", {"status": "failed", "output": "{}", "manifest": {}}),
+                ("lose", {"why": "x"}),
+            )
+        ],
+        ("delete", "/runners/{runner_id}", me, runner, 200),
+        ("post", "/runners/{runner_id}/sweep", me, {}, 403),  # a user's token
+    ]
+
+
 def _job_scenario(job: str, rerun: str) -> list[Step]:
     """The operations on one job (``job``) and its rerun (``rerun``), both queued."""
     return [
@@ -449,6 +486,9 @@ async def test_real_responses_match_the_document(api: Api, iris: pd.DataFrame) -
         *_schedule_scenario(schedule["id"]),
         *_group_scenario(group["id"]),
     ]:
+        await _exchange(api, doc, step)
+        seen.add((step[1], step[0]))
+    for step in _runner_scenario():  # last: it claims and finishes a queued job
         await _exchange(api, doc, step)
         seen.add((step[1], step[0]))
     assert seen | {(f"{JOB}/rerun", "post")} == route_operations()
@@ -553,6 +593,7 @@ KNOWN = {
     "template": "dataset-report",
     "alias": "staging",
     "pipeline": "train-evaluate-promote",
+    "runner_id": "r1",
 }
 
 
@@ -677,8 +718,9 @@ async def test_fuzzing_finds_no_server_error_and_no_broken_response(
     # a cron line or a grid), a SQL query on a granted connection, a model or rows with a
     # model's columns, so uploads, publishing, submitting, scheduling, sweeping, querying,
     # registering and predicting may only ever have been refused; and with no runner, no
-    # job has an output notebook.
-    assert succeeded >= fuzzed - {
+    # job has an output notebook.  The runner operations refuse every user's token.
+    runners = {f"{op.method} {op.path}" for op in operations() if op.role == "runner"}
+    assert succeeded >= fuzzed - runners - {
         "GET /openapi.json",
         "POST /datasets/{team}/{name}/versions",
         "POST /datasets/{team}/{name}/query",

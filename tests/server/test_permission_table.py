@@ -367,12 +367,43 @@ CASES: dict[str, Case] = {
         outsider=403,
     ),
     "teams.remove_member": Case(_remove_member, outsider=403),
+    # the runner protocol: a runner token only, never a user (site admins included)
+    "runners.register": Case(
+        _body("runners", "r1", host="h", pid=1, gpus=0, capacity=1), outsider=403
+    ),
+    "runners.unregister": Case(lambda w, u: (("runners", "r1"), {}), outsider=403),
+    "runners.heartbeat": Case(_body("runners", "r1", "heartbeat", jobs=[]), outsider=403),
+    "runners.claim": Case(_body("runners", "r1", "claim", free_gpus=0), outsider=403),
+    "runners.sweep": Case(_body("runners", "r1", "sweep"), outsider=403),
+    **{
+        f"runners.{name}": Case(
+            lambda w, u, path=path, body=body: (
+                ("runners", "r1", "jobs", w.job, path),
+                {"body": {"attempt": 1, **body}},
+            ),
+            outsider=403,
+        )
+        for name, path, body in (
+            ("start", "start", {"devices": [], "manifest": {}}),
+            ("progress", "progress", {"done": 0, "total": 1, "current": ""}),
+            ("logs", "logs", {"chunks": [{"stream": "stdout", "text": "x"}]}),
+            (
+                "record",
+                "records",
+                {"record": {"name": "a", "kind": "number", "value": 1}, "position": 0},
+            ),
+            ("finish", "finish", {"status": "failed", "output": "{}", "manifest": {}}),
+            ("lose", "lose", {"why": "x"}),
+        )
+    },
 }
 
 
 def expected(op: Operation, case: Case, user: str) -> set[int]:
     """The statuses the table allows ``user`` for ``op``."""
     success = {op.status, *op.also}
+    if op.role == "runner":  # a runner token's alone
+        return {403}
     if user == "siteadmin":
         return success
     if user == "outsider":

@@ -26,7 +26,7 @@ def test_migrations_create_exactly_the_declared_tables(database_url: str) -> Non
         context = MigrationContext.configure(conn, opts={"include_name": declared})
         diffs = compare_metadata(context, Base.metadata)
         assert diffs == []
-        assert MigrationContext.configure(conn).get_current_revision() == "0008"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"
     db.dispose()
 
 

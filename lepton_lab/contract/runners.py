@@ -1,0 +1,306 @@
+"""Runners: the job protocol of a shared deployment's runners, over HTTP.
+
+Only a runner token may call these (``role="runner"``); a user's token, a Hub token or a
+job token is refused, and a runner token may call nothing else.  The server runs them on
+:class:`~lepton_lab.runs.desk.RunnerDesk`, with the lease and fencing rules of a runner
+that reaches the database itself: every report names the job and the attempt it claimed,
+and a report for a lease that was handed on matches nothing (``{"ok": false}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
+
+from lepton_lab.contract.core import Nothing, Operation, Plain, Reply, Request, declare
+from lepton_lab.runs.desk import Claimed, HeartbeatAnswer, RunnerDesk
+from lepton_lab.runs.info import RecordInfo
+from lepton_lab.runs.leases import Claim
+
+__all__ = [
+    "CLAIM",
+    "FINISH",
+    "HEARTBEAT",
+    "LOGS",
+    "LOSE",
+    "PROGRESS",
+    "RECORD",
+    "REGISTER",
+    "START",
+    "SWEEP",
+    "UNREGISTER",
+]
+
+_JOB = "/runners/{runner_id}/jobs/{job_id}"
+_ONLY = "Runner tokens only."
+_USERS = "403 for every user (a runner token only)"
+
+
+def _declare(
+    name: str,
+    method: str,
+    path: str,
+    request: type[Request],
+    reply: Reply,
+    run: Callable[[Any, Any, Any], Any],
+    summary: str,
+    note: str = "",
+) -> Operation:
+    """A runner operation: a runner token's alone, refused (403) to every user."""
+    return declare(
+        f"runners.{name}",
+        method,
+        path,
+        request,
+        reply,
+        role="runner",
+        run=run,
+        summary=summary,
+        doc=f"{_ONLY} {note}".strip(),
+        refusals=(400, 403),
+        owner_note=_USERS,
+    )
+
+
+class Registered(TypedDict):
+    """The server's lease time: the runner heartbeats every third of it."""
+
+    lease_seconds: float
+
+
+class Ok(TypedDict):
+    """Whether the job was still this runner's (False: its lease was handed on)."""
+
+    ok: bool
+
+
+class Runner(Request):
+    """The runner the call is about."""
+
+    runner_id: str
+
+
+class Register(Runner):
+    """Where the runner runs and what it holds."""
+
+    host: str
+    pid: int
+    gpus: int
+    capacity: int
+
+
+REGISTER = _declare(
+    "register",
+    "POST",
+    "/runners/{runner_id}",
+    Register,
+    Plain(Registered),
+    lambda ws, _, r: RunnerDesk(ws).register(
+        r.runner_id, host=r.host, pid=r.pid, gpus=r.gpus, capacity=r.capacity
+    ),
+    "Announce a runner",
+)
+
+UNREGISTER = _declare(
+    "unregister",
+    "DELETE",
+    "/runners/{runner_id}",
+    Runner,
+    Nothing(),
+    lambda ws, _, r: RunnerDesk(ws).unregister(r.runner_id),
+    "Mark a runner stopped",
+)
+
+
+class Beat(Runner):
+    """The jobs the runner is running."""
+
+    jobs: list[str]
+
+
+HEARTBEAT = _declare(
+    "heartbeat",
+    "POST",
+    "/runners/{runner_id}/heartbeat",
+    Beat,
+    Plain(HeartbeatAnswer, "HeartbeatAnswer"),
+    lambda ws, _, r: RunnerDesk(ws).heartbeat(r.runner_id, r.jobs),
+    "Extend a runner's leases; learn what to cancel",
+)
+
+
+class Take(Runner):
+    """How many GPUs the runner has free."""
+
+    free_gpus: int
+
+
+CLAIM = _declare(
+    "claim",
+    "POST",
+    "/runners/{runner_id}/claim",
+    Take,
+    Plain(Claimed | None),
+    lambda ws, _, r: RunnerDesk(ws).claim(r.runner_id, r.free_gpus),
+    "Claim the oldest queued job that fits, with a job token",
+    note="The job token is answered once and stored hashed.",
+)
+
+SWEEP = _declare(
+    "sweep",
+    "POST",
+    "/runners/{runner_id}/sweep",
+    Runner,
+    Plain(list[str]),
+    lambda ws, _, r: RunnerDesk(ws).sweep(r.runner_id),
+    "Requeue or lose the jobs whose lease expired",
+)
+
+
+class Report(Runner):
+    """A report about a claimed job: the attempt fences it."""
+
+    job_id: str
+    attempt: int
+
+    @property
+    def claim(self) -> Claim:
+        """What fences the report."""
+        return Claim(self.job_id, self.attempt)
+
+
+class Start(Report):
+    """The devices given and the manifest known at start."""
+
+    devices: list[int]
+    manifest: dict[str, Any]
+
+
+START = _declare(
+    "start",
+    "POST",
+    _JOB + "/start",
+    Start,
+    Plain(Ok),
+    lambda ws, _, r: {"ok": RunnerDesk(ws).start(r.runner_id, r.claim, r.devices, r.manifest)},
+    "Record a job's start",
+)
+
+
+class Progress(Report):
+    """Cells done of total, and the first line of the cell running."""
+
+    done: int
+    total: int
+    current: str
+
+
+PROGRESS = _declare(
+    "progress",
+    "POST",
+    _JOB + "/progress",
+    Progress,
+    Plain(Ok),
+    lambda ws, _, r: {
+        "ok": RunnerDesk(ws).progress(r.runner_id, r.claim, r.done, r.total, r.current)
+    },
+    "Record a job's progress",
+)
+
+
+class Chunk(Request):
+    """Text a cell wrote to one stream."""
+
+    stream: Literal["stdout", "stderr"]
+    text: str
+
+
+class Logs(Report):
+    """Chunks of output, in order."""
+
+    chunks: list[Chunk]
+
+
+LOGS = _declare(
+    "logs",
+    "POST",
+    _JOB + "/logs",
+    Logs,
+    Plain(Ok),
+    lambda ws, _, r: {
+        "ok": RunnerDesk(ws).logs(r.runner_id, r.claim, [(c.stream, c.text) for c in r.chunks])
+    },
+    "Append a job's logs",
+)
+
+
+class Record(Report):
+    """A recorded value and its first position."""
+
+    record: dict[str, Any]
+    position: int
+
+
+RECORD = _declare(
+    "record",
+    "POST",
+    _JOB + "/records",
+    Record,
+    Plain(Ok),
+    lambda ws, _, r: {
+        "ok": RunnerDesk(ws).record(
+            r.runner_id, r.claim, RecordInfo.from_dict(r.record), r.position
+        )
+    },
+    "Store a job's recorded value",
+)
+
+
+class Finish(Report):
+    """The outcome, the output notebook's text and the manifest."""
+
+    status: Literal["succeeded", "failed", "cancelled"]
+    reason: dict[str, Any] | None = None
+    output: str
+    manifest: dict[str, Any]
+    devices: list[int] | None = None
+
+
+FINISH = _declare(
+    "finish",
+    "POST",
+    _JOB + "/finish",
+    Finish,
+    Plain(Ok),
+    lambda ws, _, r: {
+        "ok": RunnerDesk(ws).finish(
+            r.runner_id,
+            r.claim,
+            r.status,
+            r.reason,
+            output=r.output,
+            manifest=r.manifest,
+            devices=r.devices,
+        )
+    },
+    "Record a job's outcome and output; revoke its token",
+)
+
+
+class Lose(Report):
+    """Why the job's worker died."""
+
+    why: str
+
+
+LOSE = _declare(
+    "lose",
+    "POST",
+    _JOB + "/lose",
+    Lose,
+    Plain(Ok),
+    lambda ws, _, r: {"ok": RunnerDesk(ws).lose(r.runner_id, r.claim, r.why)},
+    "A job's worker died: requeue it or mark it lost",
+)
