@@ -30,7 +30,9 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets import Dict, TraitError, Unicode, observe, validate
 
-__all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider", "request_token"]
+from lepton_lab.server.credentials import request_token
+
+__all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider"]
 
 
 class StaticTokenIdentityProvider(IdentityProvider):
@@ -76,7 +78,7 @@ class StaticTokenIdentityProvider(IdentityProvider):
 
     def get_user(self, handler: Any) -> Any:
         """The token's user; an unknown or expired token is nobody."""
-        token = request_token(handler)
+        token = request_token(handler.request.headers)
         if not token:
             return super().get_user(handler)
         entry = self._lookup(token)
@@ -102,15 +104,6 @@ class StaticTokenIdentityProvider(IdentityProvider):
             if hmac.compare_digest(known.encode(), token.encode()):
                 found = entry
         return found
-
-
-def request_token(handler: Any) -> str:
-    """The token of a request's ``Authorization: token <t>`` (or ``Bearer <t>``) header."""
-    header: str = handler.request.headers.get("Authorization", "")
-    for scheme in ("token ", "Bearer "):
-        if header.startswith(scheme):
-            return header[len(scheme) :].strip()
-    return ""
 
 
 def _entry(entry: Any) -> tuple[str, datetime | None]:

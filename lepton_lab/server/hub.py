@@ -33,12 +33,9 @@ from tornado import web
 from tornado.httputil import url_concat
 from traitlets import Instance, Int, Unicode, default
 
-from lepton_lab.server.auth import request_token
+from lepton_lab.server.credentials import is_lepton_token, request_token
 
-__all__ = ["LEPTON_TOKEN_PREFIXES", "HubServiceIdentityProvider"]
-
-#: Tokens that are Lepton Lab's own (job, runner): never sent to the Hub.
-LEPTON_TOKEN_PREFIXES = ("llj_", "llr_")
+__all__ = ["HubServiceIdentityProvider"]
 
 
 class HubServiceIdentityProvider(IdentityProvider):
@@ -87,11 +84,11 @@ class HubServiceIdentityProvider(IdentityProvider):
         Lepton Lab's own tokens, a service's token, a token without the access scope.  A
         browser with no login asking for a page is sent to log in at the Hub.
         """
-        header = request_token(handler)
+        header = request_token(handler.request.headers)
         # The OAuth cookie when no header: HubOAuth's own lookup of the request (its
         # get_user) would also replace Jupyter Server's XSRF checks for every handler.
         token = header or self.hub_auth.get_token(handler) or ""
-        if token.startswith(LEPTON_TOKEN_PREFIXES):
+        if is_lepton_token(token):  # the handlers check those; the Hub never sees them
             return None
         model = await self._ask_hub(token) if token else None
         if model is None:
