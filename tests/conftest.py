@@ -7,6 +7,8 @@ tests once per database; each PostgreSQL test gets a schema of its own, dropped 
 from __future__ import annotations
 
 import os
+import stat
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +128,24 @@ def wine() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def breast_cancer() -> pd.DataFrame:
     return load_breast_cancer(as_frame=True).frame
+
+
+@pytest.fixture(scope="module")
+def python_for_job_users() -> Iterator[None]:
+    """Let job users run this Python: ``o+x`` on the folders above the interpreter, the
+    virtualenv and the import path that lack it (``/root`` here), restored afterwards.
+    A real host installs them where job users may read (docs/jobs.md)."""
+    changed: dict[Path, int] = {}
+    paths = [Path(sys.executable).resolve(), Path(sys.prefix), Path(sys.base_prefix)]
+    paths += [Path(p) for p in sys.path if p and Path(p).exists()]
+    for path in paths:
+        for folder in [path, *path.parents] if path.is_dir() else path.parents:
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & stat.S_IXOTH:
+                changed[folder] = stat.S_IMODE(mode)
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)

@@ -16,7 +16,11 @@ from lepton_lab.errors import InvalidInput
 if TYPE_CHECKING:
     from lepton_lab.runs.link import RunnerLink
 
-__all__ = ["runner"]
+__all__ = ["DEFAULT_STAGING", "runner"]
+
+#: Where a runner on a shared server makes jobs' folders: outside any home folder, so
+#: that kernel users can reach their own folder in it.
+DEFAULT_STAGING = "/var/lib/lepton-lab/jobs"
 
 
 @click.command()
@@ -50,7 +54,11 @@ __all__ = ["runner"]
               "runner_tokens_file) [env: LEPTON_LAB_RUNNER_TOKEN_FILE].")  # fmt: skip
 @click.option("--staging", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where jobs' working folders are made with --server "
-              "[default: ~/.lepton-lab/runner-jobs].")  # fmt: skip
+              f"[default: {DEFAULT_STAGING}].")  # fmt: skip
+@click.option("--kernel-users", metavar="off|auto|N|NAMES", default=None,
+              help="Run each job's kernel as its own unprivileged OS user: auto (where the "
+              "runner may switch users), N users lepton-job-0..N-1 created if missing, or "
+              "existing names a,b [default: auto with --server, else off].")  # fmt: skip
 @click.option("--new-token", is_flag=True,
               help="Print a new random runner token and exit (add it to the server's "
               "runner_tokens_file, give it to the runner in --token-file).")  # fmt: skip
@@ -68,6 +76,7 @@ def runner(
     server: str | None,
     token_file: Path | None,
     staging: Path | None,
+    kernel_users: str | None,
     new_token: bool,
 ) -> None:
     """Claim queued jobs and run them here, until stopped (Ctrl-C, SIGTERM).
@@ -106,6 +115,7 @@ def runner(
         max_jobs=max_jobs,
         executor=executor or settings.executor,
         address=settings.ray_address if address is None else address,
+        kernel_users=kernel_users or ("auto" if server else "off"),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -127,7 +137,7 @@ def _queue(
         if token_file is None:
             raise InvalidInput("--server needs --token-file: the file holding this runner's token")
         token = token_file.read_text().strip()
-        folder = staging or Path("~/.lepton-lab/runner-jobs").expanduser()
+        folder = staging or Path(DEFAULT_STAGING)
         return HttpLink(server, token, staging_root=folder)
     client = state.client
     if not isinstance(client, LocalClient):

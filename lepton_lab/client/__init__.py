@@ -117,9 +117,21 @@ def configure(**settings: Any) -> LocalClient:
     """Point ``ll`` at a local workspace.
 
     Takes any :class:`~lepton_lab.config.Settings` field (``home``, ``database_url``,
-    ``blob_root``, …) and ``user``.
+    ``blob_root``, …) and ``user``.  Refused inside a job of a shared server, and ``user``
+    wherever the environment names a server: there the token says who you are.
     """
     from lepton_lab.client.local import open_local
+
+    if os.environ.get("LEPTON_LAB_JOB_ID") and os.environ.get("LEPTON_LAB_TOKEN"):
+        raise InvalidInput(
+            "this kernel runs a job of a shared Lepton Lab server: ll acts as the job's "
+            "submitter through the server, and cannot be pointed at another workspace or user"
+        )
+    if settings.get("user") and (os.environ.get("LEPTON_LAB_URL") or _hub_server(os.environ)):
+        raise InvalidInput(
+            "a user cannot be chosen where the environment names a Lepton Lab server "
+            "(LEPTON_LAB_URL): the token says who you are"
+        )
 
     client = open_local(**settings)
     _set_default(client)

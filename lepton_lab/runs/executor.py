@@ -15,7 +15,6 @@ import contextlib
 import copy
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from lepton_lab.runs import bootstrap
 from lepton_lab.runs.capture import JobClient, OutputCapture
 from lepton_lab.runs.info import RecordInfo
 from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel
+from lepton_lab.runs.sandbox import KernelUsers, write_into
 
 __all__ = ["LocalExecutor", "Outcome", "RunEvents", "RunSpec", "notebook_bytes"]
 
@@ -132,6 +132,7 @@ class LocalExecutor:
         max_output_bytes: int = 4 * 2**20,
         base_env: Mapping[str, str] = _NO_ENV,
         inherit_env: bool = True,
+        kernel_users: KernelUsers | None = None,
         kernel_names: Iterable[str] = ("python3",),
     ) -> None:
         self.staging_root = Path(staging_root)
@@ -142,6 +143,7 @@ class LocalExecutor:
             size=pool_size,
             base_env=base_env,
             inherit_env=inherit_env,
+            kernel_users=kernel_users,
             start_timeout=start_timeout,
         )
         self._running: set[Kernel] = set()
@@ -405,7 +407,7 @@ def _died_reason(cell: int | None, lost: BaseException) -> dict[str, Any]:
 
 async def _unstarted(nb: NotebookNode, staging: Path, end: tuple[str, dict[str, Any]]) -> Outcome:
     """The outcome of a job whose kernel never started: the unexecuted notebook, saved."""
-    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(staging.mkdir, mode=0o700, parents=True, exist_ok=True)
     output_path = staging / "output.ipynb"
     nb = prepare_notebook_metadata(nb, "", str(output_path))
     saved = await _save(nb, output_path)
@@ -427,9 +429,8 @@ async def _save(nb: NotebookNode, path: Path) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    # Through no link: with kernel users the job's own user owns this folder (sandbox.py).
+    write_into(path.parent, path.name, data)
 
 
 def _first_line(source: str) -> str:

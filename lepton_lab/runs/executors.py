@@ -72,6 +72,10 @@ class ExecutorOptions:
     """Whether kernels inherit the runner's environment too (personal mode); False: a
     kernel's environment is ``base_env`` and its job's variables, nothing else."""
 
+    kernel_users: str = "off"
+    """Each kernel as its own unprivileged OS user: ``off``, ``auto`` (where this process
+    may switch users), ``N`` users or ``name,name`` (sandbox.KernelUsers.from_setting)."""
+
     address: str = ""
     """The cluster to run on (ray executor: ``HOST:PORT`` of the GCS, ``auto``, ``ray://…``)."""
 
@@ -166,12 +170,14 @@ def _load(name: str, target: str) -> ExecutorFactory:
 def local_executor(options: ExecutorOptions) -> Executor:
     """The ``local`` executor: kernels on this machine, a warm pool per kernelspec."""
     from lepton_lab.runs.executor import LocalExecutor
+    from lepton_lab.runs.sandbox import KernelUsers
 
     return LocalExecutor(
         options.staging_root,
         pool_size=options.pool_size,
         base_env=options.base_env,
         inherit_env=options.inherit_env,
+        kernel_users=KernelUsers.from_setting(options.kernel_users),
     )
 
 

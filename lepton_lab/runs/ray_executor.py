@@ -184,6 +184,7 @@ class RayExecutor:
             # Shared mode: the kernel gets the allow-listed variables and the job token,
             # nothing of the Ray worker's own, and stages the pinned datasets itself.
             "inherit_env": self.options.inherit_env,
+            "kernel_users": self.options.kernel_users,
             "stage": [list(pin) for pin in spec.stage],
             "staging_root": str(self.options.staging_root),
         }

@@ -28,6 +28,7 @@ import nbformat
 from lepton_lab.runs.executor import LocalExecutor, RunSpec
 from lepton_lab.runs.gpus import detect_gpus
 from lepton_lab.runs.info import RecordInfo
+from lepton_lab.runs.sandbox import KernelUsers
 
 __all__ = ["Mailbox", "run_job"]
 
@@ -106,6 +107,7 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         pool_size=0,
         base_env=job["env"],
         inherit_env=job.get("inherit_env", True),
+        kernel_users=KernelUsers.from_setting(job.get("kernel_users", "off")),
     )
     flusher = asyncio.create_task(outbox.flush_loop())
     try:

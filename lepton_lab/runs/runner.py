@@ -77,6 +77,10 @@ class RunnerConfig:
     address: str = ""
     """The cluster of the ray executor (``HOST:PORT``, ``auto``, ``ray://…``)."""
 
+    kernel_users: str = "off"
+    """Each job's kernel as its own unprivileged OS user: ``off``, ``auto``, ``N`` or
+    ``name,name`` (docs/jobs.md); a runner on a shared server uses ``auto``."""
+
 
 @dataclass
 class _Running:
@@ -102,6 +106,8 @@ class Runner:
             queue = DatabaseLink(queue, new_runner_id())
         self.link: RunnerLink = queue
         self.id = queue.runner_id
+        if not queue.inherit_env:  # shared mode: no process of this user reads our memory
+            _seal_process(config.kernel_users)
         # Made now, so that an unknown executor or a missing Ray fails before any claim.
         self._executor: Executor = create_executor(config.executor, self._options())
         # A cluster that allots GPUs needs none of this machine's.
@@ -129,6 +135,7 @@ class Runner:
             pool_size=self.config.concurrency if pool is None else pool,
             base_env=self.link.base_env,
             inherit_env=self.link.inherit_env,
+            kernel_users=self.config.kernel_users,
             address=self.config.address,
         )
 
@@ -350,6 +357,19 @@ class Runner:
             "attempt": lease.attempt,
             "started_at": _now(),
         }
+
+
+def _seal_process(kernel_users: str) -> None:
+    """Undumpable (no same-user process reads this runner's environment or memory), and
+    say at start when kernels share this runner's OS user."""
+    from lepton_lab.runs.sandbox import make_undumpable, user_switch_notice
+
+    make_undumpable()
+    notice = user_switch_notice() if kernel_users in ("", "off", "auto") else None
+    if kernel_users in ("", "off"):
+        notice = "kernel users are off: " + (notice or "kernels run as the runner's own user")
+    if notice:
+        log.warning("%s (docs/jobs.md, 'Kernels as separate OS users')", notice)
 
 
 def _kernel_manifest(kernel_info: dict[str, Any]) -> dict[str, Any]:

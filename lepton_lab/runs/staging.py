@@ -35,6 +35,8 @@ def stage_datasets(folder: Path, pins: Sequence[tuple[str, str]], token: str) ->
     content does not match its sha256.
     """
     home = folder / STAGED_HOME
+    if home.is_symlink():  # no job code ran here yet; refuse rather than write through one
+        raise StorageError(f"{home} is a link; the job's folder was tampered with")
     cache = home / "cache" / "remote"
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     owner = folder.stat()

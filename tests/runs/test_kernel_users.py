@@ -59,27 +59,6 @@ def _probe(attempt):
 
 
 @pytest.fixture(scope="module")
-def python_for_job_users() -> Iterator[None]:
-    """Let job users run this Python: ``o+x`` on the folders above the interpreter, the
-    virtualenv and the import path that lack it (``/root`` here), restored afterwards.
-    A real host installs them where job users may read (docs/jobs.md)."""
-    changed: dict[Path, int] = {}
-    paths = [Path(sys.executable).resolve(), Path(sys.prefix), Path(sys.base_prefix)]
-    paths += [Path(p) for p in sys.path if p and Path(p).exists()]
-    for path in paths:
-        for folder in [path, *path.parents] if path.is_dir() else path.parents:
-            mode = folder.stat().st_mode
-            if folder not in changed and not mode & stat.S_IXOTH:
-                changed[folder] = stat.S_IMODE(mode)
-                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-    try:
-        yield
-    finally:
-        for folder, mode in changed.items():
-            folder.chmod(mode)
-
-
-@pytest.fixture(scope="module")
 def job_users(python_for_job_users: None) -> Iterator[KernelUsers]:
     """Three kernel users, created for this module with useradd and deleted after."""
     prefix = f"lltest-{uuid.uuid4().hex[:6]}-"
