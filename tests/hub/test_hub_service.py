@@ -44,7 +44,8 @@ out["other_card"] = attempt(lambda: ll.datasets.get("{other}").ref)
 # Nothing a user's code sets names another user.
 os.environ["LEPTON_LAB_USER"] = "{other_user}"
 out["after_env"] = ll.connect().whoami()["user"]
-local = ll.configure(home=tempfile.mkdtemp(), user="{other_user}")
+# Refused under LEPTON_LAB_URL; were it not, it would open an empty local workspace.
+out["configure"] = attempt(lambda: bool(ll.configure(home=tempfile.mkdtemp(), user="{other_user}")))
 out["after_configure"] = attempt(lambda: len(ll.datasets.load("{other}")))
 out["again"] = ll.connect().whoami()["user"]
 
@@ -107,7 +108,8 @@ def test_a_kernel_reaches_its_own_team_and_nothing_else(
     assert out["other"] == {"error": "NotFound"}
     assert out["other_card"] == {"error": "NotFound"}
     assert out["after_env"] == who and out["again"] == who
-    assert out["after_configure"] == {"error": "NotFound"}  # an empty local workspace
+    assert out["configure"] in ({"error": "InvalidInput"}, {"ok": True})
+    assert out["after_configure"] == {"error": "NotFound"}
     assert out["server is singleuser"]
     assert out["leaks"] == []
     # The single-user server opened no workspace of its own (the kernel's client keeps a
