@@ -10,11 +10,13 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-from lepton_lab.server.hub import HubServiceIdentityProvider
+# The `hub` extra (in `test`): without it there is no Hub provider to test.
+HubOAuth: Any = pytest.importorskip("jupyterhub.services.auth").HubOAuth
+
+from lepton_lab.server.hub import HubServiceIdentityProvider  # noqa: E402
 
 ALICE = {"kind": "user", "name": "alice", "scopes": ["access:services!service=lepton"]}
 
