@@ -85,6 +85,7 @@ class ForwardHandler(APIHandler):
     _body: asyncio.Queue[bytes | None] | None = None
     _upstream: asyncio.Future[HTTPResponse] | None = None
     _head_sent = False
+    _caller_left = False
 
     def initialize(self, link: ServiceLink, client: AsyncHTTPClient) -> None:
         """The service to forward to, and the HTTP client shared by every request."""
@@ -135,9 +136,14 @@ class ForwardHandler(APIHandler):
         self._upstream = asyncio.ensure_future(self.client.fetch(request, raise_error=False))
 
     async def data_received(self, chunk: bytes) -> None:
-        """Queue a chunk of the body for the service; wait while it is behind."""
+        """Pass a chunk of the body on to the service."""
+        await self._feed(chunk)
+
+    async def _feed(self, chunk: bytes | None) -> None:
+        """Queue a chunk (None: the end) for the service, waiting while it is behind;
+        dropped once the service has answered (it wants no more)."""
         if self._body is None or self._upstream is None or self._upstream.done():
-            return  # no body expected, or the service has already answered
+            return
         put = asyncio.ensure_future(self._body.put(chunk))
         waiting: set[asyncio.Future[Any]] = {put, self._upstream}
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -147,6 +153,8 @@ class ForwardHandler(APIHandler):
         assert self._body is not None
         while (chunk := await self._body.get()) is not None:
             await write(chunk)
+        if self._caller_left:  # fail the upstream request rather than send half a body
+            raise ConnectionAbortedError("the caller went away during the upload")
 
     def _on_header_line(self, line: str) -> None:
         if line.startswith("HTTP/"):  # a new response (a redirect is not followed)
@@ -170,8 +178,7 @@ class ForwardHandler(APIHandler):
     async def _forward(self) -> None:
         """Finish the request's body, wait for the service's answer, finish ours."""
         assert self._upstream is not None
-        if self._body is not None:
-            await self._body.put(None)
+        await self._feed(None)
         try:
             answer: HTTPResponse | Exception = await self._upstream
         except Exception as exc:  # refused, unreachable: no HTTP answer at all
@@ -224,8 +231,11 @@ class ForwardHandler(APIHandler):
         await self._forward()
 
     def on_connection_close(self) -> None:
-        """The caller went away: stop feeding the service."""
-        if self._body is not None and not self._body.full():
+        """The caller went away: end the upload to the service, as a failure."""
+        self._caller_left = True
+        if self._body is not None:
+            while not self._body.empty():
+                self._body.get_nowait()
             self._body.put_nowait(None)
         super().on_connection_close()
 

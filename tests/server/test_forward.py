@@ -68,6 +68,14 @@ class Service(web.RequestHandler):
         }
 
 
+@web.stream_request_body
+class Refusing(web.RequestHandler):
+    """Refuses an upload before reading its body, as the real service does past its limit."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(413)
+
+
 @pytest.fixture
 def service_port() -> int:
     return _free_port()
@@ -76,7 +84,9 @@ def service_port() -> int:
 @pytest.fixture
 def service(service_port: int, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """The service, listening on the loop the Jupyter server and the test run on."""
-    app = web.Application([(r"/svc/lepton/api/v1/(.*)", Service)])
+    app = web.Application(
+        [(r"/svc/lepton/api/v1/refused", Refusing), (r"/svc/lepton/api/v1/(.*)", Service)]
+    )
     server = HTTPServer(app, max_body_size=10 * BIG)
 
     async def listen() -> None:
@@ -130,6 +140,12 @@ async def test_bodies_stream_both_ways(service: None, api: Api) -> None:
     assert seen["content_type"] == "text/csv"
     status, data = await api("GET", "big")
     assert status == 200 and data == b"x" * BIG
+
+
+async def test_an_upload_the_service_refuses_early_does_not_hang(service: None, api: Api) -> None:
+    status, _ = await asyncio.wait_for(api("POST", "refused", raw=b"x" * BIG), timeout=30)
+    # The refusal, or (when the service closed before the forwarder read it) a 502.
+    assert status in (413, 502)
 
 
 async def test_only_the_servers_owner_is_forwarded(service: None, api: Api) -> None:
