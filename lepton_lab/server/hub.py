@@ -63,6 +63,11 @@ class HubServiceIdentityProvider(IdentityProvider):
     )
     hub_auth = Instance(HubOAuth, help="The Hub's OAuth client, configured from the environment.")
 
+    @default("token")
+    def _no_server_token(self) -> str:
+        # No token of the server's own: only the Hub's tokens log in (and none is logged).
+        return ""
+
     @default("service_name")
     def _default_service_name(self) -> str:
         return os.environ.get("JUPYTERHUB_SERVICE_NAME", "")
