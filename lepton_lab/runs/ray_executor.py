@@ -180,7 +180,10 @@ class RayExecutor:
             "seed": spec.seed,
             "user": spec.user,
             "timeout": spec.timeout,
-            "env": {**self.options.base_env, **spec.env},
+            # The kernel starts with base_env; the job's own variables (its token) are set
+            # when the job starts, so they are never in the kernel process's environ.
+            "base_env": dict(self.options.base_env),
+            "env": dict(spec.env),
             # Shared mode: the kernel gets the allow-listed variables and the job token,
             # nothing of the Ray worker's own, and stages the pinned datasets itself.
             "inherit_env": self.options.inherit_env,

@@ -105,7 +105,7 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
     executor = LocalExecutor(
         _staging_root(job["staging_root"]),
         pool_size=0,
-        base_env=job["env"],
+        base_env=job["base_env"],
         inherit_env=job.get("inherit_env", True),
         kernel_users=KernelUsers.from_setting(job.get("kernel_users", "off")),
     )

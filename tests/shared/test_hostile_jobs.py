@@ -35,6 +35,7 @@ import requests
 
 from lepton_lab.client import RemoteClient
 from lepton_lab.runs.sandbox import KernelUsers
+from tests.ray_support import LoopbackRayCluster
 from tests.runs.helpers import make_notebook
 
 pytestmark = [
@@ -121,12 +122,16 @@ attempt("any catalog or blob", any_catalog_or_blob)
 def environments():
     leaked = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():  # this kernel holds its own token: that is no leak
+            continue
         try:
             environ = open(f"/proc/{pid}/environ", "rb").read()
         except OSError:
             continue
-        if any(s in environ for s in (b"llr_", b"DATABASE_URL", b"RUNNER_TOKENS", b"llj_")):
-            leaked.append(pid)
+        found = [s for s in (b"llr_", b"DATABASE_URL", b"RUNNER_TOKENS", b"llj_") if s in environ]
+        if found:
+            command = open(f"/proc/{pid}/cmdline", "rb").read()[:120]
+            leaked.append((pid, os.stat(f"/proc/{pid}").st_uid, command, found))
     if leaked:
         return leaked
     raise PermissionError("no readable environment holds a credential")
@@ -206,12 +211,13 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", "postgresql"]
-    if os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL")
-    else ["sqlite"],
-)
+#: (catalog database, executor) of each deployment tried.
+DEPLOYMENTS = [("sqlite", "local"), ("sqlite", "ray")]
+if os.environ.get("LEPTON_LAB_TEST_POSTGRES_URL"):
+    DEPLOYMENTS.append(("postgresql", "local"))
+
+
+@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=["-".join(d) for d in DEPLOYMENTS])
 def deployment(request: pytest.FixtureRequest, python_for_job_users: None) -> Iterator[Deployment]:
     """The server (its folder root's alone) and a runner with two kernel users."""
     root = Path(tempfile.mkdtemp(prefix="lepton-shared-", dir="/tmp"))
@@ -227,7 +233,10 @@ def deployment(request: pytest.FixtureRequest, python_for_job_users: None) -> It
     runner_token_file.chmod(0o600)
     prefix = f"llhost-{uuid.uuid4().hex[:5]}-"
     users = KernelUsers.ensure(count=2, prefix=prefix)
-    database = _database(request.param, home)
+    kind, executor = request.param
+    database = _database(kind, home)
+    cluster = LoopbackRayCluster.start(head_cpus=2, head_gpus=0) if executor == "ray" else None
+    ray = ["--executor", "ray", "--address", cluster.address] if cluster else []
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = []
@@ -235,7 +244,8 @@ def deployment(request: pytest.FixtureRequest, python_for_job_users: None) -> It
         processes.append(_serve(home, port, database, tokens_file))
         _wait_until_up(url, root / "serve.log")
         names = ",".join(u.name for u in users.users)
-        processes.append(_runner(url, runner_token_file, staging, names, root / "runner.log"))
+        runner = _runner(url, runner_token_file, staging, [*ray, "--kernel-users", names], root)
+        processes.append(runner)
         yield Deployment(url, root, home, staging, tokens_file, runner_token_file, processes)
     finally:
         for process in processes:
@@ -245,6 +255,8 @@ def deployment(request: pytest.FixtureRequest, python_for_job_users: None) -> It
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if cluster is not None:
+            cluster.stop()
         for user in users.users:
             subprocess.run(["pkill", "-KILL", "-u", user.name], check=False)
             subprocess.run(["userdel", user.name], check=False, capture_output=True)
@@ -282,14 +294,14 @@ def _serve(home: Path, port: int, database: str, tokens: Path) -> subprocess.Pop
 
 
 def _runner(
-    url: str, token_file: Path, staging: Path, users: str, log_path: Path
+    url: str, token_file: Path, staging: Path, options: list[str], root: Path
 ) -> subprocess.Popen[bytes]:
     command = [_bin("lepton-lab"), "runner", "--server", url, "--token-file", str(token_file),
-               "--staging", str(staging), "--kernel-users", users, "--concurrency", "2",
+               "--staging", str(staging), "--concurrency", "2", *options,
                "--pool-size", "1"]  # fmt: skip
     # The runner's own environment names no workspace: it has nothing but its token file.
     env = _clean_env(HOME=str(tempfile.gettempdir()))
-    log = open(log_path, "wb")  # noqa: SIM115 - the process writes it
+    log = open(root / "runner.log", "wb")  # noqa: SIM115 - the process writes it
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -372,3 +384,15 @@ def test_a_hostile_job_reaches_nothing_and_still_succeeds(deployment: Deployment
     output = mallory.jobs.notebook(job.id).decode()
     assert "my token is [job token]" in logs and token not in logs
     assert token not in output and SECRET not in output
+
+
+def test_a_runner_token_runs_jobs_and_nothing_else(deployment: Deployment) -> None:
+    runner = {"Authorization": f"token {deployment.runner_token_file.read_text()}"}
+    api = f"{deployment.url}/lepton/api/v1"
+    for path in ("whoami", "datasets", "jobs", "teams"):
+        answer = requests.get(f"{api}/{path}", headers=runner, timeout=30)
+        assert answer.status_code == 403, (path, answer.text)
+    forged = {"Authorization": "token llr_" + "x" * 43}
+    answer = requests.post(f"{api}/runners/r9/claim", json={"free_gpus": 0}, headers=forged,
+                           timeout=30)  # fmt: skip
+    assert answer.status_code == 403
