@@ -57,8 +57,9 @@ def alive_runners(workspace: Workspace) -> int:
     return int(count or 0)
 
 
-def recover(workspace: Workspace) -> bool:
-    """With no runner alive: reclaim expired leases, then start a runner if jobs wait.
+def recover(workspace: Workspace, *, start: bool = True) -> bool:
+    """With no runner alive: reclaim expired leases, then (``start``) start a runner if
+    jobs wait.
 
     True when a runner was started.  The server extension calls this periodically; a
     live runner reclaims expired leases itself.
@@ -69,7 +70,7 @@ def recover(workspace: Workspace) -> bool:
     changed = Leases(workspace.db, _SWEEPER, lease_seconds=lease).sweep()
     if changed:
         log.info("reclaimed the expired leases of job(s) %s", ", ".join(changed))
-    return ensure_runner(workspace, only_if_queued=True)
+    return start and ensure_runner(workspace, only_if_queued=True)
 
 
 def _queued(workspace: Workspace) -> bool:

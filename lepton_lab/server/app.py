@@ -82,6 +82,16 @@ class LeptonLabApp(ExtensionApp):
             "(default: $LEPTON_LAB_CONNECTIONS; docs/configuration.md)."
         ),
     )
+    runner_tokens_file = Unicode(
+        "",
+        config=True,
+        help=(
+            "A file of runner tokens (one per line, each llr_…; `lepton-lab runner "
+            "--new-token` makes one) accepted from runners that claim jobs over HTTP "
+            "(`lepton-lab runner --server`). Such runners hold no database or blob "
+            "credentials. Default: $LEPTON_LAB_RUNNER_TOKENS_FILE; empty: none."
+        ),
+    )
     start_runner = Bool(
         True,
         config=True,
@@ -124,6 +134,9 @@ class LeptonLabApp(ExtensionApp):
             "executor": self.executor or None,
             "ray_address": self.ray_address or None,
             "connections_file": self.connections_file or None,
+            "runner_tokens_file": self.runner_tokens_file or None,
+            # A server told not to start runners starts none on a submit either.
+            "auto_start_runner": None if self.start_runner else False,
         }
         return Settings.from_env(**overrides)
 
@@ -136,9 +149,11 @@ class LeptonLabApp(ExtensionApp):
         workspace = Workspace(self.lepton_settings())
         self.settings["lepton_lab_workspace"] = workspace
         self.log.info("Lepton Lab workspace: %r", workspace)
-        if self.start_runner and workspace.settings.auto_start_runner:
+        spawns = self.start_runner and workspace.settings.auto_start_runner
+        if spawns or workspace.settings.runner_tokens_file:
             # In a thread, not on the event loop: each check reads the database, and
             # starting a runner spawns a process; the server's startup waits for neither.
+            # Runners that reach this server over HTTP fire no schedules: it does.
             self._runner_watch_stop = threading.Event()
             self._runner_watch = threading.Thread(
                 target=self._watch_runners,
@@ -169,7 +184,8 @@ class LeptonLabApp(ExtensionApp):
             workspace.schedules.fire_due()
             notify.deliver_in_background(workspace)  # in a thread: a slow receiver waits alone
             workspace.pipelines.advance()
-            autostart.recover(workspace)
+            spawn = self.start_runner and workspace.settings.auto_start_runner
+            autostart.recover(workspace, start=spawn)
         except Exception:  # the server serves on without a runner; jobs wait in the queue
             self.log.exception("Lepton Lab could not start a job runner")
 
