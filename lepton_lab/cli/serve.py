@@ -89,6 +89,9 @@ def server_argv(
         "--ServerApp.terminals_enabled=False",
         # This server holds the catalog: never a forwarder, whatever LEPTON_LAB_URL says.
         "--LeptonLabApp.service_url=",
+        # Nor does it start runners on the database: their kernels would get its
+        # credentials.  Shared runners claim over HTTP (lepton-lab runner --server).
+        "--LeptonLabApp.start_runner=False",
     ]
     if hub is not None:
         argv += hub_argv(hub)

@@ -38,6 +38,7 @@ def test_the_hub_service_serves_under_its_prefix_where_its_url_says() -> None:
     # Lepton Lab's API and nothing else; this server holds the catalog, never forwards.
     assert "--ServerApp.authorizer_class=lepton_lab.server.auth.LeptonOnlyAuthorizer" in argv
     assert "--LeptonLabApp.service_url=" in argv
+    assert "--LeptonLabApp.start_runner=False" in argv  # no runner on the database
     assert not any("service-token" in arg for arg in argv)  # the Hub's token stays in env
 
 
