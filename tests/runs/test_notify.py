@@ -440,7 +440,8 @@ def test_a_pipeline_run_tells_its_end_once(ws: Workspace, alice: Actor) -> None:
         run = ws.pipelines.run(alice, "finance/flow", notify=notify)
         job_id = run.group.jobs[0]["id"]
         asyncio.run(run_until_done(ws, [job_id], RunnerConfig(concurrency=1, pool_size=1)))
-        assert ws.pipelines.advance() == [run.id]
+        # The runner's own loop may have ended the run before it stopped.
+        assert ws.pipelines.advance() in ([run.id], [])
         assert ws.pipelines.advance() == []  # ended once: told once
     [(headers, body)] = receiver.requests
     assert _verified(headers, body) and headers["X-Lepton-Event"] == "group.ended"
