@@ -219,7 +219,8 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
                 "HTTPError",
                 exc.log_message % exc.args if exc.log_message else self._reason,
             )
-            if status_code == 403 and self.current_user is None:
+            # Not current_user: an error before prepare() ran would raise in it.
+            if status_code == 403 and getattr(self, "_jupyter_current_user", None) is None:
                 # Named like the Python error, so that clients raise the same class.
                 name = NotAuthenticated.__name__
                 message = (
