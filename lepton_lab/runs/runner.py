@@ -181,14 +181,13 @@ class Runner:
         while not self._stop.is_set():
             # Every live runner reclaims the jobs of dead ones, busy or idle, so that they
             # run again without anyone submitting (leases.py: the timings).
-            if time.monotonic() - last_sweep > sweep_every:
-                await asyncio.to_thread(self.link.sweep)
-                last_sweep = time.monotonic()
-            while len(self.running) < self.config.concurrency and not self._limit_reached():
-                lease = await asyncio.to_thread(self.link.claim, self._free_gpus())
-                if lease is None:
-                    break
-                self._start(lease)
+            try:
+                if time.monotonic() - last_sweep > sweep_every:
+                    await asyncio.to_thread(self.link.sweep)
+                    last_sweep = time.monotonic()
+                await self._claim_while_room()
+            except Exception:  # the server restarting, a database blip: the next poll retries
+                log.exception("runner %s: claiming failed", self.id)
             if self.running:
                 idle_since = time.monotonic()
             elif self._limit_reached() or self._idle_for(idle_since):
@@ -196,6 +195,13 @@ class Runner:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+
+    async def _claim_while_room(self) -> None:
+        while len(self.running) < self.config.concurrency and not self._limit_reached():
+            lease = await asyncio.to_thread(self.link.claim, self._free_gpus())
+            if lease is None:
+                return
+            self._start(lease)
 
     def _free_gpus(self) -> int:
         return MAX_GPUS if self._executor.allots_gpus else self.slots.free
