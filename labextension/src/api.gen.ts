@@ -1309,7 +1309,39 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
-    Claimed: components['schemas']['Claimed'] | null;
+    /**
+     * Chunk
+     * @description Text a cell wrote to one stream.
+     */
+    Chunk: {
+      /**
+       * Stream
+       * @enum {string}
+       */
+      stream: 'stdout' | 'stderr';
+      /** Text */
+      text: string;
+    };
+    /**
+     * Claimed
+     * @description A claimed job, as the claim answers it.
+     */
+    Claimed: {
+      /** Attempt */
+      attempt: number;
+      /** Job */
+      job: {
+        [key: string]: unknown;
+      };
+      /** Notebook */
+      notebook: string;
+      /** Pins */
+      pins: {
+        [key: string]: unknown;
+      };
+      /** Token */
+      token: string;
+    };
     /**
      * ComparisonRow
      * @description A version on one dataset version and split; then each metric by name.
@@ -5224,7 +5256,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['Claimed'];
+          'application/json': components['schemas']['Claimed'] | null;
         };
       };
       /** @description Bad input: a name that is not a slug, a malformed body or query argument, a notebook that is not valid, a parameter unknown to the template or of the wrong type. */
@@ -5384,7 +5416,7 @@ export interface operations {
           /** Attempt */
           attempt: number;
           /** Chunks */
-          chunks: ['stdout' | 'stderr', string][];
+          chunks: components['schemas']['Chunk'][];
         };
       };
     };
