@@ -59,12 +59,20 @@ class When(Request):
     name: str | None = None
     missed: str = "skip"
 
+    def when(self) -> dict[str, Any]:
+        """These fields, as the schedule service's keyword arguments."""
+        return self.model_dump(include=set(When.model_fields))
+
 
 class TeamWhen(When):
     """A schedule of a team's, and whether its runs may overlap."""
 
     team: str | None = None
     overlap: bool = False
+
+    def when(self) -> dict[str, Any]:
+        """These fields and :class:`When`'s, as the schedule service's keyword arguments."""
+        return self.model_dump(include=set(TeamWhen.model_fields))
 
 
 class CreateSchedule(TeamWhen):
@@ -83,16 +91,7 @@ CREATE = declare(
     Info(ScheduleInfo),
     role="contributor",
     run=lambda ws, actor, r: ws.schedules.create(
-        actor,
-        r.template,
-        r.parameters,
-        cron=r.cron,
-        timezone=r.timezone,
-        name=r.name,
-        team=r.team,
-        missed=r.missed,
-        overlap=r.overlap,
-        options=r.options,
+        actor, r.template, r.parameters, options=r.options, **r.when()
     ),
     status=201,
     summary="Schedule a template (cron in a time zone)",
@@ -112,9 +111,7 @@ CREATE_REFRESH = declare(
     CreateRefresh,
     Info(ScheduleInfo),
     role="contributor",
-    run=lambda ws, actor, r: ws.schedules.create_refresh(
-        actor, r.dataset, cron=r.cron, timezone=r.timezone, name=r.name, missed=r.missed
-    ),
+    run=lambda ws, actor, r: ws.schedules.create_refresh(actor, r.dataset, **r.when()),
     status=201,
     summary="Refresh a SQL dataset on a schedule (a new version when its rows changed)",
 )
@@ -135,15 +132,7 @@ CREATE_PIPELINE = declare(
     Info(ScheduleInfo),
     role="contributor",
     run=lambda ws, actor, r: ws.schedules.create_pipeline(
-        actor,
-        r.pipeline,
-        r.parameters,
-        cron=r.cron,
-        timezone=r.timezone,
-        name=r.name,
-        team=r.team,
-        missed=r.missed,
-        overlap=r.overlap,
+        actor, r.pipeline, r.parameters, **r.when()
     ),
     status=201,
     summary="Run a pipeline on a schedule (its latest version at each due time)",
