@@ -59,6 +59,9 @@ DEFAULT_STAGING = "/var/lib/lepton-lab/jobs"
               help="Run each job's kernel as its own unprivileged OS user: auto (where the "
               "runner may switch users), N users lepton-job-0..N-1 created if missing, or "
               "existing names a,b [default: auto with --server, else off].")  # fmt: skip
+@click.option("--preload", metavar="auto|off|MODULES", default="auto", show_default=True,
+              help="What warm kernels import before their jobs: auto (what templates "
+              "declare and earlier jobs imported), off, or modules a,b.c.")  # fmt: skip
 @click.option("--new-token", is_flag=True,
               help="Print a new random runner token and exit (add it to the server's "
               "runner_tokens_file, give it to the runner in --token-file).")  # fmt: skip
@@ -77,6 +80,7 @@ def runner(
     token_file: Path | None,
     staging: Path | None,
     kernel_users: str | None,
+    preload: str,
     new_token: bool,
 ) -> None:
     """Claim queued jobs and run them here, until stopped (Ctrl-C, SIGTERM).
@@ -116,6 +120,7 @@ def runner(
         executor=executor or settings.executor,
         address=settings.ray_address if address is None else address,
         kernel_users=kernel_users or ("auto" if server else "off"),
+        preload=preload,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:

@@ -8,6 +8,11 @@ at once when the kernel already imported them and otherwise right after their fi
 import, so that starting a job never pays for importing them.  :func:`kernel_info_json`
 tells the executor which Python and packages the job ran with.
 
+A warm kernel may run :func:`preload` before any job is given to it: it imports the
+modules named (what templates declare or earlier jobs imported), nothing of any job's.
+:func:`imported_json` tells the executor, once a job ended, which modules it imported
+(the pool's next kernels pre-import them: docs/jobs.md, "Pre-imported kernels").
+
 :func:`request` and :func:`parse_kernel_info` are the executor's side: they travel to the
 kernel with the rest of the file but are never called there.
 """
@@ -23,6 +28,7 @@ import os
 import random
 import socket
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
@@ -34,6 +40,13 @@ from typing import Any
 PACKAGES = ("numpy", "pandas", "scikit-learn", "torch", "papermill", "ipykernel", "lepton-lab")
 #: Never taken from a job's environment: a kernel's devices are fixed when it starts.
 FIXED_ENV = ("CUDA_VISIBLE_DEVICES",)
+#: The most module names a job reports as imported (:func:`imported_json`).
+MAX_IMPORTED = 2048
+
+#: The modules loaded when the job started (:func:`start`); None before.
+_started_with: frozenset[str] | None = None
+#: The modules :func:`preload` could not import.
+preload_failed: list[str] = []
 
 
 def start(args_json: str) -> None:
@@ -45,6 +58,66 @@ def start(args_json: str) -> None:
     env["LEPTON_LAB_SEED"] = str(args["seed"])
     os.environ.update(env)
     seed_all(int(args["seed"]))
+    global _started_with
+    _started_with = frozenset(sys.modules)
+
+
+def preload(names_json: str) -> None:
+    """Import each module of the JSON list, each in its own try; those that failed are
+    left in :data:`preload_failed`.  Only ever run before a job: nothing of a job's is here."""
+    for name in json.loads(names_json):
+        if not is_module_name(name):
+            preload_failed.append(str(name))
+            continue
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):  # a broken or missing module: the job imports it itself
+            preload_failed.append(name)
+
+
+def is_module_name(name: object) -> bool:
+    """Whether ``name`` is a dotted module name (``matplotlib.pyplot``), nothing else."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 200
+        and all(part.isidentifier() for part in name.split("."))
+    )
+
+
+def imported() -> list[str]:
+    """The modules the job imported, in import order: public names (no part starting
+    with ``_``; their parents import the private ones) outside the standard library, not
+    loaded from the job's own folder or temporary folder; at most :data:`MAX_IMPORTED`."""
+    if _started_with is None:
+        return []
+    mine = tuple(os.path.realpath(p) + os.sep for p in (os.getcwd(), tempfile.gettempdir()))
+    names: list[str] = []
+    for name, module in list(sys.modules.items()):
+        parts = name.split(".")
+        if (
+            name in _started_with
+            or parts[0] in getattr(sys, "stdlib_module_names", ())
+            or any(p.startswith("_") for p in parts)
+            or not is_module_name(name)
+        ):
+            continue
+        where = getattr(module, "__file__", None)
+        if isinstance(where, str) and os.path.realpath(where).startswith(mine):
+            continue  # the job's own code: not for other jobs' kernels
+        names.append(name)
+        if len(names) == MAX_IMPORTED:
+            break
+    return names
+
+
+def imported_json() -> str:
+    """:func:`imported` as JSON."""
+    return json.dumps(imported())
+
+
+def preload_failed_json() -> str:
+    """:data:`preload_failed` as JSON."""
+    return json.dumps(preload_failed)
 
 
 def seed_all(seed: int) -> None:
@@ -155,18 +228,32 @@ def request(
 ) -> tuple[str, dict[str, str]]:
     """The code that loads this file in the kernel and starts the job, and the expressions
     (for the execute request's ``user_expressions``) that give back :func:`kernel_info`."""
-    source = _source()
     args = json.dumps({"job_id": job_id, "user": user, "seed": seed, "env": dict(env)})
-    code = "\n".join(
+    return _calling("start", args), {"kernel_info": f"__import__({MODULE!r}).kernel_info_json()"}
+
+
+def preload_request(modules: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The code that loads this file in a kernel no job has yet and imports ``modules``,
+    and the expression that gives back those that failed (:func:`parse_json_expression`)."""
+    code = _calling("preload", json.dumps(list(modules)))
+    return code, {"failed": f"__import__({MODULE!r}).preload_failed_json()"}
+
+
+#: The expression that gives back :func:`imported` once a job ran (the bootstrap loaded).
+IMPORTED_EXPRESSION = {"imported": f"__import__({MODULE!r}).imported_json()"}
+
+
+def _calling(function: str, args_json: str) -> str:
+    """Code that loads this file as :data:`MODULE` and calls ``function(args_json)``."""
+    return "\n".join(
         [  # literals made with repr(): nothing of the job's is ever pasted in as code
             "import sys as _ll_sys, types as _ll_types",
             f"_ll_mod = _ll_sys.modules[{MODULE!r}] = _ll_types.ModuleType({MODULE!r})",
-            f"exec(compile({source!r}, '<lepton-lab bootstrap>', 'exec'), _ll_mod.__dict__)",
-            f"_ll_mod.start({args!r})",
+            f"exec(compile({_source()!r}, '<lepton-lab bootstrap>', 'exec'), _ll_mod.__dict__)",
+            f"_ll_mod.{function}({args_json!r})",
             "del _ll_sys, _ll_types, _ll_mod",
         ]
     )
-    return code, {"kernel_info": f"__import__({MODULE!r}).kernel_info_json()"}
 
 
 @functools.cache
@@ -176,9 +263,23 @@ def _source() -> str:
 
 def parse_kernel_info(user_expressions: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`kernel_info` from an execute reply's ``user_expressions``; {} if missing."""
-    result = user_expressions.get("kernel_info", {})
-    try:
-        info = json.loads(ast.literal_eval(result["data"]["text/plain"]))
-    except (KeyError, TypeError, ValueError, SyntaxError):
-        return {}
+    info = parse_json_expression(user_expressions, "kernel_info")
     return info if isinstance(info, dict) else {}
+
+
+def parse_module_names(user_expressions: Mapping[str, Any], key: str) -> list[str]:
+    """The module names of the JSON list ``key`` evaluated to (the kernel's word: each
+    checked to be a dotted name, :data:`MAX_IMPORTED` at most); [] if missing."""
+    names = parse_json_expression(user_expressions, key)
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if is_module_name(n)][:MAX_IMPORTED]
+
+
+def parse_json_expression(user_expressions: Mapping[str, Any], key: str) -> Any:
+    """The JSON value the expression ``key`` evaluated to (its repr); None if missing."""
+    result = user_expressions.get(key, {})
+    try:
+        return json.loads(ast.literal_eval(result["data"]["text/plain"]))
+    except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError):
+        return None

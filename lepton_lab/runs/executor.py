@@ -6,6 +6,11 @@ whether the job failed (``raise_for_execution_errors``: ``sys.exit(0)`` stops ea
 succeeds), and the error marker cells.  This module drives the cells itself, async, so
 that it can also stream logs and recorded values to the runner, cap huge output, stop a
 job at its deadline or on cancel, and tell a dead kernel from a failing cell.
+
+With ``preload`` (``auto``, the default) the warm kernels of a kernelspec import, before
+any job is given to them, what its templates declare (``lepton.preload``) and what its
+jobs imported (asked of each kernel once its job succeeded): docs/jobs.md, "Pre-imported
+kernels".
 """
 
 from __future__ import annotations
@@ -34,18 +39,29 @@ from papermill.execute import (
 from papermill.parameterize import parameterize_notebook
 from papermill.utils import nb_language
 
+from lepton_lab.errors import InvalidInput
 from lepton_lab.runs import bootstrap
 from lepton_lab.runs.capture import JobClient, OutputCapture
 from lepton_lab.runs.info import RecordInfo
-from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel
+from lepton_lab.runs.notebook import preload_modules
+from lepton_lab.runs.pool import Kernel, KernelPool, ask, kill_kernel
 from lepton_lab.runs.sandbox import KernelUsers, write_into
 
-__all__ = ["LocalExecutor", "Outcome", "RunEvents", "RunSpec", "notebook_bytes"]
+__all__ = [
+    "LocalExecutor",
+    "Outcome",
+    "RunEvents",
+    "RunSpec",
+    "notebook_bytes",
+    "parse_preload",
+]
 
 log = logging.getLogger(__name__)
 
 #: How long a timed-out job's kernel gets, once interrupted, before it is killed.
 INTERRUPT_GRACE = 3.0
+#: Seconds a finished job's kernel has to say which modules the job imported.
+IMPORTED_TIMEOUT = 5.0
 _NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 
@@ -117,7 +133,9 @@ class LocalExecutor:
     ``base_env`` goes to every kernel at launch (warm kernels start before their job is
     known; a job's own ``env`` is set when it starts); ``kernel_names`` are pre-warmed by
     :meth:`start`; ``max_output_bytes`` caps the stream text a cell keeps in the notebook
-    and the log text a job sends to its events.
+    and the log text a job sends to its events.  ``preload``: ``auto`` (warm kernels
+    pre-import what templates declare and jobs imported), ``off``, or comma-separated
+    modules every warm kernel imports, nothing else (:func:`parse_preload`).
     """
 
     #: GPUs come from this runner's own slots (``RunSpec.devices``).
@@ -134,10 +152,14 @@ class LocalExecutor:
         inherit_env: bool = True,
         kernel_users: KernelUsers | None = None,
         kernel_names: Iterable[str] = ("python3",),
+        preload: str = "auto",
     ) -> None:
         self.staging_root = Path(staging_root)
         self.max_output_bytes = max_output_bytes
         self._kernel_names = tuple(kernel_names)
+        modules = parse_preload(preload)
+        #: Whether templates' declarations and jobs' imports add to the preloaded modules.
+        self.learns = preload.strip() == "auto"
         self._pool = KernelPool(
             self.staging_root,
             size=pool_size,
@@ -145,6 +167,7 @@ class LocalExecutor:
             inherit_env=inherit_env,
             kernel_users=kernel_users,
             start_timeout=start_timeout,
+            preload=modules,
         )
         self._running: set[Kernel] = set()
 
@@ -160,10 +183,16 @@ class LocalExecutor:
         """How many warm kernels are ready for ``kernel_name`` now."""
         return self._pool.ready(kernel_name)
 
+    def preloads(self, kernel_name: str) -> tuple[str, ...]:
+        """The modules warm kernels of ``kernel_name`` import before their jobs."""
+        return self._pool.preloads(kernel_name)
+
     async def run(self, spec: RunSpec, events: RunEvents, cancel: asyncio.Event) -> Outcome:
         """Run ``spec`` to its end, its deadline or ``cancel``; never raises for a job's fault."""
         deadline = None if spec.timeout is None else _now() + spec.timeout
         nb = _prepare(spec)
+        if self.learns:  # before taking a kernel: its replacement imports them already
+            self._pool.add_preload(spec.kernel, preload_modules(spec.notebook))
         kernel = await self._acquire(spec, cancel, deadline)
         if not isinstance(kernel, Kernel):
             return await _unstarted(nb, self.staging_root / spec.job_id, kernel)
@@ -175,7 +204,10 @@ class LocalExecutor:
                     return staged
                 spec = staged
             job = _Job(spec, events, nb, kernel, self.max_output_bytes)
-            return await job.run(cancel, deadline)
+            outcome = await job.run(cancel, deadline)
+            if self.learns and outcome.status == "succeeded":
+                self._pool.add_preload(spec.kernel, await _imported(kernel))
+            return outcome
         finally:
             self._running.discard(kernel)
             await self._pool.discard(kernel)
@@ -211,6 +243,34 @@ class LocalExecutor:
         await self._pool.close()
 
 
+def parse_preload(setting: str) -> tuple[str, ...] | None:
+    """The modules warm kernels start with for ``auto`` (none yet), ``off`` (None) or
+    ``a,b.c``; :class:`~lepton_lab.errors.InvalidInput` for what is no module name."""
+    text = setting.strip()
+    if text == "off":
+        return None
+    if text == "auto":
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if not bootstrap.is_module_name(n)]
+    if bad or not names:
+        raise InvalidInput(
+            f"preload {setting!r}: give auto, off or module names separated by commas "
+            "(e.g. pandas,sklearn,matplotlib.pyplot)"
+        )
+    return names
+
+
+async def _imported(kernel: Kernel) -> list[str]:
+    """The modules the job imported, as its kernel says ([] when it does not answer)."""
+    try:
+        reply = await ask(kernel.kc, "", bootstrap.IMPORTED_EXPRESSION, IMPORTED_TIMEOUT)
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        log.debug("job's kernel did not say what it imported: %r", exc)
+        return []
+    return bootstrap.parse_module_names(reply.get("user_expressions", {}), "imported")
+
+
 async def _stage(spec: RunSpec, kernel: Kernel) -> RunSpec | Outcome:
     """The pinned datasets in the job's folder, and the spec whose kernel looks there; or
     the failed outcome when one could not be staged."""
@@ -241,6 +301,7 @@ class _Job:
         self.kernel_info: dict[str, Any] = {}
         self.current: int | None = None  # the cell running, or the last one that ran
         self.done = 0
+        self.total = len(self.nb.cells)  # before any error marker is added
         self.stop: str | None = None  # "cancelled" or "timeout"
         self.setup_error: str | None = None
         self.lost: BaseException | None = None  # why the kernel stopped answering
@@ -264,7 +325,9 @@ class _Job:
             self.lost = driver.exception()
         status, reason = self._judge()
         self.capture.finish()
-        self.events.progress(self.done, len(self.nb.cells), "")
+        # The cells the run had: papermill's error markers, just inserted, are not cells
+        # that ran, and counting them made one template's total vary between runs.
+        self.events.progress(self.done, self.total, "")
         saved = await _save(self.nb, self.output_path)
         return Outcome(status, reason, self.nb, saved, self.kernel.cwd, self.kernel_info)
 
@@ -298,7 +361,7 @@ class _Job:
         return True
 
     async def _cells(self) -> None:
-        total = len(self.nb.cells)
+        total = self.total
         for index, cell in enumerate(self.nb.cells):
             if self.stop:
                 break

@@ -79,6 +79,10 @@ class ExecutorOptions:
     address: str = ""
     """The cluster to run on (ray executor: ``HOST:PORT`` of the GCS, ``auto``, ``ray://…``)."""
 
+    preload: str = "auto"
+    """What warm kernels import before their jobs (local executor): ``auto`` (what
+    templates declare and earlier jobs imported), ``off``, or ``module,module``."""
+
 
 class Executor(Protocol):
     """What the runner needs of an executor."""
@@ -178,6 +182,7 @@ def local_executor(options: ExecutorOptions) -> Executor:
         base_env=options.base_env,
         inherit_env=options.inherit_env,
         kernel_users=KernelUsers.from_setting(options.kernel_users),
+        preload=options.preload,
     )
 
 

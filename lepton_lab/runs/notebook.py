@@ -7,7 +7,12 @@ under ``lepton``::
 
     {"title": "...", "description": "...", "tags": ["..."], "kernel": "lepton-cpu",
      "resources": {"gpus": 1}, "parameters": {"dataset": {"kind": "dataset", "required": true},
-                               "model": {"choices": ["knn", "mlp"]}}}
+                               "model": {"choices": ["knn", "mlp"]}},
+     "preload": ["pandas", "sklearn.ensemble", "matplotlib.pyplot"]}
+
+``preload`` names modules the runner's warm kernels import before a job of the template is
+given to one (docs/jobs.md, "Pre-imported kernels"): dotted module names, at most
+:data:`MAX_DECLARED_PRELOAD`.
 
 A parameter is required when the metadata says so, or when its default is ``None`` under
 an annotation that does not allow ``None`` (``dataset: str = None``).
@@ -25,12 +30,15 @@ from typing import Any
 import nbformat
 
 from lepton_lab.errors import InvalidInput, did_you_mean
+from lepton_lab.runs.bootstrap import is_module_name
 from lepton_lab.runs.info import ParameterSpec, TemplateInfo
 
 __all__ = [
+    "MAX_DECLARED_PRELOAD",
     "TYPES",
     "check_parameters",
     "coerce_text",
+    "preload_modules",
     "read_notebook",
     "summarize",
 ]
@@ -40,7 +48,9 @@ TYPES = ("int", "float", "str", "bool", "list", "dict", "any")
 _ANNOTATIONS = {"int": "int", "float": "float", "str": "str", "bool": "bool"}
 _ANNOTATIONS |= {"list": "list", "dict": "dict", "List": "list", "Dict": "dict"}
 _OPTIONAL = re.compile(r"^(?:Optional\[(?P<a>.+)\]|(?P<b>.+?)\s*\|\s*None|None\s*\|\s*(?P<c>.+))$")
-_META_KEYS = {"title", "description", "tags", "kernel", "resources", "parameters"}
+_META_KEYS = {"title", "description", "tags", "kernel", "resources", "parameters", "preload"}
+#: The most modules a template's ``lepton.preload`` may name.
+MAX_DECLARED_PRELOAD = 32
 _PARAM_KEYS = {"kind", "required", "choices", "help", "type"}
 #: What each key of ``lepton.parameters.<name>`` must be, and its name in an error.
 _PARAM_TYPES: dict[str, tuple[type, str]] = {
@@ -165,6 +175,11 @@ def _lepton_meta(notebook: nbformat.NotebookNode, where: str) -> dict[str, Any]:
     gpus = resources.get("gpus", 0) if isinstance(resources, Mapping) else None
     if not isinstance(gpus, int) or isinstance(gpus, bool) or not 0 <= gpus <= 64:
         raise InvalidInput(f"{where}: metadata lepton.resources.gpus must be a whole number 0-64")
+    if preload_modules(notebook) != meta.get("preload", []):
+        raise InvalidInput(
+            f"{where}: metadata lepton.preload must be a list of at most "
+            f'{MAX_DECLARED_PRELOAD} module names, e.g. ["pandas", "matplotlib.pyplot"]'
+        )
     params = meta.get("parameters", {})
     if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
         raise InvalidInput(f"{where}: metadata lepton.parameters must map names to objects")
@@ -179,6 +194,17 @@ def _lepton_meta(notebook: nbformat.NotebookNode, where: str) -> dict[str, Any]:
             if key in extra and not isinstance(extra[key], kind):
                 raise InvalidInput(f"{where}: lepton.parameters.{name}.{key} must be {words}")
     return dict(meta)
+
+
+def preload_modules(notebook: nbformat.NotebookNode) -> list[str]:
+    """The modules the notebook's ``lepton.preload`` declares; [] when it declares none,
+    or not as a list of at most :data:`MAX_DECLARED_PRELOAD` dotted module names."""
+    meta = notebook.metadata.get("lepton", {})
+    names = meta.get("preload", []) if isinstance(meta, Mapping) else []
+    valid = isinstance(names, list) and len(names) <= MAX_DECLARED_PRELOAD
+    if not valid or not all(is_module_name(n) for n in names):
+        return []
+    return list(names)
 
 
 def _parameters(

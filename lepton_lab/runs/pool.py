@@ -12,6 +12,14 @@ its own, in a folder only that user may enter, under a staging root nobody else 
 its connection file and ``HOME`` are in a private folder of its own, thrown away after.
 When the kernel ends, whatever it left running is killed, its folder is taken back
 (the runner's, mode 0700) and only then is its user free for another kernel.
+
+With ``preload`` a warm kernel imports, before any job is given to it, the modules its
+kernelspec's jobs import (what templates declare and earlier jobs imported:
+:meth:`KernelPool.add_preload`), as its own user, each in its own try
+(:func:`~lepton_lab.runs.bootstrap.preload`).  It does so while no kernel of the pool runs
+a job, so that importing never takes CPU from a running job; a job that comes meanwhile
+waits for the imports it would otherwise do itself.  Nothing of any job's reaches a warm
+kernel: a job's code, parameters and data only ever go to the one kernel that runs it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import shutil
 import uuid
 from collections import deque
@@ -35,6 +44,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from lepton_lab.config import SERVER_ONLY_ENV
 from lepton_lab.errors import InvalidInput
+from lepton_lab.runs.bootstrap import is_module_name, parse_module_names, preload_request
 from lepton_lab.runs.sandbox import (
     KernelUser,
     KernelUsers,
@@ -46,7 +56,7 @@ from lepton_lab.runs.sandbox import (
     user_switch_notice,
 )
 
-__all__ = ["Kernel", "KernelPool", "kill_kernel"]
+__all__ = ["MAX_PRELOAD", "Kernel", "KernelPool", "ask", "kill_kernel"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,10 @@ _ENCRYPTION = "auto" if zmq.has("curve") else "disabled"
 PRIVATE_FOLDER = ".kernels"
 #: Seconds between two looks for a free kernel user when every one is taken.
 _USER_POLL = 0.05
+#: The most modules one kernelspec's warm kernels pre-import (declared and learned).
+MAX_PRELOAD = 2048
+#: Seconds a warm kernel may take to pre-import its modules; past it they are given up.
+PRELOAD_TIMEOUT = 120.0
 
 
 @dataclass(eq=False)
@@ -71,6 +85,8 @@ class Kernel:
     user: KernelUser | None = None
     #: Its private folder (connection file, ``HOME``), with a kernel user; else None.
     home: Path | None = None
+    #: The modules it imported before its job (none: started for its job, or preload off).
+    preloaded: frozenset[str] = frozenset()
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +100,11 @@ class _Warm:
     """The kernels kept for one kernel name."""
 
     ready: deque[Kernel] = field(default_factory=deque)
+    #: Kernels on their way to ``ready``: starting, or importing more modules.
     starting: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The modules its kernels pre-import, in order; and those that failed to (never again).
+    preload: list[str] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)
 
 
 class KernelPool:
@@ -98,6 +118,8 @@ class KernelPool:
     (with kernel users, also its own ``HOME``, ``TMPDIR``, ``USER`` and ``LOGNAME``).
     ``kernel_users``: run every kernel as an OS user of its own (None: as this process's);
     :class:`~lepton_lab.errors.InvalidInput` if this process may not switch users.
+    ``preload``: the modules every warm kernel imports before its job, more added with
+    :meth:`add_preload` (None: warm kernels import nothing, and nothing can be added).
     """
 
     def __init__(
@@ -109,6 +131,7 @@ class KernelPool:
         start_timeout: float = 60,
         inherit_env: bool = True,
         kernel_users: KernelUsers | None = None,
+        preload: Iterable[str] | None = None,
     ) -> None:
         self.staging_root = Path(staging_root)
         self.size = size
@@ -122,11 +145,37 @@ class KernelPool:
         self._sealed = False
         self._warm: dict[str, _Warm] = {}
         self._closed = False
+        self._preload = None if preload is None else tuple(preload)
+        self._in_use = 0  # kernels handed out and not yet discarded
 
     def prewarm(self, kernel_names: Iterable[str]) -> None:
         """Start filling the pools for ``kernel_names`` (call it on the running event loop)."""
         for name in kernel_names:
             self._fill(name)
+
+    def add_preload(self, name: str, modules: Iterable[str]) -> None:
+        """Have ``name``'s warm kernels import ``modules`` too before their jobs (names
+        already there, refused earlier, not dotted names or past :data:`MAX_PRELOAD` are
+        left out); the kernels already warm import them now, in the background."""
+        if self._preload is None or self._closed:
+            return
+        pool = self._pool(name)
+        known = set(pool.preload) | pool.refused
+        added = False
+        for module in modules:
+            if len(pool.preload) >= MAX_PRELOAD:
+                break
+            if module not in known and is_module_name(module):
+                pool.preload.append(module)
+                known.add(module)
+                added = True
+        if added:
+            self._preload_ready()
+
+    def preloads(self, name: str) -> tuple[str, ...]:
+        """The modules ``name``'s warm kernels import before their jobs."""
+        pool = self._warm.get(name)
+        return tuple(pool.preload) if pool is not None else self._preload or ()
 
     def ready(self, name: str) -> int:
         """How many warm kernels for ``name`` are ready now."""
@@ -150,14 +199,24 @@ class KernelPool:
             kernel = await self._take_warm(name)
             if kernel is not None:
                 self._move(kernel, job_id)
+                self._in_use += 1
                 return kernel
         cwd = self._folder(job_id, exist_ok=True)
         visible = ",".join(str(d) for d in devices)
-        return await self._launch(name, cwd, {**env, "CUDA_VISIBLE_DEVICES": visible})
+        kernel = await self._launch(name, cwd, {**env, "CUDA_VISIBLE_DEVICES": visible})
+        self._in_use += 1
+        return kernel
 
     async def discard(self, kernel: Kernel) -> None:
-        """Kill ``kernel`` and free its resources; its folder stays (with a kernel user:
-        taken back, so that only the runner may read it)."""
+        """Kill ``kernel`` (one :meth:`acquire` gave) and free its resources; its folder
+        stays (with a kernel user: taken back, so that only the runner may read it)."""
+        self._in_use -= 1
+        try:
+            await self._kill(kernel)
+        finally:
+            self._preload_ready()
+
+    async def _kill(self, kernel: Kernel) -> None:
         kernel.kc.stop_channels()
         await kill_kernel(kernel.km)
         if kernel.user is not None:  # a cancelled caller must not leave the user taken
@@ -172,9 +231,12 @@ class KernelPool:
                 task.cancel()
             await asyncio.gather(*pool.starting, return_exceptions=True)
             while pool.ready:
-                kernel = pool.ready.popleft()
-                await self.discard(kernel)
-                shutil.rmtree(kernel.cwd, ignore_errors=True)
+                await self._throw_away(pool.ready.popleft())
+
+    async def _throw_away(self, kernel: Kernel) -> None:
+        """Discard a kernel no job had, and its folder."""
+        await self._kill(kernel)
+        shutil.rmtree(kernel.cwd, ignore_errors=True)
 
     async def _take_warm(self, name: str) -> Kernel | None:
         pool = self._fill(name)
@@ -185,15 +247,20 @@ class KernelPool:
                 if await kernel.km.is_alive():
                     return kernel
                 log.warning("warm %s kernel in %s died while waiting; discarded", name, kernel.cwd)
-                await self.discard(kernel)
-                shutil.rmtree(kernel.cwd, ignore_errors=True)
+                await self._throw_away(kernel)
             if not pool.starting:
                 return None
             # One on its way is sooner than starting another.
             await asyncio.wait(set(pool.starting), return_when=asyncio.FIRST_COMPLETED)
 
+    def _pool(self, name: str) -> _Warm:
+        pool = self._warm.get(name)
+        if pool is None:
+            pool = self._warm[name] = _Warm(preload=list(self._preload or ()))
+        return pool
+
     def _fill(self, name: str) -> _Warm:
-        pool = self._warm.setdefault(name, _Warm())
+        pool = self._pool(name)
         while not self._closed and len(pool.ready) + len(pool.starting) < self.size:
             task = asyncio.create_task(self._start_warm(name, pool))
             pool.starting.add(task)
@@ -203,15 +270,74 @@ class KernelPool:
         cwd = self.staging_root / f".warm-{uuid.uuid4().hex[:12]}"
         try:
             self._folder(cwd.name)
-            pool.ready.append(await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""}))
+            kernel = await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""})
         except asyncio.CancelledError:
             shutil.rmtree(cwd, ignore_errors=True)
             raise
         except Exception as exc:  # the job that wants it starts its own and reports why
             log.warning("could not start a warm %s kernel: %s", name, exc)
             shutil.rmtree(cwd, ignore_errors=True)
+        else:
+            pool.ready.append(kernel)
+            self._preload_ready()
         finally:
             pool.starting.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
+
+    def _preload_ready(self) -> None:
+        """While no kernel runs a job, have the ready kernels import what they lack (each
+        is on its way again meanwhile: a job that wants one waits for it)."""
+        if self._preload is None or self._closed or self._in_use > 0:
+            return
+        for pool in self._warm.values():
+            lacking = [k for k in pool.ready if not set(pool.preload) <= k.preloaded]
+            for kernel in lacking:
+                pool.ready.remove(kernel)
+                pool.starting.add(asyncio.create_task(self._top_up(kernel, pool)))
+
+    async def _top_up(self, kernel: Kernel, pool: _Warm) -> None:
+        try:
+            await self._ready(kernel, pool)
+        finally:
+            pool.starting.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
+
+    async def _ready(self, kernel: Kernel, pool: _Warm) -> None:
+        """Have ``kernel`` import what ``pool``'s kernels pre-import, then make it ready; one
+        that failed to (or was cancelled meanwhile) is thrown away."""
+        try:
+            await self._preload_into(kernel, pool)
+        except BaseException as exc:
+            await asyncio.shield(self._throw_away(kernel))
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("warm %s kernel could not pre-import its modules: %r", kernel.name, exc)
+            return
+        pool.ready.append(kernel)
+        self._preload_ready()  # names added while it was importing
+
+    async def _preload_into(self, kernel: Kernel, pool: _Warm) -> None:
+        """Import, in ``kernel``, the modules of ``pool.preload`` it has not imported yet;
+        those that fail (or hang past :data:`PRELOAD_TIMEOUT`) are never tried again."""
+        missing = [m for m in pool.preload if m not in kernel.preloaded]
+        if not missing:
+            return
+        code, expressions = preload_request(missing)
+        try:
+            reply = await ask(kernel.kc, code, expressions, PRELOAD_TIMEOUT)
+        except (TimeoutError, RuntimeError):  # hung, or the kernel died importing them
+            self._refuse(pool, missing)
+            raise
+        failed = parse_module_names(reply.get("user_expressions", {}), "failed")
+        if reply.get("status") != "ok":
+            failed = missing
+        if failed:
+            log.info("%s kernels will not pre-import %s: they failed to", kernel.name, failed)
+            self._refuse(pool, failed)
+        kernel.preloaded |= set(missing) - set(failed)
+
+    @staticmethod
+    def _refuse(pool: _Warm, modules: Iterable[str]) -> None:
+        pool.refused.update(modules)
+        pool.preload = [m for m in pool.preload if m not in pool.refused]
 
     def _folder(self, name: str, *, exist_ok: bool = False) -> Path:
         """A folder for a kernel under the staging root (sealed first with kernel users)."""
@@ -367,6 +493,27 @@ class _KernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
         if self.owner is not None:
             os.chown(self.connection_file, *self.owner)
+
+
+async def ask(
+    kc: AsyncKernelClient, code: str, expressions: Mapping[str, str], timeout: float
+) -> dict[str, Any]:
+    """Run ``code`` silently (no history, no output anyone reads) and evaluate
+    ``expressions``; the execute reply's content.  ``TimeoutError`` past ``timeout``,
+    ``RuntimeError`` when the kernel died meanwhile."""
+    msg_id = kc.execute(code, silent=True, store_history=False, user_expressions=dict(expressions))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            reply = await kc.get_shell_msg(timeout=min(1.0, timeout))
+        except queue.Empty:
+            if not await kc.is_alive():
+                raise RuntimeError("the kernel died") from None
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no reply in {timeout:g} s") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply["content"])
 
 
 async def kill_kernel(km: AsyncKernelManager) -> None:

@@ -81,6 +81,11 @@ class RunnerConfig:
     """Each job's kernel as its own unprivileged OS user: ``off``, ``auto``, ``N`` or
     ``name,name`` (docs/jobs.md); a runner on a shared server uses ``auto``."""
 
+    preload: str = "auto"
+    """What warm kernels import before their jobs: ``auto`` (what templates declare and
+    earlier jobs imported), ``off``, or ``module,module`` (docs/jobs.md, "Pre-imported
+    kernels")."""
+
 
 @dataclass
 class _Running:
@@ -137,6 +142,7 @@ class Runner:
             inherit_env=self.link.inherit_env,
             kernel_users=self.config.kernel_users,
             address=self.config.address,
+            preload=self.config.preload,
         )
 
     def stop(self) -> None:
