@@ -353,6 +353,7 @@ def time_staging(server: Shared, client: Any, repeats: int) -> list[float]:
     """Seconds of ``stage_datasets`` of the pinned version into a fresh folder, with the
     valid token of a job claimed over HTTP for it (then finished as cancelled)."""
     from lepton_lab.client.runners import HttpLink
+    from lepton_lab.runs.link import Ending
     from lepton_lab.runs.staging import stage_datasets
 
     link = HttpLink(server.url, server.runner_token_file.read_text().strip(),
@@ -371,8 +372,8 @@ def time_staging(server: Shared, client: Any, repeats: int) -> list[float]:
             stage_datasets(folder, pins, lease.token)
             times.append(time.perf_counter() - start)
             link.heartbeat([lease.job_id])
-        link.complete(lease, "cancelled", {"kind": "bench", "message": "staging timing"},
-                      output=link.notebook(lease), manifest={})  # fmt: skip
+        reason = {"kind": "bench", "message": "staging timing"}
+        link.complete(lease, Ending("cancelled", reason, link.notebook(lease), {}))
     finally:
         link.unregister()
         link.close()

@@ -26,6 +26,7 @@ from lepton_lab.contract import runners as ops
 from lepton_lab.refs import parse_ref
 from lepton_lab.runs.info import JobInfo, RecordInfo
 from lepton_lab.runs.leases import Heartbeat, Lease, new_runner_id
+from lepton_lab.runs.link import Ending
 
 __all__ = ["KERNEL_ENV", "HttpLink", "kernel_env"]
 
@@ -125,23 +126,13 @@ class HttpLink:
         """Send a recorded value."""
         return self._report(ops.RECORD, lease, record=record.to_dict(), position=position)
 
-    def complete(
-        self,
-        lease: Lease,
-        status: str,
-        reason: dict[str, Any] | None,
-        *,
-        output: bytes,
-        manifest: dict[str, Any],
-        devices: Sequence[int] | None = None,
-    ) -> bool:
+    def complete(self, lease: Lease, ending: Ending) -> bool:
         """Send the outcome and the output notebook (the token blanked out); the server
         revokes the job token."""
-        text = _redact(output.decode("utf-8", "replace"), lease)
-        return self._report(
-            ops.FINISH, lease, status=status, reason=reason, output=text, manifest=manifest,
-            devices=None if devices is None else list(devices),
-        )  # fmt: skip
+        text = _redact(ending.output.decode("utf-8", "replace"), lease)
+        devices = None if ending.devices is None else list(ending.devices)
+        return self._report(ops.FINISH, lease, status=ending.status, reason=ending.reason,
+                            output=text, manifest=ending.manifest, devices=devices)  # fmt: skip
 
     def lose(self, lease: Lease, why: str) -> bool:
         """Report that the job's worker died."""

@@ -15,6 +15,7 @@ queue.  Two links implement it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +25,27 @@ if TYPE_CHECKING:
     from lepton_lab.runs.info import RecordInfo
     from lepton_lab.workspace import Workspace
 
-__all__ = ["DatabaseLink", "RunnerLink", "workspace_env"]
+__all__ = ["DatabaseLink", "Ending", "RunnerLink", "workspace_env"]
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a job ended, as its runner reports it."""
+
+    status: str
+    """succeeded, failed or cancelled."""
+
+    reason: dict[str, Any] | None
+    """Why, when it did not succeed."""
+
+    output: bytes
+    """The output notebook as saved."""
+
+    manifest: dict[str, Any]
+    """What makes the run reproducible."""
+
+    devices: Sequence[int] | None = None
+    """The GPUs it ran on, when only known at the end (a cluster's)."""
 
 
 class RunnerLink(Protocol):
@@ -72,16 +93,7 @@ class RunnerLink(Protocol):
     def write_record(self, lease: Lease, record: RecordInfo, position: int) -> bool:
         """Store a recorded value."""
 
-    def complete(
-        self,
-        lease: Lease,
-        status: str,
-        reason: dict[str, Any] | None,
-        *,
-        output: bytes,
-        manifest: dict[str, Any],
-        devices: Sequence[int] | None = None,
-    ) -> bool:
+    def complete(self, lease: Lease, ending: Ending) -> bool:
         """Store the output notebook and record the outcome."""
 
     def lose(self, lease: Lease, why: str) -> bool:
@@ -132,20 +144,11 @@ class DatabaseLink(Leases):
         """The snapshot, from the blob store."""
         return self.workspace.blobs.read_bytes(lease.job.notebook_sha256)
 
-    def complete(
-        self,
-        lease: Lease,
-        status: str,
-        reason: dict[str, Any] | None,
-        *,
-        output: bytes,
-        manifest: dict[str, Any],
-        devices: Sequence[int] | None = None,
-    ) -> bool:
+    def complete(self, lease: Lease, ending: Ending) -> bool:
         """Store the output notebook in the blob store, then record the outcome."""
-        stored = self.workspace.blobs.put_bytes(output)
-        return self.finish(lease, status, reason, output_sha256=stored.sha256,
-                           manifest=manifest, devices=devices)  # fmt: skip
+        stored = self.workspace.blobs.put_bytes(ending.output)
+        return self.finish(lease, ending.status, ending.reason, output_sha256=stored.sha256,
+                           manifest=ending.manifest, devices=ending.devices)  # fmt: skip
 
     def job_env(self, lease: Lease) -> dict[str, str]:
         """Nothing more: the kernel already has the workspace's settings."""

@@ -28,7 +28,7 @@ from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.executors import ExecutorOptions, WorkerLost, create_executor
 from lepton_lab.runs.job_events import JobEvents
 from lepton_lab.runs.leases import Lease, check_interval, new_runner_id
-from lepton_lab.runs.link import DatabaseLink, RunnerLink, workspace_env
+from lepton_lab.runs.link import DatabaseLink, Ending, RunnerLink, workspace_env
 from lepton_lab.runs.notebook import read_notebook
 from lepton_lab.runs.queue import MAX_GPUS
 
@@ -292,7 +292,7 @@ class Runner:
             await events.close()
             reason = {"kind": "runner_error", "message": f"the runner failed: {exc!r}"}
             await asyncio.to_thread(
-                self.link.complete, lease, "failed", reason, output=b"", manifest={}
+                self.link.complete, lease, Ending("failed", reason, output=b"", manifest={})
             )
         finally:
             self.slots.release(devices)
@@ -336,15 +336,8 @@ class Runner:
             manifest[self.config.executor] = placement  # manifest["ray"]: node, worker
         # The bytes the executor saved in the staging folder: one serialisation, so the
         # stored output notebook and output.ipynb are the same file.
-        await asyncio.to_thread(
-            self.link.complete,
-            lease,
-            outcome.status,
-            outcome.reason,
-            output=outcome.saved,
-            manifest=manifest,
-            devices=devices,
-        )
+        ending = Ending(outcome.status, outcome.reason, outcome.saved, manifest, devices)
+        await asyncio.to_thread(self.link.complete, lease, ending)
 
     def _manifest(self, lease: Lease, devices: tuple[int, ...]) -> dict[str, Any]:
         """What makes the run reproducible, as known before the kernel starts."""

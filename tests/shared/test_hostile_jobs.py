@@ -105,7 +105,8 @@ attempt("the tokens file", lambda: open(tokens_file).read())
 attempt("the runner's token file", lambda: open(runner_token_file).read())
 def any_catalog_or_blob():
     readable = []
-    for top in (deployment_root, "/tmp", "/var/lib", "/home"):
+    # Where a deployment's files live (not /tmp: other tests' and the host's own files).
+    for top in (deployment_root, "/var/lib", "/home", "/srv"):
         for folder, dirs, files in os.walk(top, onerror=lambda e: None):
             for name in files:
                 path = os.path.join(folder, name)
