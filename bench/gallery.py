@@ -3,9 +3,10 @@
 The gallery never loads with pickle: scikit-learn models are skops files, torch networks
 safetensors (:mod:`lepton_lab.gallery.artifacts`).  Plain skops loads many times slower
 than pickle, and a plain user also audits the file for untrusted types before each load.
-The gallery audits once, at registration, checks the sha256 on every load (in a thread,
-while skops parses) and keeps loaded models per process.  Two tables; the first, per
-model:
+The gallery audits at registration and keeps the trusted list with the version; a load
+checks the sha256 (in a thread, while skops parses), walks the file once against the
+allow-list and that list in place of skops's own audit, slices the arrays from the
+hashed bytes, and the model is kept per process.  Two tables; the first, per model:
 
 * **size**: pickle (protocol 5) and the gallery's artifact;
 * **save**: ``pickle.dumps``, ``joblib.dump`` (into memory), ``save_model`` (which also
@@ -13,10 +14,10 @@ model:
 * **load**: ``pickle.loads``, ``joblib.load``; plain skops as a plain user does it,
   ``skops.io.loads(data, trusted=get_untrusted_types(data=data))`` ("skops"), and the same
   load given the list ("skops no audit"); the gallery's ``load_model`` with an empty cache
-  ("Lepton cold": hash check, skops with the stored list, networks rebuilt) and again as
-  the registry does it ("Lepton repeat": ``cached_model(sha256)``, before any blob is
-  read) and with the bytes given ("repeat, bytes hashed": ``load_model`` hashes them
-  again, then answers from the cache);
+  ("Lepton cold": hash check, the walk, skops's build, the tree checks, networks rebuilt)
+  and again as the registry does it ("Lepton repeat": ``cached_model(sha256)``, before
+  any blob is read) and with the bytes given ("repeat, bytes hashed": ``load_model``
+  hashes them again, then answers from the cache);
 * ratios: cold / skops no audit (target: at most 1.00x), repeat / pickle (target: within
   1.5x), repeat hashed / pickle, cold / pickle.
 

@@ -22,9 +22,12 @@ preprocessing), never a whole library; :mod:`lepton_lab.gallery.audit` walks the
 that travelled, which also builds the model once, so that a file that cannot be built is
 refused before it is stored) audit the file and return the names skops needs to be told;
 the registry keeps them with the version.  :func:`load_model` checks the sha256 before it
-builds anything, then walks the file's names against the allow-list and lets skops build
-with exactly the stored list.  The hash is computed in a thread while skops parses the
-file (parsing builds no objects), so a large artifact's check costs little.  Loaded
+builds anything, and walks the file once (:func:`~lepton_lab.gallery.audit.audit_tree`):
+every name against today's allow-list, and what skops would ask to trust against the
+stored list (skops's own audit, a second walk, is not run); skops then builds.  The hash
+is computed in a thread while skops parses the file (parsing builds no objects), and
+covers every byte, so the arrays are sliced from the file without zipfile's CRC: a large
+artifact loads faster than plain skops loads it, audit included.  Loaded
 models are kept per process by sha256 (:func:`cached_model`), at most
 :data:`CACHE_MAX_MODELS` of them and :data:`CACHE_MAX_BYTES` of artifacts; the model
 returned is shared: predict with it, never refit it.
@@ -49,7 +52,7 @@ import skops.io as sio  # type: ignore[import-untyped]
 
 from lepton_lab.errors import CorruptBlob, InvalidInput
 from lepton_lab.gallery.allowlist import TRUSTED_FUNCTIONS, is_allowed
-from lepton_lab.gallery.audit import check_archive, named_types, parse_tree, refused, untrusted
+from lepton_lab.gallery.audit import audit_tree, check_archive, parse_tree, refused, untrusted
 from lepton_lab.gallery.cache import ModelCache
 from lepton_lab.gallery.structure import check_trees
 from lepton_lab.gallery.torch_artifacts import (
@@ -190,11 +193,11 @@ def audit_artifact(data: bytes, *, build: bool = True) -> list[str]:
     parts = _unpack(data)
     with parts.source:
         tree = parse_tree(parts.source, None)
-        names = named_types(tree)
-        bad = refused(names)
+        found = audit_tree(tree)
+        bad = refused(found.names)
         if bad:
             raise untrusted(bad)
-        needed = sorted(tree.get_unsafe_set())
+        needed = sorted(found.unsafe)
         if build:
             _build(tree, parts)
     return needed
@@ -257,7 +260,7 @@ def _checked_trusted(trusted: list[str]) -> frozenset[str]:
     # The list comes from the database, and may predate today's allow-list: a name the
     # allow-list refuses is refused here too.
     names = frozenset(str(name) for name in trusted)
-    bad = refused(set(names))
+    bad = refused(names)
     if bad:
         raise InvalidInput(
             f"the version's trusted list names {', '.join(bad)}, which Lepton Lab does "
@@ -270,7 +273,7 @@ def _load_verified(data: bytes, sha256: str, trusted: frozenset[str]) -> Any:
     digest = _Digest(data, threaded=True)
     try:
         parts = _unpack(data)
-        tree = _parse(parts.source, trusted)
+        tree = _parse(parts.source, parts.skops, trusted)
     except Exception:
         digest.check(sha256)  # a changed file explains any parse error best
         raise
@@ -283,18 +286,22 @@ def _load_verified(data: bytes, sha256: str, trusted: frozenset[str]) -> Any:
     return model
 
 
-def _parse(source: zipfile.ZipFile, trusted: frozenset[str]) -> Any:
-    """skops's node tree for the file, every name on the allow-list and every name skops
-    does not trust by itself in ``trusted``; nothing built yet."""
+def _parse(source: zipfile.ZipFile, raw: bytes, trusted: frozenset[str]) -> Any:
+    """skops's node tree for the file (``raw``, its bytes, hashed before anything is
+    built), every name on the allow-list and every name skops does not trust by itself
+    in ``trusted``, in one walk; nothing built yet.  The tree is parsed as at
+    registration, with skops's defaults alone (its nodes then skip copying the list):
+    what the walk finds untrusted, less ``trusted``, is what skops's audit would refuse."""
     with _closed_on_error(source):
-        tree = parse_tree(source, sorted(trusted))
-        bad = refused(named_types(tree))
+        tree = parse_tree(source, None, raw)
+        found = audit_tree(tree)
+        bad = refused(found.names)
         if bad:
             raise InvalidInput(
                 f"the artifact holds {', '.join(bad)}, which Lepton Lab does not trust; "
                 "refusing to load it"
             )
-        missing = sorted(tree.get_unsafe_set())
+        missing = sorted(found.unsafe - trusted)
         if missing:
             raise InvalidInput(
                 f"the artifact holds {', '.join(missing)}, which its trusted list does not "

@@ -4,20 +4,29 @@ A skops file is a zip of ``schema.json`` (the objects, each naming its type) and
 arrays.  Before skops parses anything, :func:`check_archive` holds the zip to sizes a
 model has (a declared size is what a zip bomb lies about).  :func:`parse_tree` then lets
 skops turn the schema into its tree of nodes (no object is built, no module imported),
-and :func:`named_types` walks the whole tree: every type, function and method it names,
-and a refusal when an object contains itself (skops would recurse without end building
-it, on every load).  :func:`refused` holds those names to the allow-list of
-:mod:`lepton_lab.gallery.allowlist`.
+and :func:`audit_tree` walks the whole tree once: every type, function and method it
+names, what skops's own audit would report as untrusted (skops's ``get_unsafe_set``,
+which walks the tree again and is not called), and a refusal when an object contains
+itself (skops would recurse without end building it, on every load).  :func:`refused`
+holds the names to the allow-list of :mod:`lepton_lab.gallery.allowlist`.
 """
 
 from __future__ import annotations
 
+import io
+import struct
 import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from skops.io._audit import CachedNode, Node, get_tree  # type: ignore[import-untyped]
 from skops.io._general import MethodNode  # type: ignore[import-untyped]
-from skops.io._utils import get_module, read_schema  # type: ignore[import-untyped]
+from skops.io._numpy import RandomGeneratorNode  # type: ignore[import-untyped]
+from skops.io._trusted_types import (  # type: ignore[import-untyped]
+    NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES,
+)
+from skops.io._utils import LoadContext, get_module, read_schema  # type: ignore[import-untyped]
 
 from lepton_lab.errors import InvalidInput
 from lepton_lab.gallery.allowlist import is_allowed
@@ -25,8 +34,9 @@ from lepton_lab.gallery.allowlist import is_allowed
 __all__ = [
     "MAX_ENTRIES",
     "MAX_UNPACKED_BYTES",
+    "Findings",
+    "audit_tree",
     "check_archive",
-    "named_types",
     "parse_tree",
     "refused",
     "untrusted",
@@ -58,22 +68,65 @@ def check_archive(archive: zipfile.ZipFile) -> None:
             )
 
 
-def parse_tree(source: zipfile.ZipFile, trusted: list[str] | None) -> Any:
-    """skops's node tree for the file (nothing built); ``InvalidInput`` when unreadable."""
+def parse_tree(source: zipfile.ZipFile, trusted: list[str] | None, raw: bytes = b"") -> Any:
+    """skops's node tree for the file (nothing built); ``InvalidInput`` when unreadable.
+
+    ``raw``, the zip's own bytes, when their sha256 is checked before anything is built
+    (a load): arrays stored uncompressed are then sliced from them, without zipfile's
+    per-file CRC, which the hash of every byte makes redundant.  Without it (an upload
+    being audited) zipfile reads and checks each file."""
     check_archive(source)
     try:
         schema, context = read_schema(source)
+        if raw:
+            context = LoadContext(src=_Slices(source, raw), protocol=context.protocol)
         return get_tree(schema, context, trusted=trusted)
     except Exception as exc:  # skops and zipfile report a malformed file in many ways
         raise InvalidInput(f"cannot read the model file: {_short(exc)}") from None
 
 
-def named_types(tree: Node) -> set[str]:
-    """Every type, function and method the tree names; ``InvalidInput`` on a cycle.
+class _Slices:
+    """``read(name)`` of a zip held in memory, as ``ZipFile.read`` gives it, less the CRC:
+    a file stored uncompressed is a slice of the bytes; any other goes through zipfile."""
 
-    Walked without recursion (a deep file must not exhaust the stack); ``on_path`` holds
-    the nodes being walked, so that a child among them is an object inside itself."""
+    def __init__(self, source: zipfile.ZipFile, raw: bytes) -> None:
+        self._source, self._raw = source, raw
+
+    def read(self, name: str) -> bytes:
+        info = self._source.getinfo(name)  # KeyError for a name the zip lacks, as zipfile
+        plain = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
+        if not plain or info.compress_size != info.file_size:
+            return self._source.read(name)
+        at = info.header_offset  # where zipfile found it (after any bytes before the zip)
+        header = self._raw[at : at + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"no local header for {name!r}")
+        name_length, extra_length = struct.unpack_from("<HH", header, 26)
+        start = at + 30 + name_length + extra_length
+        if start + info.file_size > len(self._raw):
+            raise zipfile.BadZipFile(f"{name!r} runs past the end of the file")
+        return self._raw[start : start + info.file_size]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What one walk of a file's tree found."""
+
+    names: frozenset[str]
+    """Every type, function and method the file names: what the allow-list must hold."""
+    unsafe: frozenset[str]
+    """What skops would report as untrusted (``get_unsafe_set``) given the trusted list
+    the tree was parsed with: what it must be told to trust."""
+
+
+def audit_tree(tree: Node) -> Findings:
+    """One walk of the whole tree: :class:`Findings`; ``InvalidInput`` on a cycle.
+
+    Walked without recursion (a deep file must not exhaust the stack), each node once
+    (skops's own audit walks a shared object once per reference); ``on_path`` holds the
+    nodes being walked, so that a child among them is an object inside itself."""
     names: set[str] = set()
+    unsafe: set[str] = set()
     done: set[int] = set()
     on_path: set[int] = set()
     stack: list[tuple[Any, bool]] = [(tree, False)]
@@ -87,35 +140,70 @@ def named_types(tree: Node) -> set[str]:
             raise _cycle(node)
         if id(node) in done:
             continue
-        names.update(_names_of(node))
+        children = _visit(node, names, unsafe)
         on_path.add(id(node))
         stack.append((node, True))
-        stack.extend((child, False) for child in _children(node))
-    return names
+        stack.extend((child, False) for child in children)
+    return Findings(frozenset(names | unsafe), frozenset(unsafe))
 
 
-def _names_of(node: Node) -> list[str]:
-    found = [f"{node.module_name}.{node.class_name}"]
+_OWN_RULES = (Node.get_unsafe_set, MethodNode.get_unsafe_set, RandomGeneratorNode.get_unsafe_set)
+"""skops's audits that are :class:`Node`'s (the node's type, its type values, then its
+children), some with one name added, which :func:`_visit` adds.  Other kinds' audits
+(functions, JSON values, slices) read the node alone, and are asked; a kind this module
+does not know is asked too (its audit then walks its own children)."""
+
+
+def _visit(node: Node, names: set[str], unsafe: set[str]) -> list[Node]:
+    """Add what ``node`` itself names, and what skops's audit reports for it; its
+    children to walk."""
+    name = f"{node.module_name}.{node.class_name}"
+    names.add(name)
+    rule = type(node).get_unsafe_set
+    own = rule in _OWN_RULES
+    if not own:
+        unsafe.update(node.get_unsafe_set())
+    elif not node.is_self_safe():
+        unsafe.add(name)
     if isinstance(node, MethodNode):  # a bound method: the method's own name counts
-        found.append(f"{node.obj.module_name}.{node.obj.class_name}.{node.func}")
-    for child in node.children.values():
-        if type(child) is type:
-            found.append(f"{get_module(child)}.{child.__name__}")
-    return found
-
-
-def _children(node: Node) -> list[Node]:
+        method = f"{node.obj.module_name}.{node.obj.class_name}.{node.func}"
+        names.add(method)
+        unsafe.add(method)  # skops reports a method always
+    elif isinstance(node, RandomGeneratorNode):  # the bit generator it calls, by name
+        generator = f"numpy.random.{node.bit_generator_name}"
+        if generator not in NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES:
+            unsafe.add(generator)
     if isinstance(node, CachedNode):  # a reference to an object met before
         return [node.cached]
     found: list[Node] = []
     for child in node.children.values():
         if isinstance(child, Node):
             found.append(child)
-        elif isinstance(child, list):
-            found.extend(child)
-        elif isinstance(child, dict):
-            found.extend(child.values())
+        elif isinstance(child, list | dict):
+            found.extend(_nodes(node, child if isinstance(child, list) else child.values()))
+        elif type(child) is type:
+            value = f"{get_module(child)}.{child.__name__}"
+            names.add(value)
+            if own and value not in node.trusted:
+                unsafe.add(value)
+        elif own and not (child is None or isinstance(child, io.BytesIO | str)):
+            raise _unauditable(node, child)  # as skops's audit refuses it
     return found
+
+
+def _nodes(parent: Node, items: Any) -> list[Node]:
+    found = list(items)
+    for item in found:
+        if not isinstance(item, Node):
+            raise _unauditable(parent, item)
+    return found
+
+
+def _unauditable(node: Node, child: Any) -> InvalidInput:
+    return InvalidInput(
+        f"the model file's {node.module_name}.{node.class_name} object holds a "
+        f"{type(child).__name__} that skops cannot audit; refusing it"
+    )
 
 
 def _cycle(node: Node) -> InvalidInput:
@@ -125,7 +213,7 @@ def _cycle(node: Node) -> InvalidInput:
     )
 
 
-def refused(names: set[str]) -> list[str]:
+def refused(names: Iterable[str]) -> list[str]:
     """The names of ``names`` the allow-list does not hold, sorted."""
     return sorted(name for name in names if not is_allowed(name))
 
