@@ -7,7 +7,11 @@ point past the arrays, or at a feature the model does not take, crashes the proc
 predicts (the server, for every user), and a child pointing back at its parent loops for
 ever.  :func:`check_trees` finds every tree of a built model and holds each node to what
 scikit-learn's builders make: a leaf, or a split on a feature the estimator takes whose
-two children come after it in the array (so every walk ends).
+two children come after it in the array (so every walk ends).  The nearest-neighbour
+indexes (``KDTree``, ``BallTree``) are walked the same way: their index array must be a
+permutation of the rows, every node's range inside it, and every inner node's children
+inside the node array.  And a text vectorizer must take text: one whose ``input`` is
+``filename`` or ``file`` would open, on the server, whatever path a request's rows name.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.neighbors._ball_tree import BallTree
+from sklearn.neighbors._kd_tree import KDTree
 from sklearn.tree._tree import Tree
 
 from lepton_lab.errors import InvalidInput
@@ -27,8 +33,13 @@ _LEAF = -1  # scikit-learn's TREE_LEAF: a leaf's children
 
 
 def check_trees(model: Any) -> None:
-    """``InvalidInput`` naming the first tree of ``model`` with a node out of shape."""
+    """``InvalidInput`` naming the first tree or index of ``model`` with a node out of
+    shape, or a vectorizer that reads files."""
     for estimator in _estimators(model):
+        _check_input(estimator)
+        index = vars(estimator).get("_tree")
+        if isinstance(index, KDTree | BallTree):
+            _check_index(index, type(estimator).__name__)
         tree = vars(estimator).get("tree_")
         predictors = vars(estimator).get("_predictors")
         if not isinstance(tree, Tree) and not predictors:
@@ -117,6 +128,38 @@ def _check_nodes(what: str, left: Any, right: Any, feature: Any, leaf: Any, feat
             f"node {at} of {count} splits on feature {int(feature[at])} (of {features}) into "
             f"nodes {int(left[at])} and {int(right[at])}",
         )
+
+
+def _check_input(estimator: Any) -> None:
+    """A vectorizer reads the request's text, never files named by it."""
+    given = vars(estimator).get("input")
+    if isinstance(given, str) and given != "content" and hasattr(estimator, "build_analyzer"):
+        raise InvalidInput(
+            f"the model file's {type(estimator).__name__} has input={given!r}: it would open "
+            "files on the server named by the rows it is given; save it with "
+            "input='content' (the default), which reads the text itself"
+        )
+
+
+def _check_index(index: KDTree | BallTree, owner: str) -> None:
+    """A neighbour index's arrays hold together: every read stays inside them."""
+    what = f"{owner}'s {type(index).__name__}"
+    data, order, nodes, bounds = (np.asarray(a) for a in index.__getstate__()[:4])
+    rows = data.shape[0] if data.ndim == 2 else -1
+    if order.ndim != 1 or len(order) != rows or not np.array_equal(np.sort(order), np.arange(rows)):
+        raise _bad(what, "its index array is not an order of its rows")
+    count = len(nodes)
+    if (
+        count < 1
+        or bounds.ndim != 3
+        or bounds.shape[1] != count
+        or bounds.shape[2] != data.shape[1]
+    ):
+        raise _bad(what, f"its {count} nodes do not match their bounds {bounds.shape}")
+    start, end = nodes["idx_start"], nodes["idx_end"]
+    inner = np.flatnonzero(nodes["is_leaf"] == 0)
+    if ((start < 0) | (start > end) | (end > rows)).any() or (2 * inner + 2 >= count).any():
+        raise _bad(what, "a node's range or children lie outside its arrays")
 
 
 def _bad(what: str, detail: str) -> InvalidInput:

@@ -495,6 +495,52 @@ def test_trees_that_would_crash_the_predicting_process_are_refused(
         register(f"tree: {what}", data, "is not a tree scikit-learn built")
 
 
+def _forged_indexes(iris: pd.DataFrame) -> list[tuple[str, bytes, str]]:
+    """Nearest-neighbour indexes with one array changed: a read past the data's rows."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = iris.drop(columns="species"), iris["species"]
+    found = []
+    for algorithm in ("kd_tree", "ball_tree"):
+        for part, said in [("index", "not an order of its rows"),
+                           ("node", "lie outside its arrays"),
+                           ("levels", "lie outside its arrays")]:  # fmt: skip
+            model = KNeighborsClassifier(algorithm=algorithm, leaf_size=5).fit(x, y)
+            state = list(model._tree.__getstate__())
+            if part == "index":
+                state[1] = state[1].copy()
+                state[1][0] = 10**6
+            elif part == "node":
+                state[2] = state[2].copy()
+                state[2]["idx_end"][1] = 10**6
+            else:  # a leaf turned inner: its children lie past the node array
+                state[2] = state[2].copy()
+                state[2]["is_leaf"][-1] = 0
+            model._tree.__setstate__(tuple(state))
+            found.append((f"{algorithm} {part}", sio.dumps(model), said))
+    return found
+
+
+def test_neighbour_indexes_that_would_read_outside_their_data_are_refused(
+    register: Callable[[str, bytes, str | None], None], iris: pd.DataFrame
+) -> None:
+    for what, data, said in _forged_indexes(iris):
+        register(f"index: {what}", data, said)
+
+
+def test_a_vectorizer_that_would_open_files_on_the_server_is_refused(
+    register: Callable[[str, bytes, str | None], None],
+) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    texts = ["one two", "two three", "three four"]
+    for cls in (CountVectorizer, TfidfVectorizer):
+        for given in ("filename", "file"):
+            fitted = cls().fit(texts)
+            fitted.input = given  # what a crafted file can say
+            register(f"vectorizer {cls.__name__} {given}", sio.dumps(fitted), "would open")
+
+
 # -- the counts -----------------------------------------------------------------------------
 
 
