@@ -9,8 +9,9 @@ most half of the submit-to-done of a runner without them.  Sides, one job at a t
 * *papermill command*: ``papermill diagnosis.ipynb out-i.ipynb`` (the template's
   defaults, on the same workspace), as a person or a cron script would; submit-to-done is
   the command's own run, from start to exit.
-* *runner, preload off*: ``lepton-lab runner --concurrency 1 --pool-size 1 --preload
-  off``, started before the jobs and given one warm-up job, as a deployed runner is;
+* *runner, preload off*: ``lepton-lab runner --preload off`` (its default concurrency
+  and pool, 2 and 2), started before the jobs and given one warm-up job, as a deployed
+  runner is;
   each job is submitted once the runner and its kernels are idle (a warm runner), and its
   submit-to-done is ``ended_at - created_at`` as the queue recorded them.
 * *runner, preload auto*: the same with ``--preload auto`` (its default): the warm-up job
@@ -26,7 +27,8 @@ under cProfile and prints what its own process spent time on.
 
 Usage::
 
-    .venv/bin/python bench/template_jobs.py [--quick] [--jobs N] [--profile]
+    .venv/bin/python bench/template_jobs.py [--quick] [--jobs N] [--concurrency C]
+        [--pool P] [--profile]
 
 ``--quick`` (the test suite can run it) runs 2 jobs per side.
 """
@@ -57,6 +59,8 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "notebook_templates" / "diagnos
 USER = "bench"
 #: CPU use (percent of one core, the runner and its kernels together) counted as idle.
 _IDLE_CPU = 15.0
+#: The runners' options besides --preload (set from the command line).
+RUNNER: list[str] = []
 
 
 @dataclass
@@ -95,10 +99,9 @@ def _clean_env() -> dict[str, str]:
 
 @contextlib.contextmanager
 def runner(home: Path, preload: str, profile: Path | None) -> Iterator[subprocess.Popen[bytes]]:
-    """``lepton-lab runner`` on the workspace, one job at a time, until the block ends."""
+    """``lepton-lab runner`` on the workspace (:data:`RUNNER` options) until the block ends."""
     python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
-    command = [*python, "-m", "lepton_lab.cli", "runner", "--concurrency", "1",
-               "--pool-size", "1", "--preload", preload]  # fmt: skip
+    command = [*python, "-m", "lepton_lab.cli", "runner", *RUNNER, "--preload", preload]
     env = {**_clean_env(), "LEPTON_LAB_HOME": str(home)}
     with open(home / f"runner-{preload}.log", "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -181,7 +184,8 @@ def report(sides: list[Side]) -> None:
         ])  # fmt: skip
     headers = ["diagnosis template", "jobs", "failed", "median s", "min s", "max s",
                "speed-up vs papermill", "time vs preload off"]  # fmt: skip
-    print_table("Submit-to-done, one job at a time (warm runner)", headers, rows)
+    title = f"Submit-to-done, one job at a time (warm runner: {' '.join(RUNNER)})"
+    print_table(title, headers, rows)
     parts = ["queued", "to first cell", "cells", "finish"]
     rows = [
         [side.name, *(f"{statistics.median(p[k] for p in side.phases):.2f}" for k in parts)]
@@ -196,21 +200,26 @@ def report_profile(path: Path, top: int = 25) -> None:
     if not path.exists():
         print(f"\n(no profile at {path}: the runner did not exit cleanly)")
         return
-    print("\nThe preload-on runner's own process under cProfile (main thread), by cumulative s:")
+    print("\nThe preload-on runner's own process under cProfile (its event-loop thread;")
+    print("database calls run in worker threads, outside it), Lepton Lab's functions first:")
     stats = pstats.Stats(str(path))
-    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(r"lepton_lab|nbclient|papermill|json", top)
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 jobs per side")
     parser.add_argument("--jobs", type=int, default=5, help="jobs per side")
+    parser.add_argument("--concurrency", type=int, default=2, help="the runner's --concurrency")
+    parser.add_argument("--pool", type=int, default=2, help="the runner's --pool-size")
     parser.add_argument("--profile", action="store_true",
                         help="also profile the preload-on runner (cProfile)")  # fmt: skip
     args = parser.parse_args()
     jobs = 2 if args.quick else args.jobs
     if jobs < 1:
         parser.error("--jobs must be at least 1")
+    RUNNER[:] = ["--concurrency", str(args.concurrency), "--pool-size", str(args.pool)]
     mode = "quick" if args.quick else "full"
     print(machine_header("bench/template_jobs.py", mode, ["papermill", "nbclient", "torch"]))
     with tempfile.TemporaryDirectory(prefix="lepton-bench-templates-") as tmp:

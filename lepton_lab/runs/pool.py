@@ -200,6 +200,7 @@ class KernelPool:
             if kernel is not None:
                 self._move(kernel, job_id)
                 self._in_use += 1
+                self._fill(name)
                 return kernel
         cwd = self._folder(job_id, exist_ok=True)
         visible = ",".join(str(d) for d in devices)
@@ -243,7 +244,6 @@ class KernelPool:
         while True:
             while pool.ready:
                 kernel = pool.ready.popleft()
-                self._fill(name)
                 if await kernel.km.is_alive():
                     return kernel
                 log.warning("warm %s kernel in %s died while waiting; discarded", name, kernel.cwd)
@@ -260,7 +260,12 @@ class KernelPool:
         return pool
 
     def _fill(self, name: str) -> _Warm:
+        """Start kernels until ``size`` are ready or on their way.  With preloading, while
+        a job runs and another warm kernel is left, not yet: starting one (and its imports)
+        would take CPU from the job; :meth:`_preload_ready` fills the pool once idle."""
         pool = self._pool(name)
+        if self._preload is not None and self._in_use > 0 and (pool.ready or pool.starting):
+            return pool
         while not self._closed and len(pool.ready) + len(pool.starting) < self.size:
             task = asyncio.create_task(self._start_warm(name, pool))
             pool.starting.add(task)
@@ -288,7 +293,8 @@ class KernelPool:
         is on its way again meanwhile: a job that wants one waits for it)."""
         if self._preload is None or self._closed or self._in_use > 0:
             return
-        for pool in self._warm.values():
+        for name, pool in list(self._warm.items()):
+            self._fill(name)
             lacking = [k for k in pool.ready if not set(pool.preload) <= k.preloaded]
             for kernel in lacking:
                 pool.ready.remove(kernel)
