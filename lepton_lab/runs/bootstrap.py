@@ -45,6 +45,8 @@ MAX_IMPORTED = 2048
 
 #: The modules loaded when the job started (:func:`start`); None before.
 _started_with: frozenset[str] | None = None
+#: The folders of installed code when the job started (:func:`start`).
+_installed: tuple[str, ...] = ()
 #: The modules :func:`preload` could not import.
 preload_failed: list[str] = []
 
@@ -58,8 +60,12 @@ def start(args_json: str) -> None:
     env["LEPTON_LAB_SEED"] = str(args["seed"])
     os.environ.update(env)
     seed_all(int(args["seed"]))
-    global _started_with
+    global _started_with, _installed
     _started_with = frozenset(sys.modules)
+    # Where installed code lives, as the kernel started: the interpreter's prefixes and
+    # the import path's folders (a checkout installed in place under /tmp included).
+    folders = {sys.prefix, sys.base_prefix, *(p for p in sys.path if p and p != ".")}
+    _installed = tuple(os.path.realpath(p) + os.sep for p in folders if os.path.isdir(p))
 
 
 def preload(names_json: str) -> None:
@@ -91,6 +97,8 @@ def imported() -> list[str]:
     if _started_with is None:
         return []
     mine = tuple(os.path.realpath(p) + os.sep for p in (os.getcwd(), tempfile.gettempdir()))
+    # The job's folder may be on the import path (the kernel's cwd): not installed code.
+    installed = tuple(p for p in _installed if not p.startswith(mine[0]))
     names: list[str] = []
     for name, module in list(sys.modules.items()):
         parts = name.split(".")
@@ -102,12 +110,20 @@ def imported() -> list[str]:
         ):
             continue
         where = getattr(module, "__file__", None)
-        if isinstance(where, str) and os.path.realpath(where).startswith(mine):
+        if isinstance(where, str) and _own(os.path.realpath(where), mine, installed):
             continue  # the job's own code: not for other jobs' kernels
         names.append(name)
         if len(names) == MAX_IMPORTED:
             break
     return names
+
+
+def _own(path: str, mine: tuple[str, ...], installed: tuple[str, ...]) -> bool:
+    """Whether a module's file is the job's own: in its folder, or in the temporary
+    folder and not in an installed one (a virtualenv may live under /tmp)."""
+    if path.startswith(mine[0]):
+        return True
+    return path.startswith(mine[1:]) and not any(path.startswith(p) for p in installed)
 
 
 def imported_json() -> str:
