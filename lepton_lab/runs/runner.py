@@ -370,9 +370,12 @@ def _seal_process(kernel_users: str) -> None:
     from lepton_lab.runs.sandbox import make_undumpable, user_switch_notice
 
     make_undumpable()
-    notice = user_switch_notice() if kernel_users in ("", "off", "auto") else None
     if kernel_users in ("", "off"):
-        notice = "kernel users are off: " + (notice or "kernels run as the runner's own user")
+        notice: str | None = "kernel users are off: kernels run as the runner's own user"
+    elif kernel_users == "auto":  # off by itself where this process may not switch users
+        notice = user_switch_notice()
+    else:  # named users: the pool refuses to start where it may not switch to them
+        notice = None
     if notice:
         log.warning("%s (docs/jobs.md, 'Kernels as separate OS users')", notice)
 
