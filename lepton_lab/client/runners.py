@@ -161,6 +161,8 @@ class HttpLink:
         self.backend.close()
 
     def _report(self, op: Any, lease: Lease, **values: Any) -> bool:
+        if op in (ops.FINISH, ops.LOSE):  # a job that failed before it ran leaves its notebook
+            self._notebooks.pop(lease.job_id, None)
         answer = self._call(op, job_id=lease.job_id, attempt=lease.attempt, **values)
         return bool(answer["ok"])
 
