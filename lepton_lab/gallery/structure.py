@@ -27,7 +27,7 @@ from sklearn.tree._tree import Tree
 
 from lepton_lab.errors import InvalidInput
 
-__all__ = ["check_trees"]
+__all__ = ["check_trees", "estimators_in"]
 
 _LEAF = -1  # scikit-learn's TREE_LEAF: a leaf's children
 
@@ -35,7 +35,7 @@ _LEAF = -1  # scikit-learn's TREE_LEAF: a leaf's children
 def check_trees(model: Any) -> None:
     """``InvalidInput`` naming the first tree or index of ``model`` with a node out of
     shape, or a vectorizer that reads files."""
-    for estimator in _estimators(model):
+    for estimator in estimators_in(model):
         _check_input(estimator)
         index = vars(estimator).get("_tree")
         if isinstance(index, KDTree | BallTree):
@@ -54,8 +54,9 @@ def check_trees(model: Any) -> None:
             _check_predictor(predictor, features, f"{what} predictor {index}")
 
 
-def _estimators(root: Any) -> list[Any]:
-    """Every estimator inside ``root`` (pipelines, column transformers, ensembles)."""
+def estimators_in(root: Any) -> list[Any]:
+    """Every estimator inside ``root`` (pipelines, column transformers, ensembles, and
+    ``root`` itself), in the order they are written there, each once."""
     found: list[Any] = []
     seen: set[int] = set()
     stack = [root]
@@ -64,15 +65,16 @@ def _estimators(root: Any) -> list[Any]:
         if id(item) in seen:
             continue
         seen.add(id(item))
+        # Children are pushed reversed, so that they come off the stack in their own order.
         if isinstance(item, list | tuple):
-            stack.extend(item)
+            stack.extend(reversed(item))
         elif isinstance(item, np.ndarray) and item.dtype == object:  # gradient boosting's
-            stack.extend(item.ravel())
+            stack.extend(reversed(item.ravel()))
         elif isinstance(item, dict):
-            stack.extend(item.values())
+            stack.extend(reversed(list(item.values())))
         elif isinstance(item, BaseEstimator):
             found.append(item)
-            stack.extend(vars(item).values())
+            stack.extend(reversed(list(vars(item).values())))
     return found
 
 

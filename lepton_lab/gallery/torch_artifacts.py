@@ -19,9 +19,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from sklearn.base import BaseEstimator
-
 from lepton_lab.errors import InvalidInput
+from lepton_lab.gallery.structure import estimators_in
 
 if TYPE_CHECKING:
     from torch import nn
@@ -84,23 +83,7 @@ def _torch_kinds(*, imported_only: bool) -> tuple[type, ...]:
 
 def _find_torch(root: Any, kinds: tuple[type, ...]) -> list[Any]:
     """Every torch estimator inside ``root`` (pipelines, column transformers, ensembles)."""
-    found: list[Any] = []
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, kinds):
-            found.append(item)
-        elif isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, BaseEstimator):
-            stack.extend(reversed(list(vars(item).values())))
-    return found
+    return [item for item in estimators_in(root) if isinstance(item, kinds)]
 
 
 def _network_config(module: nn.Module) -> dict[str, Any]:

@@ -1,17 +1,40 @@
-"""Controls that follow traits both ways, for the widgets that browse a paged catalog.
+"""Controls that follow traits both ways, and the paging both catalog browsers share.
 
 A dropdown's change sets its trait; a trait set from code shows in its dropdown without
-the change echoing back.  The dataset browser and the model gallery share this.
+the change echoing back.  :class:`PagedBrowser` adds what the dataset browser and the
+model gallery have in common: a search box, one dropdown per filter trait, one page of
+results at a time and the Previous / Next buttons.  :func:`shows_errors` turns a
+handler's exception into the widget's status line.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as w
 
-__all__ = ["SyncedControls"]
+from lepton_lab.errors import LeptonLabError
+from lepton_lab.widgets import render
+
+if TYPE_CHECKING:
+    from lepton_lab.paging import Page
+
+__all__ = ["ANY", "PagedBrowser", "SyncedControls", "ipython_shell", "shows_errors"]
+
+log = logging.getLogger(__name__)
+
+#: The dropdown value meaning "no filter" (the filter traits use it too).
+ANY = ""
+
+
+def ipython_shell() -> Any:
+    """The running IPython shell, or None in plain Python (a script, a test)."""
+    from IPython import get_ipython
+
+    return get_ipython()
 
 
 class SyncedControls:
@@ -49,3 +72,99 @@ class SyncedControls:
     def _turn(self, pages: int) -> None:
         """Go ``pages`` forward (or back), never before the first page."""
         self.page = max(self.page + pages, 0)
+
+
+class PagedBrowser(SyncedControls):
+    """Mixed into a catalog browser with ``query``, ``page``, ``page_size`` and ``total``
+    traits, one trait per filter, and :meth:`reload` / :meth:`refresh` of its own.
+
+    :meth:`_build_search` makes the shared controls, :meth:`_connect_search` wires them and
+    :meth:`_show_page` updates them after each fetched page.
+    """
+
+    query: str
+    page_size: int
+    filter_boxes: dict[str, w.Dropdown]
+    """The dropdown of each filter trait (``team``, ``tag`` ...), in the order shown."""
+
+    if TYPE_CHECKING:  # each browser's own, called by the shared controls
+
+        def reload(self) -> None: ...
+        def refresh(self) -> None: ...
+
+    def _build_search(self, what: str, filters: dict[str, str]) -> None:
+        """The search box for ``what`` (datasets, models), a dropdown per filter trait, with
+        its "no filter" label (``{"team": "all teams"}``), and the paging controls."""
+        self.search_box = w.Text(
+            value=self.query, placeholder=f"search {what}", continuous_update=False
+        )
+        self.search_button = w.Button(description="Search", icon="search")
+        self.filter_boxes = {
+            trait: w.Dropdown(options=[(label, ANY)], description=trait)
+            for trait, label in filters.items()
+        }
+        self.previous_button = w.Button(description="Previous", icon="arrow-left", disabled=True)
+        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
+        self.page_label = w.Label()
+
+    def _connect_search(self) -> None:
+        """Search on the button, page on Previous / Next, start again on a new filter."""
+        w.link((self.search_box, "value"), (self, "query"))
+        self.search_button.on_click(lambda _: self.reload())
+        self.previous_button.on_click(lambda _: self._turn(-1))
+        self.next_button.on_click(lambda _: self._turn(+1))
+        for trait, box in self.filter_boxes.items():
+            box.observe(self._control_changed(trait), names="value")
+        observe = self.observe  # type: ignore[attr-defined]
+        observe(self._on_filter, names=[*self.filter_boxes, "page_size"])
+        observe(lambda _: self.refresh(), names="page")
+
+    def _on_filter(self, change: dict[str, Any]) -> None:
+        """A new query or filter starts again from the first page."""
+        box = self.filter_boxes.get(change["name"])
+        if box is not None:
+            self._set_control(box, change["new"])
+        if self.page == 0:
+            self.refresh()
+        else:
+            self.page = 0  # the page observer refreshes
+
+    def _show_page(self, results: Page[Any], what: str) -> None:
+        """Count, label and Previous / Next for the page of ``what`` just fetched."""
+        self.set_trait("total", results.total)  # type: ignore[attr-defined]
+        self.page_label.value = render.page_label(results.offset, len(results), results.total, what)
+        self.previous_button.disabled = self.page == 0
+        self.next_button.disabled = results.next_offset is None
+
+
+class Says(Protocol):
+    """A widget with a status line."""
+
+    def _say(self, message: str, *, error: bool = False) -> None: ...
+
+
+S = TypeVar("S", bound=Says)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def shows_errors(handler: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R | None]:
+    """Run a handler so that any error becomes the status line, not a lost traceback.
+
+    A widget callback that raises only logs to the browser console.  Lepton Lab errors are
+    shown as their message; anything else as ``ExceptionClass: message`` (and logged).
+    """
+
+    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        self._say("")
+        try:
+            return handler(self, *args, **kwargs)
+        except LeptonLabError as exc:
+            self._say(exc.message, error=True)
+        except Exception as exc:
+            log.exception("widget handler %s failed", handler.__name__)
+            self._say(f"{type(exc).__name__}: {exc}", error=True)
+        return None
+
+    functools.update_wrapper(run, handler)
+    return run

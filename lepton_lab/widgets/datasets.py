@@ -12,20 +12,18 @@ fetched at a time, so the browser stays quick over thousands of datasets.
 
 from __future__ import annotations
 
-import functools
 import html
 import keyword
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 from traitlets import Int, Unicode
 
 from lepton_lab.client.datasets import Datasets
-from lepton_lab.errors import InvalidInput, LeptonLabError
+from lepton_lab.errors import InvalidInput
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
-from lepton_lab.widgets.controls import SyncedControls
+from lepton_lab.widgets.controls import ANY, PagedBrowser, ipython_shell, shows_errors
 from lepton_lab.widgets.layout import StaticHTML, responsive
 
 if TYPE_CHECKING:
@@ -36,37 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BrowsableDatasets", "DatasetBrowser"]
 
-#: The dropdown value meaning "no filter" (the ``team`` and ``tag`` traits use it too).
-ANY = ""
 #: Rows of preview shown under a dataset.
 PREVIEW_ROWS = 20
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
-
-def _shows_errors(
-    handler: Callable[Concatenate[DatasetBrowser, P], R],
-) -> Callable[Concatenate[DatasetBrowser, P], R | None]:
-    """Run a handler so that a Lepton Lab error becomes the status line, not a traceback.
-
-    A widget callback that raises only logs to the browser console: the user would see
-    nothing.  Catching here also keeps the widget usable after a failed call.
-    """
-
-    def run(self: DatasetBrowser, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
-        self._say("")
-        try:
-            return handler(self, *args, **kwargs)
-        except LeptonLabError as exc:
-            self._say(exc.message, error=True)
-            return None
-
-    functools.update_wrapper(run, handler)  # keeps the handler's name and docstring
-    return run
-
-
-class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
+class DatasetBrowser(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
     """Browse the shared datasets: search, filter, page, inspect one, load it.
 
     ``DatasetBrowser(ll.datasets, query="credit", team="finance")``; usually built by
@@ -115,17 +87,10 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
 
     def _build(self) -> None:
         """Create the controls; no API call and no handler yet."""
-        self.search_box = w.Text(
-            value=self.query, placeholder="search datasets", continuous_update=False
-        )
-        self.search_button = w.Button(description="Search", icon="search")
-        self.team_box = w.Dropdown(options=[("all teams", ANY)], description="team")
-        self.tag_box = w.Dropdown(options=[("all tags", ANY)], description="tag")
+        self._build_search("datasets", {"team": "all teams", "tag": "all tags"})
+        self.team_box, self.tag_box = self.filter_boxes["team"], self.filter_boxes["tag"]
         self.results_box = w.Select(options=[], rows=min(self.page_size, 15))
         self.results_box.layout.width = "100%"
-        self.previous_button = w.Button(description="Previous", icon="arrow-left", disabled=True)
-        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
-        self.page_label = w.Label()
         self.card_pane = w.HTML()
         self.version_box = w.Dropdown(options=[], description="version")
         self.profile_pane = w.HTML()
@@ -156,23 +121,18 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
 
     def _connect(self) -> None:
         """Wire controls to traits and traits to the API, in one place."""
-        w.link((self.search_box, "value"), (self, "query"))
-        self.search_button.on_click(lambda _: self.reload())
-        self.previous_button.on_click(lambda _: self._turn(-1))
-        self.next_button.on_click(lambda _: self._turn(+1))
+        self._connect_search()
         self.load_button.on_click(lambda _: self.load_into_kernel())
-        self.team_box.observe(self._control_changed("team"), names="value")
-        self.tag_box.observe(self._control_changed("tag"), names="value")
         self.version_box.observe(self._control_changed("version"), names="value")
         self.results_box.observe(self._control_changed("selected"), names="value")
-        self.observe(self._on_filter, names=["query", "team", "tag", "page_size"])
-        self.observe(lambda _: self.refresh(), names="page")
+        self.observe(self._on_filter, names="query")
+        self.observe(self._on_page_size, names="page_size")
         self.observe(lambda _: self._on_selected(), names="selected")
         self.observe(lambda _: self._on_version(), names="version")
 
     # -- the result list -----------------------------------------------------------------
 
-    @_shows_errors
+    @shows_errors
     def reload(self) -> None:
         """Fetch the team and tag choices and the current page of results again."""
         self.refresh()
@@ -187,7 +147,7 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
         teams = {team for team, _count in self.api.teams()} | ({self.team} - {ANY})
         return [(team, team) for team in sorted(teams)]
 
-    @_shows_errors
+    @shows_errors
     def refresh(self) -> None:
         """Fetch the current page of results: one search call, ``page_size`` datasets at most."""
         self.results = self.api.search(
@@ -197,30 +157,17 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
             limit=self.page_size,
             offset=self.page * self.page_size,
         )
-        self.set_trait("total", self.results.total)
         options = [(render.result_label(info), info.ref) for info in self.results]
         self._set_control(self.results_box, self.selected, options)
-        self.page_label.value = render.page_label(
-            self.results.offset, len(self.results), self.results.total
-        )
-        self.previous_button.disabled = self.page == 0
-        self.next_button.disabled = self.results.next_offset is None
+        self._show_page(self.results, "datasets")
 
-    def _on_filter(self, change: dict[str, Any]) -> None:
-        """A new query or filter starts again from the first page."""
-        if change["name"] == "page_size":
-            self.results_box.rows = min(self.page_size, 15)
-        box = {"team": self.team_box, "tag": self.tag_box}.get(change["name"])
-        if box is not None:
-            self._set_control(box, change["new"])
-        if self.page == 0:
-            self.refresh()
-        else:
-            self.page = 0  # the page observer refreshes
+    def _on_page_size(self, _change: dict[str, Any]) -> None:
+        """The list box shows a page of the new size (15 rows at the most, then it scrolls)."""
+        self.results_box.rows = min(self.page_size, 15)
 
     # -- the detail pane -----------------------------------------------------------------
 
-    @_shows_errors
+    @shows_errors
     def _on_selected(self) -> None:
         """Show the selected dataset's card and versions, then its latest version."""
         # Start from an empty pane, so that a failed call below leaves nothing stale (and no
@@ -240,7 +187,7 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
         self.detail.layout.display = ""
         self.version = info.latest_version
 
-    @_shows_errors
+    @shows_errors
     def _on_version(self) -> None:
         """Show the profile, preview and load code of ``selected@version``."""
         self._set_control(self.version_box, self.version)
@@ -260,7 +207,7 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
 
     # -- loading -------------------------------------------------------------------------
 
-    @_shows_errors
+    @shows_errors
     def load_into_kernel(self, variable: str | None = None) -> pd.DataFrame | None:
         """Load the version shown into the kernel as ``variable`` (default: the variable box).
 
@@ -277,7 +224,7 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
             raise InvalidInput("select a dataset first")
         frame = self.api.load(self.ref)
         size = f"{len(frame):,} rows, {len(frame.columns)} columns"
-        shell = _ipython_shell()
+        shell = ipython_shell()
         if shell is None:
             self.loaded = frame
             self._say(f"Loaded {self.ref} ({size}); no IPython kernel here: kept as .loaded")
@@ -292,13 +239,6 @@ class DatasetBrowser(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
         color = "var(--jp-error-color1, #d32f2f)" if error else "inherit"
         text = html.escape(message)
         self.status_line.value = f'<span style="color: {color}">{text}</span>' if message else ""
-
-
-def _ipython_shell() -> Any:
-    """The running IPython shell, or None in plain Python (a script, a test)."""
-    from IPython import get_ipython
-
-    return get_ipython()
 
 
 class BrowsableDatasets(Datasets):

@@ -25,11 +25,9 @@ from lepton_lab.client.models import Models
 from lepton_lab.errors import InvalidInput, LeptonLabError
 from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import gallery_render as draw
-from lepton_lab.widgets import render
-from lepton_lab.widgets.controls import SyncedControls
+from lepton_lab.widgets.controls import ANY, PagedBrowser, shows_errors
 from lepton_lab.widgets.jobs import close_all
 from lepton_lab.widgets.layout import StaticHTML, responsive
-from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import figure_png, status_html
 
 if TYPE_CHECKING:
@@ -40,13 +38,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ANY", "DEFAULT_ALIASES", "BrowsableModels", "ModelGallery"]
 
-#: The dropdown value meaning "no filter" (the ``team``, ``task`` and ``tag`` traits use it).
-ANY = ""
 #: Aliases the alias box offers besides those the model already has (any slug may be typed).
 DEFAULT_ALIASES = ("production", "staging")
 
 
-class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
+class ModelGallery(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
     """Find a model, read its card, versions, metrics and lineage, load it, promote it.
 
     ``ModelGallery(ll.models, query="churn", jobs_api=ll.jobs)``; usually made by
@@ -102,18 +98,10 @@ class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
 
     def _build(self) -> None:
         """Create the controls; no API call and no handler yet."""
-        self.search_box = w.Text(
-            value=self.query, placeholder="search models", continuous_update=False
-        )
-        self.search_button = w.Button(description="Search", icon="search")
-        self.team_box = w.Dropdown(options=[("all teams", ANY)], description="team")
-        self.task_box = w.Dropdown(options=[("all tasks", ANY)], description="task")
-        self.tag_box = w.Dropdown(options=[("all tags", ANY)], description="tag")
+        self._build_search("models", {"team": "all teams", "task": "all tasks", "tag": "all tags"})
+        self.team_box, self.task_box, self.tag_box = self.filter_boxes.values()
         self.cards_box = w.VBox()
         self.card_buttons: dict[str, w.Button] = {}
-        self.previous_button = w.Button(description="Previous", icon="arrow-left", disabled=True)
-        self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
-        self.page_label = w.Label()
         self.card_pane = w.HTML()
         self.versions_pane = w.HTML()
         # At the figure's own size: stretched to the output's width it dwarfs the card.
@@ -154,22 +142,11 @@ class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
 
     def _connect(self) -> None:
         """Wire controls to traits and traits to the API, in one place."""
-        w.link((self.search_box, "value"), (self, "query"))
+        self._connect_search()
         w.link((self, "alias"), (self.alias_box, "value"))
-        self.search_button.on_click(lambda _: self.reload())
-        self.previous_button.on_click(lambda _: self._turn(-1))
-        self.next_button.on_click(lambda _: self._turn(+1))
         self.promote_button.on_click(lambda _: self.promote())
-        for trait, box in [
-            ("team", self.team_box),
-            ("task", self.task_box),
-            ("tag", self.tag_box),
-            ("version", self.version_box),
-        ]:
-            box.observe(self._control_changed(trait), names="value")
+        self.version_box.observe(self._control_changed("version"), names="value")
         self.observe(lambda _: self.reload(), names="query")
-        self.observe(self._on_filter, names=["team", "task", "tag", "page_size"])
-        self.observe(lambda _: self.refresh(), names="page")
         self.observe(lambda _: self._on_selected(), names="selected")
         self.observe(lambda _: self._on_version(), names="version")
 
@@ -194,11 +171,12 @@ class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
     def _fill_filters(self) -> None:
         """Teams, tasks and tags of the models matching the query (one search call)."""
         found = list(self.api.search(self.query, limit=MAX_LIMIT))
-        for trait, box, label, values in [
-            ("team", self.team_box, "all teams", {m.team for m in found}),
-            ("task", self.task_box, "all tasks", {m.task for m in found if m.task}),
-            ("tag", self.tag_box, "all tags", {t for m in found for t in m.tags}),
+        for trait, label, values in [
+            ("team", "all teams", {m.team for m in found}),
+            ("task", "all tasks", {m.task for m in found if m.task}),
+            ("tag", "all tags", {t for m in found for t in m.tags}),
         ]:
+            box = self.filter_boxes[trait]
             current = getattr(self, trait)
             choices = sorted(values | ({current} - {ANY}))
             self._set_control(box, current, [(label, ANY), *[(v, v) for v in choices]])
@@ -217,7 +195,6 @@ class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
             limit=self.page_size,
             offset=self.page * self.page_size,
         )
-        self.set_trait("total", self.results.total)
         for row in self.cards_box.children:
             close_all(row)
         self.card_buttons = {}
@@ -229,23 +206,7 @@ class ModelGallery(StaticHTML, SyncedControls, w.VBox):  # type: ignore[misc]
             card = w.HTML(draw.result_card_html(info, selected=info.ref == self.selected))
             rows.append(w.HBox([card, button]))
         self.cards_box.children = rows or [w.HTML("<i>No models match.</i>")]
-        self.page_label.value = render.page_label(
-            self.results.offset, len(self.results), self.results.total, "models"
-        )
-        self.previous_button.disabled = self.page == 0
-        self.next_button.disabled = self.results.next_offset is None
-
-    def _on_filter(self, change: dict[str, Any]) -> None:
-        """A new filter starts again from the first page."""
-        box = {"team": self.team_box, "task": self.task_box, "tag": self.tag_box}.get(
-            change["name"]
-        )
-        if box is not None:
-            self._set_control(box, change["new"])
-        if self.page == 0:
-            self.refresh()
-        else:
-            self.page = 0  # the page observer refreshes
+        self._show_page(self.results, "models")
 
     def _redraw_cards(self) -> None:
         """Show which card is selected (no API call)."""

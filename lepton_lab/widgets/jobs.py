@@ -27,8 +27,8 @@ from traitlets import Float, Int, Unicode
 from lepton_lab.errors import LeptonLabError
 from lepton_lab.runs.info import FINAL_STATES
 from lepton_lab.widgets import jobs_render as draw
+from lepton_lab.widgets.controls import shows_errors
 from lepton_lab.widgets.layout import StaticHTML, responsive
-from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import status_html
 
 if TYPE_CHECKING:

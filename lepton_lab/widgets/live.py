@@ -7,8 +7,7 @@
   keeps what it returned or raised.
 * :class:`ResultView` shows how it ended: metrics or leaderboard, plots, the model to
   register.
-* :func:`run_arguments` checks the choices before a thread starts; :func:`shows_errors`
-  turns a handler's exception into the status line.
+* :func:`run_arguments` checks the choices before a thread starts.
 * :class:`StaticCopy` leaves an HTML summary and a PNG plot in the cell's output with
   display ids, so that a notebook executed headless (papermill, nbconvert) or read without
   the widget state still shows the result.
@@ -17,18 +16,18 @@
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from lepton_lab.errors import InvalidInput, LeptonLabError
+from lepton_lab.errors import InvalidInput
 from lepton_lab.training import Leaderboard, get_family
+from lepton_lab.widgets.controls import ipython_shell
 from lepton_lab.widgets.train_render import (
     figure_png,
     leaderboard_html,
@@ -50,9 +49,7 @@ __all__ = [
     "StaticCopy",
     "done_message",
     "epoch_budgets",
-    "ipython_shell",
     "run_arguments",
-    "shows_errors",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,13 +57,6 @@ log = logging.getLogger(__name__)
 
 def _esc(value: object) -> str:
     return html.escape(str(value))
-
-
-def ipython_shell() -> Any:
-    """The running IPython shell, or None in plain Python (a script, a test)."""
-    from IPython import get_ipython
-
-    return get_ipython()
 
 
 class LiveView:
@@ -387,36 +377,3 @@ def run_arguments(
         "params": checked[models[0]] if single else checked,
         **settings,
     }
-
-
-class Says(Protocol):
-    """A widget with a status line."""
-
-    def _say(self, message: str, *, error: bool = False) -> None: ...
-
-
-S = TypeVar("S", bound=Says)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def shows_errors(handler: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R | None]:
-    """Run a handler so that any error becomes the status line, not a lost traceback.
-
-    A widget callback that raises only logs to the browser console.  Lepton Lab errors are
-    shown as their message; anything else as ``ExceptionClass: message`` (and logged).
-    """
-
-    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
-        self._say("")
-        try:
-            return handler(self, *args, **kwargs)
-        except LeptonLabError as exc:
-            self._say(exc.message, error=True)
-        except Exception as exc:
-            log.exception("widget handler %s failed", handler.__name__)
-            self._say(f"{type(exc).__name__}: {exc}", error=True)
-        return None
-
-    functools.update_wrapper(run, handler)
-    return run

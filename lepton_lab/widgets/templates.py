@@ -21,10 +21,10 @@ from traitlets import Unicode
 from lepton_lab.client.templates import Templates
 from lepton_lab.errors import InvalidInput
 from lepton_lab.widgets import jobs_render as draw
+from lepton_lab.widgets.controls import shows_errors
 from lepton_lab.widgets.forms import ParameterForm
 from lepton_lab.widgets.jobs import JobMonitor, close_all
 from lepton_lab.widgets.layout import StaticHTML, responsive
-from lepton_lab.widgets.live import shows_errors
 from lepton_lab.widgets.train_render import status_html
 
 if TYPE_CHECKING:

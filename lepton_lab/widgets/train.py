@@ -32,6 +32,7 @@ from lepton_lab.training import Leaderboard, Throttle, TrainResult, get_family, 
 from lepton_lab.training import train as run_training
 from lepton_lab.training.tasks import TASKS
 from lepton_lab.widgets import train_render as draw
+from lepton_lab.widgets.controls import ipython_shell, shows_errors
 from lepton_lab.widgets.layout import StaticHTML, responsive
 from lepton_lab.widgets.live import (
     BackgroundRun,
@@ -40,9 +41,7 @@ from lepton_lab.widgets.live import (
     StaticCopy,
     done_message,
     epoch_budgets,
-    ipython_shell,
     run_arguments,
-    shows_errors,
 )
 
 __all__ = ["NO_GALLERY", "TrainWidget"]
