@@ -30,6 +30,15 @@ type Body<Op extends keyof operations> = JsonBody<
 export type JobSubmission = Body<'jobs_submit'>;
 export type TemplatePublication = Body<'templates_publish'>;
 export type ModelUpdate = Body<'models_update'>;
+export type DatasetUpdate = Body<'datasets_update'>;
+
+/** A search's filters and the page wanted (`limit` 1 to 500, `offset` from 0). */
+export interface SearchQuery {
+  q?: string;
+  team?: string;
+  limit?: number;
+  offset?: number;
+}
 
 /** A page of a search, as `GET /datasets`, `/models` and `/jobs` answer. */
 export interface Page<T> {
@@ -129,13 +138,14 @@ export class LeptonApi {
     return this.request('GET', 'teams');
   }
 
-  datasets(
-    query: { q?: string; team?: string; limit?: number } = {}
-  ): Promise<Page<Dataset>> {
+  datasets(query: SearchQuery = {}): Promise<Page<Dataset>> {
     return this.request('GET', `datasets${queryString({ limit: 200, ...query })}`);
   }
   dataset(ref: string): Promise<Dataset> {
     return this.request('GET', apiPath('datasets', ref));
+  }
+  updateDataset(ref: string, update: DatasetUpdate): Promise<Dataset> {
+    return this.request('PATCH', apiPath('datasets', ref), update);
   }
   datasetVersions(ref: string): Promise<{ items: DatasetVersion[] }> {
     return this.request('GET', apiPath('datasets', ref, 'versions'));
@@ -151,9 +161,7 @@ export class LeptonApi {
     return this.request('GET', `${path}${queryString({ limit })}`);
   }
 
-  models(
-    query: { q?: string; team?: string; limit?: number } = {}
-  ): Promise<Page<Model>> {
+  models(query: SearchQuery = {}): Promise<Page<Model>> {
     return this.request('GET', `models${queryString({ limit: 200, ...query })}`);
   }
   model(ref: string): Promise<Model> {
@@ -180,7 +188,7 @@ export class LeptonApi {
   }
 
   jobs(
-    query: { user?: string; status?: string; limit?: number } = {}
+    query: { user?: string; status?: string; limit?: number; offset?: number } = {}
   ): Promise<Page<Job>> {
     return this.request('GET', `jobs${queryString({ limit: 100, ...query })}`);
   }

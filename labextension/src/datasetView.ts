@@ -1,5 +1,6 @@
 /** A dataset's tab: card, versions, profile with histograms, preview, the load line. */
-import type { DatasetVersion } from './api';
+import type { Dataset, DatasetUpdate, DatasetVersion, WhoAmI } from './api';
+import { Card } from './card';
 import { histogram } from './charts';
 import { Context, copyButton, h, replace, table } from './dom';
 
@@ -10,8 +11,10 @@ import {
   formatAgo,
   formatBytes,
   formatCount,
-  formatValue
+  formatValue,
+  mayEdit
 } from './logic';
+import { REFRESH } from './sidebar';
 import { button, section, View } from './view';
 
 /** The command that inserts code into the active notebook. */
@@ -32,9 +35,10 @@ export class DatasetView extends View {
 
   async load(): Promise<void> {
     const { api, trans } = this.ctx;
-    const [dataset, versions] = await Promise.all([
+    const [dataset, versions, me] = await Promise.all([
       api.dataset(this.ref),
-      api.datasetVersions(this.ref)
+      api.datasetVersions(this.ref),
+      api.whoami()
     ]);
     this.versions = versions.items;
     const select = h(
@@ -53,19 +57,10 @@ export class DatasetView extends View {
       h('h2', {}, dataset.ref),
       h(
         'p',
-        { class: 'jp-LeptonLab-description' },
-        dataset.description || trans.__('No description.')
-      ),
-      h(
-        'p',
         { class: 'jp-LeptonLab-meta' },
-        trans.__(
-          'owner %1 · %2 · tags: %3',
-          dataset.owner,
-          dataset.visibility,
-          dataset.tags.join(', ') || '–'
-        )
+        trans.__('owner %1 · updated %2', dataset.owner, formatAgo(dataset.updated_at))
       ),
+      this.card(dataset, me),
       section(
         trans.__('Versions'),
         table(
@@ -103,6 +98,28 @@ export class DatasetView extends View {
       select.value = String(chosen.version);
       await this.showVersion(chosen.version);
     }
+  }
+
+  /** The card: its description as markdown; editable by its owner and team editors. */
+  private card(dataset: Dataset, me: WhoAmI): HTMLElement {
+    const { api, trans, commands } = this.ctx;
+    return new Card(this.ctx, {
+      values: {
+        texts: { description: dataset.description },
+        tags: dataset.tags,
+        visibility: dataset.visibility
+      },
+      editable: mayEdit(me, dataset.team, dataset.owner),
+      save: async ({ texts, tags, visibility }) => {
+        await api.updateDataset(dataset.ref, {
+          description: texts.description,
+          tags,
+          visibility: visibility as DatasetUpdate['visibility']
+        });
+        void commands.execute(REFRESH);
+        await this.attempt(() => this.load(), trans.__('Card saved.'));
+      }
+    }).node;
   }
 
   private async showVersion(version: number): Promise<void> {

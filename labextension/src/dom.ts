@@ -102,6 +102,9 @@ export interface Context {
   commands: CommandRegistry;
   /** Milliseconds between two polls of a live view. */
   pollInterval(): number;
+  /** User text (a card, a description) rendered as markdown by JupyterLab's rendermime,
+   * sanitized as a notebook's markdown is. */
+  markdown(text: string): HTMLElement;
 }
 
 /** The error message of a failed call, for the user. */

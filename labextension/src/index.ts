@@ -20,6 +20,7 @@ import {
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
@@ -30,11 +31,12 @@ import { LeptonApi } from './api';
 import { DatasetView, INSERT } from './datasetView';
 import { Context, errorText } from './dom';
 import { JobsPanel } from './jobsPanel';
+import { markdownRenderer } from './markdown';
 import { JobView, OPEN_OUTPUT } from './jobView';
 import { datasetLoadLine, outputPath } from './logic';
 import { ModelView } from './modelView';
 import { RunNotebookView } from './runNotebookView';
-import { OPEN, Sidebar } from './sidebar';
+import { OPEN, REFRESH, Sidebar } from './sidebar';
 import { TemplateView } from './templateView';
 import { tab, View } from './view';
 
@@ -49,7 +51,7 @@ export const leptonIcon = new LabIcon({ name: 'lepton-lab:icon', svgstr: iconSvg
 export const CommandIDs = {
   ...Object.fromEntries(Object.entries(OPEN).map(([k, v]) => [k, v.command])),
   showSidebar: 'lepton-lab:show-sidebar',
-  refresh: 'lepton-lab:refresh',
+  refresh: REFRESH,
   openJobs: 'lepton-lab:open-jobs',
   runAsJob: 'lepton-lab:run-as-job',
   publishTemplate: 'lepton-lab:publish-template',
@@ -73,7 +75,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ILauncher,
     ISettingRegistry,
     IFileBrowserFactory,
-    INotebookTracker
+    INotebookTracker,
+    IRenderMimeRegistry
   ],
   activate
 };
@@ -87,7 +90,8 @@ function activate(
   launcher: ILauncher | null,
   settingRegistry: ISettingRegistry | null,
   browserFactory: IFileBrowserFactory | null,
-  notebooks: INotebookTracker | null
+  notebooks: INotebookTracker | null,
+  rendermime: IRenderMimeRegistry | null
 ): void {
   const trans = (translator ?? nullTranslator).load('lepton-lab');
   const { commands, serviceManager } = app;
@@ -102,7 +106,8 @@ function activate(
     api,
     trans,
     commands,
-    pollInterval: () => settings.pollInterval * 1000
+    pollInterval: () => settings.pollInterval * 1000,
+    markdown: markdownRenderer(rendermime)
   };
   if (settingRegistry) {
     void settingRegistry.load(PLUGIN_ID).then(loaded => {

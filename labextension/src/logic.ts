@@ -549,3 +549,43 @@ export function scheduleNext(schedule: { paused: boolean; next_due: string }): s
   const due = new Date(schedule.next_due);
   return Number.isNaN(due.getTime()) ? '' : due.toLocaleString();
 }
+
+/** Whether `me` may change the card of an item of `team` owned by `owner`: its owner, the
+ * team's editors and admins, and site admins (as the server's `require_edit` decides). */
+export function mayEdit(
+  me: { user: string; site_admin: boolean; teams: Record<string, string> } | null,
+  team: string,
+  owner: string
+): boolean {
+  return (
+    me !== null &&
+    (me.user === owner || hasRole(me.teams[team], 'editor', me.site_admin))
+  );
+}
+
+/** Tags typed as `risk, monthly` (commas or spaces between them), without repeats. */
+export function parseTags(text: string): string[] {
+  return [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map(t => t.trim())
+        .filter(Boolean)
+    )
+  ];
+}
+
+/** The field a server's refusal names (`tag 'A B' is not allowed…` names `tags`), or null.
+ * A field is named by its name, with `_` as a space or not, or by its singular. */
+export function errorField(message: string, fields: string[]): string | null {
+  const text = message.toLowerCase();
+  for (const field of fields) {
+    const names = [field, field.replace(/_/g, ' '), field.replace(/s$/, '')]
+      .filter(Boolean)
+      .map(n => n.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    if (names.some(n => new RegExp(`(^|[^a-z_])${n}([^a-z_]|$)`).test(text))) {
+      return field;
+    }
+  }
+  return null;
+}

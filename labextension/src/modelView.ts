@@ -1,6 +1,7 @@
 /** A model's tab: card (editable by those who may), versions with metrics, a chart over
  * versions, lineage with links, promote with the role check, the load code. */
-import type { Model, ModelVersion, WhoAmI } from './api';
+import type { Model, ModelUpdate, ModelVersion, WhoAmI } from './api';
+import { Card } from './card';
 import { lineChart } from './charts';
 import { Context, copyButton, h, replace, table } from './dom';
 import { INSERT } from './datasetView';
@@ -9,10 +10,11 @@ import {
   formatValue,
   hasRole,
   lineage,
+  mayEdit,
   metricSeries,
   modelLoadLine
 } from './logic';
-import { OPEN } from './sidebar';
+import { OPEN, REFRESH } from './sidebar';
 import { button, commandLink, section, View } from './view';
 
 /** The aliases offered in the promote form. */
@@ -130,55 +132,31 @@ export class ModelView extends View {
     );
   }
 
+  /** The card: each field as markdown, tags and visibility; editable by its owner and
+   * team editors (the same component as a dataset's). */
   private card(): HTMLElement {
-    const { trans, api } = this.ctx;
+    const { api, trans } = this.ctx;
     const model = this.model!;
     const fields = Object.keys(model.card).length
       ? Object.keys(model.card)
       : ['description', 'intended_use'];
-    const editable = model.owner === this.me?.user || this.may('editor');
-    if (!editable) {
-      return section(
-        trans.__('Card'),
-        h(
-          'dl',
-          {},
-          fields.flatMap(f => [
-            h('dt', {}, f.replace(/_/g, ' ')),
-            h('dd', {}, String(model.card[f] ?? ''))
-          ])
-        )
-      );
-    }
-    const areas = fields.map(f =>
-      h(
-        'textarea',
-        {
-          class: 'jp-mod-styled',
-          'aria-label': f.replace(/_/g, ' '),
-          rows: 2,
-          'data-field': f
-        },
-        String(model.card[f] ?? '')
-      )
-    );
-    return section(
-      trans.__('Card'),
-      h(
-        'div',
-        { class: 'jp-LeptonLab-card' },
-        fields.map((f, i) => h('label', {}, f.replace(/_/g, ' '), areas[i]))
-      ),
-      button(
-        trans.__('Save card'),
-        () =>
-          void this.attempt(async () => {
-            const card: Record<string, string> = {};
-            areas.forEach(a => (card[a.dataset.field!] = a.value));
-            this.model = await api.updateModel(model.ref, { card });
-          }, trans.__('Card saved.'))
-      )
-    );
+    return new Card(this.ctx, {
+      values: {
+        texts: Object.fromEntries(fields.map(f => [f, String(model.card[f] ?? '')])),
+        tags: model.tags,
+        visibility: model.visibility
+      },
+      editable: mayEdit(this.me, model.team, model.owner),
+      save: async ({ texts, tags, visibility }) => {
+        await api.updateModel(model.ref, {
+          card: texts,
+          tags,
+          visibility: visibility as ModelUpdate['visibility']
+        });
+        void this.ctx.commands.execute(REFRESH);
+        await this.attempt(() => this.load(), trans.__('Card saved.'));
+      }
+    }).node;
   }
 
   private chart(): HTMLElement | null {

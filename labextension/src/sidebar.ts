@@ -1,8 +1,11 @@
 /**
  * The Lepton Lab sidebar: a search box and a team filter over four sections (Datasets,
  * Models, Templates, Jobs). Arrow keys move the selection in a list, Enter opens it.
+ * Datasets, models and jobs come a page at a time: "Load more" under a list fetches the
+ * next page; the team filter is the server's too, so that it reaches past the first page.
  */
 import { Widget } from '@lumino/widgets';
+import type { LeptonApi } from './api';
 import { Context, errorText, h, replace } from './dom';
 import {
   filterListed,
@@ -12,6 +15,7 @@ import {
   Listed,
   moveSelection
 } from './logic';
+import { PagedList, wholePage } from './paging';
 
 /** The commands that open each kind of item, and the argument they take. */
 export const OPEN = {
@@ -23,6 +27,108 @@ export const OPEN = {
 
 export type SectionName = keyof typeof OPEN;
 
+/** The command that fetches the sidebar's lists again. */
+export const REFRESH = 'lepton-lab:refresh';
+
+/** Items per page of each list (the jobs, newest first, come in smaller pages). */
+export const PAGE_SIZE: Record<SectionName, number> = {
+  datasets: 200,
+  models: 200,
+  templates: 200,
+  jobs: 50
+};
+
+/** The paged lists of the four sections, as sidebar items; `team()` is the team chosen
+ * ('' for all), passed to the searches that take one. */
+export function sectionLists(
+  api: LeptonApi,
+  rows: string,
+  team: () => string
+): Record<SectionName, PagedList<Listed>> {
+  const key = (item: Listed) => item.key;
+  const teamQuery = () => team() || undefined;
+  return {
+    datasets: new PagedList(
+      async (offset, limit) => {
+        const page = await api.datasets({ team: teamQuery(), limit, offset });
+        return {
+          ...page,
+          items: page.items.map(d => ({
+            key: d.ref,
+            label: d.ref,
+            detail: `@${d.latest_version} · ${formatCount(d.rows)} ${rows}`,
+            team: d.team,
+            text: [d.ref, d.description, ...d.tags].join(' ')
+          }))
+        };
+      },
+      key,
+      PAGE_SIZE.datasets
+    ),
+    models: new PagedList(
+      async (offset, limit) => {
+        const page = await api.models({ team: teamQuery(), limit, offset });
+        return {
+          ...page,
+          items: page.items.map(m => ({
+            key: m.ref,
+            label: m.ref,
+            detail: [`@${m.latest_version}`, ...Object.keys(m.aliases ?? {})].join(
+              ' · '
+            ),
+            team: m.team,
+            text: [m.ref, m.task, ...m.tags].join(' ')
+          }))
+        };
+      },
+      key,
+      PAGE_SIZE.models
+    ),
+    // Templates are answered whole.
+    templates: new PagedList(
+      async () => {
+        const templates = await api.templates();
+        return wholePage(
+          templates.items.map(t => {
+            const name = t.team && !t.builtin ? `${t.team}/${t.name}` : t.name;
+            return {
+              key: name,
+              label: t.title || name,
+              detail: name,
+              team: t.team,
+              text: [name, t.title, t.description, ...t.tags].join(' ')
+            };
+          })
+        );
+      },
+      key,
+      PAGE_SIZE.templates
+    ),
+    // `GET /jobs` has no team filter: the jobs are filtered here only.
+    jobs: new PagedList(
+      async (offset, limit) => {
+        const page = await api.jobs({ limit, offset });
+        return {
+          ...page,
+          items: page.items.map(j => ({
+            key: j.id,
+            label: jobTitle(j),
+            detail: `${j.status} · ${formatAgo(j.created_at)}`,
+            team: j.team,
+            text: [j.id, j.template, j.status, j.submitted_by].join(' ')
+          }))
+        };
+      },
+      key,
+      PAGE_SIZE.jobs
+    )
+  };
+}
+
+/** The sections whose search takes the team (so a team's items past the first page
+ * show); the others are filtered here. */
+const SERVER_TEAM: SectionName[] = ['datasets', 'models'];
+
 /** The sidebar widget. */
 export class Sidebar extends Widget {
   private readonly search: HTMLInputElement;
@@ -30,12 +136,13 @@ export class Sidebar extends Widget {
   private readonly status: HTMLElement;
   private readonly lists = new Map<SectionName, HTMLUListElement>();
   private readonly counts = new Map<SectionName, HTMLElement>();
-  private items: Record<SectionName, Listed[]> = {
-    datasets: [],
-    models: [],
-    templates: [],
-    jobs: []
-  };
+  private readonly more = new Map<SectionName, HTMLButtonElement>();
+  private readonly titles: Record<SectionName, string>;
+  private readonly paged: Record<SectionName, PagedList<Listed>>;
+  /** The key of each list's selected item, kept across polls and pages. */
+  private readonly selected = new Map<SectionName, string>();
+  /** Every team seen so far: the filter's choices (a filtered list shows only one). */
+  private readonly teams = new Set<string>();
   private timer = 0;
 
   constructor(private readonly ctx: Context) {
@@ -56,10 +163,11 @@ export class Sidebar extends Widget {
       {
         class: 'jp-mod-styled jp-LeptonLab-team',
         'aria-label': trans.__('Team'),
-        onChange: () => this.render()
+        onChange: () => void this.teamChanged()
       },
       h('option', { value: '' }, trans.__('All teams'))
     );
+    this.paged = sectionLists(ctx.api, trans.__('rows'), () => this.team.value);
     const refresh = h(
       'button',
       {
@@ -75,7 +183,7 @@ export class Sidebar extends Widget {
       h('div', { class: 'jp-LeptonLab-toolbar' }, this.search, this.team, refresh)
     );
     this.node.appendChild(this.status);
-    const titles: Record<SectionName, string> = {
+    this.titles = {
       datasets: trans.__('Datasets'),
       models: trans.__('Models'),
       templates: trans.__('Templates'),
@@ -86,74 +194,42 @@ export class Sidebar extends Widget {
         class: 'jp-LeptonLab-list',
         role: 'listbox',
         tabindex: 0,
-        'aria-label': titles[name],
+        'aria-label': this.titles[name],
         'data-section': name,
         onKeydown: (event: KeyboardEvent) => this.onKey(name, event)
       });
       const count = h('span', { class: 'jp-LeptonLab-count' });
+      const more = h(
+        'button',
+        {
+          class: 'jp-LeptonLab-button jp-LeptonLab-more',
+          type: 'button',
+          hidden: true,
+          'data-section': name,
+          onClick: () => void this.loadMore(name)
+        },
+        trans.__('Load more')
+      );
       this.lists.set(name, list);
       this.counts.set(name, count);
+      this.more.set(name, more);
       this.node.appendChild(
         h(
           'details',
           { class: 'jp-LeptonLab-section', open: true, 'data-section': name },
-          h('summary', {}, titles[name], ' ', count),
-          list
+          h('summary', {}, this.titles[name], ' ', count),
+          list,
+          more
         )
       );
     }
   }
 
-  /** Fetches the four lists again, and polls the jobs every `pollInterval`. */
+  /** Fetches the four lists again (as many items as were loaded), and polls them every
+   * four `pollInterval`s. */
   async refresh(): Promise<void> {
-    const { api, trans } = this.ctx;
     window.clearTimeout(this.timer);
-    try {
-      const [datasets, models, templates, jobs] = await Promise.all([
-        api.datasets(),
-        api.models(),
-        api.templates(),
-        api.jobs({ limit: 50 })
-      ]);
-      this.items = {
-        datasets: datasets.items.map(d => ({
-          key: d.ref,
-          label: d.ref,
-          detail: `@${d.latest_version} · ${formatCount(d.rows)} ${trans.__('rows')}`,
-          team: d.team,
-          text: [d.ref, d.description, ...d.tags].join(' ')
-        })),
-        models: models.items.map(m => ({
-          key: m.ref,
-          label: m.ref,
-          detail: [`@${m.latest_version}`, ...Object.keys(m.aliases ?? {})].join(' · '),
-          team: m.team,
-          text: [m.ref, m.task, ...m.tags].join(' ')
-        })),
-        templates: templates.items.map(t => {
-          const name = t.team && !t.builtin ? `${t.team}/${t.name}` : t.name;
-          return {
-            key: name,
-            label: t.title || name,
-            detail: name,
-            team: t.team,
-            text: [name, t.title, t.description, ...t.tags].join(' ')
-          };
-        }),
-        jobs: jobs.items.map(j => ({
-          key: j.id,
-          label: jobTitle(j),
-          detail: `${j.status} · ${formatAgo(j.created_at)}`,
-          team: j.team,
-          text: [j.id, j.template, j.status, j.submitted_by].join(' ')
-        }))
-      };
-      replace(this.status);
-      this.fillTeams();
-      this.render();
-    } catch (error) {
-      replace(this.status, trans.__('Could not load Lepton Lab: %1', errorText(error)));
-    }
+    await this.reload(Object.keys(OPEN) as SectionName[], false);
     if (this.isAttached) {
       this.timer = window.setTimeout(
         () => void this.refresh(),
@@ -170,23 +246,92 @@ export class Sidebar extends Widget {
     window.clearTimeout(this.timer);
   }
 
+  /** Reloads `names` (from their first page when `reset`), then shows them. */
+  private async reload(names: SectionName[], reset: boolean): Promise<void> {
+    const { trans } = this.ctx;
+    try {
+      await Promise.all(names.map(name => this.paged[name].reload(reset)));
+      replace(this.status);
+    } catch (error) {
+      replace(this.status, trans.__('Could not load Lepton Lab: %1', errorText(error)));
+    }
+    this.fillTeams();
+    this.render();
+  }
+
+  /** A new team: narrowed here at once, then fetched again by the searches that take it. */
+  private async teamChanged(): Promise<void> {
+    this.render();
+    await this.reload(SERVER_TEAM, true);
+  }
+
+  /** Fetches a section's next page; the selection moves to its first new item. */
+  private async loadMore(name: SectionName): Promise<void> {
+    const { trans } = this.ctx;
+    const button = this.more.get(name)!;
+    const paged = this.paged[name];
+    const before = paged.items.length;
+    button.disabled = true;
+    try {
+      await paged.more();
+      replace(this.status);
+    } catch (error) {
+      replace(this.status, trans.__('Could not load more: %1', errorText(error)));
+    } finally {
+      button.disabled = false;
+    }
+    const shown = new Set(this.shown(name).map(item => item.key));
+    const first = paged.items.slice(before).find(item => shown.has(item.key));
+    if (first) {
+      this.selected.set(name, first.key);
+    }
+    this.fillTeams();
+    this.render();
+    if (first) {
+      // Scrolled to, so that the new page shows where the list ended.
+      this.select(
+        name,
+        this.shown(name).findIndex(item => item.key === first.key)
+      );
+    }
+    if (!paged.hasMore) {
+      // The button is gone: keep the keyboard in this section.
+      this.lists.get(name)!.focus();
+    }
+  }
+
   private fillTeams(): void {
-    const teams = new Set<string>();
-    for (const list of Object.values(this.items)) {
-      list.forEach(item => item.team && teams.add(item.team));
+    for (const paged of Object.values(this.paged)) {
+      paged.items.forEach(item => item.team && this.teams.add(item.team));
     }
     const chosen = this.team.value;
     replace(
       this.team,
       h('option', { value: '' }, this.ctx.trans.__('All teams')),
-      [...teams].sort().map(t => h('option', { value: t }, t))
+      [...this.teams].sort().map(t => h('option', { value: t }, t))
     );
-    this.team.value = teams.has(chosen) ? chosen : '';
+    this.team.value = this.teams.has(chosen) ? chosen : '';
+  }
+
+  /** The items of section `name` that the search and the team let through. */
+  private shown(name: SectionName): Listed[] {
+    return filterListed(
+      [...this.paged[name].items],
+      this.search.value,
+      this.team.value
+    );
   }
 
   private render(): void {
+    const { trans } = this.ctx;
     for (const [name, list] of this.lists) {
-      const shown = filterListed(this.items[name], this.search.value, this.team.value);
+      const paged = this.paged[name];
+      const shown = this.shown(name);
+      const selectedKey = this.selected.get(name);
+      const selected = Math.max(
+        0,
+        shown.findIndex(item => item.key === selectedKey)
+      );
       replace(this.counts.get(name)!, `(${shown.length})`);
       replace(
         list,
@@ -196,11 +341,11 @@ export class Sidebar extends Widget {
             {
               class: 'jp-LeptonLab-item',
               role: 'option',
-              'aria-selected': index === 0 ? 'true' : 'false',
+              'aria-selected': index === selected ? 'true' : 'false',
               'data-key': item.key,
               title: item.key,
               onClick: () => {
-                this.select(list, index);
+                this.select(name, index);
                 this.open(name, item.key);
               }
             },
@@ -209,14 +354,27 @@ export class Sidebar extends Widget {
           )
         )
       );
+      const more = this.more.get(name)!;
+      more.hidden = !paged.hasMore;
+      const loaded = trans.__(
+        '%1 of %2 loaded',
+        formatCount(paged.items.length),
+        formatCount(paged.total)
+      );
+      more.title = loaded;
+      more.setAttribute(
+        'aria-label',
+        trans.__('Load more %1 (%2)', this.titles[name].toLowerCase(), loaded)
+      );
     }
   }
 
-  private select(list: HTMLUListElement, index: number): void {
+  private select(name: SectionName, index: number): void {
+    const list = this.lists.get(name)!;
     Array.from(list.children).forEach((child, i) => {
       child.setAttribute('aria-selected', i === index ? 'true' : 'false');
       if (i === index) {
-        list.setAttribute('aria-activedescendant', '');
+        this.selected.set(name, (child as HTMLElement).dataset.key!);
         (child as HTMLElement).scrollIntoView?.({ block: 'nearest' });
       }
     });
@@ -234,7 +392,7 @@ export class Sidebar extends Widget {
     const next = moveSelection(event.key, Math.max(0, current), children.length);
     if (next !== null) {
       event.preventDefault();
-      this.select(list, next);
+      this.select(name, next);
     }
   }
 

@@ -60,7 +60,13 @@ export class TemplateView extends View {
         ' ',
         template.tags.map(t => h('span', { class: 'jp-LeptonLab-badge' }, t))
       ),
-      h('p', { class: 'jp-LeptonLab-description' }, template.description || ''),
+      template.description
+        ? h(
+            'div',
+            { class: 'jp-LeptonLab-description' },
+            this.ctx.markdown(template.description)
+          )
+        : null,
       section(
         trans.__('Parameters'),
         form.node,

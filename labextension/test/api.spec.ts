@@ -37,6 +37,33 @@ describe('LeptonApi', () => {
     expect(calls[0].init.method).toBe('GET');
   });
 
+  it('asks for a page from an offset', async () => {
+    const { calls, fetcher } = fake(200, { items: [], total: 0 });
+    await new LeptonApi('/', fetcher).models({ team: 'agri', limit: 200, offset: 400 });
+    expect(calls[0].url).toBe('/lepton/api/v1/models?limit=200&team=agri&offset=400');
+    await new LeptonApi('/', fetcher).jobs({ limit: 50, offset: 50 });
+    expect(calls[1].url).toBe('/lepton/api/v1/jobs?limit=50&offset=50');
+  });
+
+  it("changes a dataset's card with PATCH and says why not", async () => {
+    const ok = fake(200, { ref: 'agri/wine', description: '# Wine' });
+    const dataset = await new LeptonApi('/', ok.fetcher).updateDataset('agri/wine', {
+      description: '# Wine',
+      tags: ['chemistry']
+    });
+    expect(dataset.description).toBe('# Wine');
+    expect(ok.calls[0].url).toBe('/lepton/api/v1/datasets/agri/wine');
+    expect(ok.calls[0].init.method).toBe('PATCH');
+    expect(JSON.parse(String(ok.calls[0].init.body))).toEqual({
+      description: '# Wine',
+      tags: ['chemistry']
+    });
+    const refused = fake(403, { error: 'Forbidden', message: 'needs the editor role' });
+    await expect(
+      new LeptonApi('/', refused.fetcher).updateDataset('agri/wine', { tags: [] })
+    ).rejects.toMatchObject({ status: 403, message: 'needs the editor role' });
+  });
+
   it('keeps the slash of team/name refs and encodes the rest', () => {
     expect(apiPath('datasets', 'agri/wine', 'versions', 2, 'profile')).toBe(
       'datasets/agri/wine/versions/2/profile'

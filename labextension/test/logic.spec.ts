@@ -4,6 +4,7 @@ import {
   changedParameters,
   collectParameters,
   datasetLoadLine,
+  errorField,
   filterListed,
   formatAgo,
   formatBytes,
@@ -15,11 +16,13 @@ import {
   jobReason,
   lineage,
   linePath,
+  mayEdit,
   metricSeries,
   moveSelection,
   notebookParameters,
   outputPath,
   parseField,
+  parseTags,
   pythonLiteral,
   scheduleNext,
   scheduleTarget,
@@ -288,5 +291,50 @@ describe('schedules', () => {
     const next = scheduleNext({ paused: false, next_due: '2026-12-08T06:00:00+00:00' });
     expect(next).toBe(new Date('2026-12-08T06:00:00+00:00').toLocaleString());
     expect(scheduleNext({ paused: false, next_due: 'never' })).toBe('');
+  });
+});
+
+describe('cards', () => {
+  const me = (teams: Record<string, string>, siteAdmin = false) => ({
+    user: 'alice',
+    site_admin: siteAdmin,
+    teams
+  });
+
+  it('lets the owner, team editors and site admins edit', () => {
+    expect(mayEdit(me({}), 'agri', 'alice')).toBe(true);
+    expect(mayEdit(me({ agri: 'editor' }), 'agri', 'bob')).toBe(true);
+    expect(mayEdit(me({ agri: 'admin' }), 'agri', 'bob')).toBe(true);
+    expect(mayEdit(me({ agri: 'contributor' }), 'agri', 'bob')).toBe(false);
+    expect(mayEdit(me({ medical: 'editor' }), 'agri', 'bob')).toBe(false);
+    expect(mayEdit(me({}, true), 'agri', 'bob')).toBe(true);
+    expect(mayEdit(null, 'agri', 'alice')).toBe(false);
+  });
+
+  it('reads tags separated by commas or spaces, once each', () => {
+    expect(parseTags('risk, monthly  risk,,daily ')).toEqual([
+      'risk',
+      'monthly',
+      'daily'
+    ]);
+    expect(parseTags('  ')).toEqual([]);
+  });
+
+  it('finds the field a refusal names', () => {
+    const fields = ['description', 'intended_use', 'tags', 'visibility'];
+    expect(errorField("tag 'A B' is not allowed: use lowercase letters", fields)).toBe(
+      'tags'
+    );
+    expect(errorField('visibility must be one of private, team, org', fields)).toBe(
+      'visibility'
+    );
+    expect(errorField('intended use is too long', fields)).toBe('intended_use');
+    expect(errorField('description: at most 10000 characters', fields)).toBe(
+      'description'
+    );
+    // A word that only contains a field's name is not it.
+    expect(errorField('the descriptions table is locked', ['description'])).toBe(null);
+    expect(errorField('database is locked', fields)).toBe(null);
+    expect(errorField('a (weird) field failed', ['(weird)'])).toBe('(weird)');
   });
 });

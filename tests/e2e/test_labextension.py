@@ -4,9 +4,11 @@ JupyterLab and a job runner on the seeded workspace come from ``conftest.py``'s 
 fixture; one page is shared by the tests below, in order: the sidebar lists the demo's
 datasets, models, templates and jobs; a dataset opens and its load line lands in a
 notebook; a template runs from its form and its job is followed to success, in the Jobs
-panel too; "Run as job…" from the file browser on a plain notebook, whose output notebook
-opens; a promote; the dark theme in an 800 px window.  Screenshots go to the artifacts
-folder, and to ``$LEPTON_LAB_SCREENSHOTS`` (``docs/images``) for the docs.
+panel too; a dataset's card renders as markdown (sanitized) and is edited in place;
+"Run as job…" from the file browser on a plain notebook, whose output notebook opens; a
+promote; the dark theme in an 800 px window; the sidebar past its first page ("Load more",
+the team filter).  Screenshots go to the artifacts folder, and to
+``$LEPTON_LAB_SCREENSHOTS`` (``docs/images``) for the docs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -31,6 +34,15 @@ pytestmark = pytest.mark.timeout(300)
 JOB_TIMEOUT = 120
 #: A notebook without a parameters cell, run as it is.
 PLAIN = "plain.ipynb"
+#: The sidebar's page of datasets (``PAGE_SIZE`` in labextension/src/sidebar.ts).
+PAGE = 200
+#: A card that tries to run script: JupyterLab's sanitizer must leave none of it.
+HOSTILE_CARD = (
+    "# Irises\n\n**Measured** by hand, in centimetres.\n\n"
+    '<img src="x" onerror="window.__leptonXss = 1">'
+    "<script>window.__leptonXss = 2</script>\n\n"
+    "[a link](javascript:window.__leptonXss=3)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +140,62 @@ def test_a_dataset_opens_and_its_load_line_lands_in_a_notebook(
     view.get_by_role("button", name="Insert the load line into the active notebook").click()
     notebook = page.locator(".jp-NotebookPanel:visible")
     expect(notebook.locator(".jp-Cell").last).to_contain_text('ll.datasets.load("agri/wine@1")')
+
+
+def test_a_dataset_card_is_markdown_and_is_edited_in_place(
+    page: Page, lab: tuple[Lab, str], shots: Screenshots
+) -> None:
+    item(page, "datasets", "agri/iris").click()
+    view = page.locator(".jp-LeptonLab-datasetView:visible")
+    expect(view.locator("h2")).to_have_text("agri/iris")
+    card = view.locator(".jp-LeptonLab-card")
+    # The demo's description is markdown, rendered as a notebook renders it.
+    expect(card.locator(".jp-RenderedMarkdown strong").first).to_have_text("Source")
+    card.get_by_role("button", name="Edit the card").click()
+    editor = card.get_by_role("form", name="Edit the card")
+    description = editor.get_by_label("description")
+    expect(description).to_be_focused()
+    description.fill(HOSTILE_CARD)
+    tags = editor.get_by_label("tags")
+    tags.fill("flowers, Bad Tag!")
+    editor.get_by_role("button", name="Save card").click()
+    # The server's refusal stands beside the field it names; nothing was saved.
+    expect(editor.locator("[data-field='tags'] [role='alert']")).to_contain_text("not allowed")
+    expect(tags).to_have_attribute("aria-invalid", "true")
+    shots.take(page, "lab-02b-dataset-card", docs="lab-dataset-card")
+    tags.fill("flowers, tabular")
+    tags.press("Control+Enter")
+    expect(view.locator(".jp-LeptonLab-message")).to_have_text("Card saved.")
+    # The tab loaded again: the new card, sanitized as a notebook's markdown cell.
+    markdown = view.locator(".jp-LeptonLab-card .jp-RenderedMarkdown")
+    expect(markdown.locator("h1")).to_contain_text("Irises")  # and its ¶ anchor
+    expect(markdown.locator("strong")).to_have_text("Measured")
+    expect(markdown.locator("script, [onerror]")).to_have_count(0)
+    expect(markdown.locator("a[href^='javascript']")).to_have_count(0)
+    assert page.evaluate("() => window.__leptonXss") is None
+    expect(view.locator(".jp-LeptonLab-card .jp-LeptonLab-badge")).to_have_text(
+        ["flowers", "tabular"]
+    )
+    # The sidebar refreshed: its search finds the new words.
+    search = sidebar(page).get_by_label("Search datasets, models, templates and jobs")
+    search.fill("measured")
+    expect(section(page, "datasets").locator("li")).to_have_count(1)
+    expect(item(page, "datasets", "agri/iris")).to_be_visible()
+    search.fill("")
+    server, _ = lab
+    workspace, client = client_for(server.home)
+    try:
+        saved = client.datasets.get("agri/iris")
+    finally:
+        workspace.close()
+    assert saved.description == HOSTILE_CARD
+    assert saved.tags == ["flowers", "tabular"]
+    # Escape leaves the editor without saving.
+    view.get_by_role("button", name="Edit the card").click()
+    view.get_by_label("description").fill("not saved")
+    page.keyboard.press("Escape")
+    expect(view.get_by_role("button", name="Edit the card")).to_be_focused()
+    expect(view.locator(".jp-LeptonLab-card h1")).to_contain_text("Irises")
 
 
 def test_a_template_runs_from_its_form_and_is_followed_in_the_jobs_panel(
@@ -252,6 +320,55 @@ def test_dark_theme_in_an_800px_window(page: Page, shots: Screenshots) -> None:
     shots.take(page, "lab-08-dark-800px", docs="lab-dark-800px")
     palette(page, "Use Theme: JupyterLab Light")
     expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1)
+
+
+def test_the_sidebar_loads_more_than_a_page(
+    page: Page, lab: tuple[Lab, str], shots: Screenshots
+) -> None:
+    """Past the first page: "Load more" from the keyboard, the team filter on the server.
+    (Last of the page's tests: the new datasets push the demo's past the first page.)"""
+    server, _ = lab
+    workspace, client = client_for(server.home)
+    try:
+        client.teams.create("bulk", title="Many datasets")
+        frame = pd.DataFrame({"x": [1, 2]})
+        for i in range(PAGE + 5):
+            client.datasets.register(frame, f"bulk/page-{i:03d}")
+        total = client.datasets.search(limit=1).total
+    finally:
+        workspace.close()
+    sidebar(page).get_by_role("button", name="Refresh").click()
+    datasets = section(page, "datasets")
+    more = sidebar(page).locator("button.jp-LeptonLab-more[data-section='datasets']")
+    expect(more).to_have_attribute("aria-label", f"Load more datasets ({PAGE} of {total} loaded)")
+    expect(datasets.locator("li")).to_have_count(PAGE)
+    # The newest come first: the demo's older datasets are not loaded yet…
+    expect(item(page, "datasets", "agri/wine")).to_have_count(0)
+    # …but the team filter is the server's too, so agri's show.
+    team = sidebar(page).get_by_label("Team")
+    team.select_option("agri")
+    expect(item(page, "datasets", "agri/wine")).to_be_visible()
+    expect(more).to_be_hidden()
+    team.select_option("")
+    expect(more).to_be_visible()
+    # From the keyboard: Tab from the list reaches the button, Enter loads the next page.
+    datasets.focus()
+    page.keyboard.press("Tab")
+    expect(more).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(datasets.locator("li")).to_have_count(total)
+    expect(more).to_be_hidden()
+    expect(datasets).to_be_focused()
+    selected = datasets.locator("li[aria-selected='true']")
+    expect(selected).to_have_count(1)
+    # The selection is on the first item of the new page (newest first: page-204 to
+    # page-005 made the first page); the search covers every page.
+    expect(selected).to_have_attribute("data-key", "bulk/page-004")
+    search = sidebar(page).get_by_label("Search datasets, models, templates and jobs")
+    search.fill("wine")
+    expect(datasets.locator("li")).to_have_count(1)
+    search.fill("")
+    shots.take(page, "lab-09-load-more")
 
 
 def test_notebook_7_shows_run_as_job_in_the_notebook_toolbar(
