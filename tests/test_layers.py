@@ -26,6 +26,8 @@ Three rules:
     - ``cli`` imports ``demo``: the ``lepton-lab demo`` and ``lepton-lab lab`` commands
       seed and open the demo workspace.  ``demo`` imports no other surface (it works
       through the client), so the two cannot form a cycle.
+    - ``cli`` imports ``server``: ``lepton-lab models serve`` runs the serving processes
+      of :mod:`lepton_lab.server.serving`.  ``server`` imports no other surface.
 
     ``widgets`` and ``server`` import no other surface (``server`` reaches ``contract``
     and ``client`` as the layer below).  These are what the code does today; a new
@@ -88,6 +90,7 @@ SIBLINGS = frozenset(
     {
         ("lepton_lab.client", "lepton_lab.contract"),
         ("lepton_lab.cli", "lepton_lab.demo"),
+        ("lepton_lab.cli", "lepton_lab.server"),
     }
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -20,7 +21,7 @@ from lepton_lab.gallery.info import ModelInfo
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["models", "read_rows"]
+__all__ = ["models", "read_rows", "serve"]
 
 # Columns of a comparison that say which measurement a row is; the rest are metrics.
 _COMPARE_KEYS = ("version", "aliases", "family", "dataset", "split")
@@ -162,6 +163,55 @@ def predict(state: CliState, ref: str, rows: IO[bytes], proba: bool) -> None:
         output.emit_json(answer)
         return
     click.echo(_predictions_frame(answer).to_csv(index=False), nl=False)
+
+
+@models.command()
+@click.argument("ref")
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8891, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Processes accepting on the port, each with the model loaded (about one per core).",
+)
+@click.option(
+    "--tokens-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=(
+        "JSON object of API token -> user (or {user, expires}), as lepton-lab serve takes. "
+        "Without it: one token made at start, acting as you, on a loopback address only."
+    ),
+)
+@pass_state
+def serve(
+    state: CliState, ref: str, ip: str, port: int, workers: int, tokens_file: Path | None
+) -> None:
+    """Serve model REF's predict endpoint in processes of its own (like mlflow models serve).
+
+    The same POST /lepton/api/v1/models/<team>/<name>/versions/<version>/predict, bodies
+    and errors as the REST API, for REF's versions; the version REF names is loaded at
+    start. Every request needs a token, and its caller must be able to see the model.
+    Requests that arrive together are predicted in one call. Runs on the workspace itself
+    (--home or --database-url), until Ctrl-C or SIGTERM.
+
+    Example: lepton-lab models serve finance/credit-risk@production --workers 4
+    --tokens-file tokens.json
+    """
+    from lepton_lab.client import LocalClient
+    from lepton_lab.server.serving import ServeOptions, serve_model
+
+    client = state.client
+    if not isinstance(client, LocalClient):
+        raise InvalidInput(
+            "models serve works on the workspace itself: run it where the workspace is "
+            "(pass --home or --database-url), not against LEPTON_LAB_URL"
+        )
+    settings = client.workspace.settings.replace(user=client.user)  # --user acts
+    state.close()  # each worker opens its own connections
+    options = ServeOptions(ref, ip=ip, port=port, workers=workers, tokens_file=tokens_file)
+    serve_model(settings, options, announce=lambda line: click.echo(line, err=True))
 
 
 def read_rows(data: bytes, name: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from sklearn.preprocessing import (
 )
 
 from lepton_lab.errors import InvalidInput
+from lepton_lab.gallery.candidate import json_safe
 from lepton_lab.training.preprocess import plan_columns
 
 __all__ = ["KINDS", "LoadedModel", "signature_of"]
@@ -155,6 +157,49 @@ class LoadedModel:
             # costs more than the final estimator on a few rows.
             features, model = model[:-1].transform(features), model[-1]
         return np.asarray(model.predict(features)), np.asarray(model.predict_proba(features))
+
+    def answer(self, rows: Rows) -> dict[str, Any]:
+        """What the predict endpoint answers for ``rows``, JSON-ready: ``model`` (this
+        version), ``predictions`` and, when the model gives them, ``classes`` and
+        ``probabilities`` (one row per row, one column per class)."""
+        return self._answer(*self.predict_with_proba(rows))
+
+    def answer_many(self, requests: Sequence[list[dict[str, Any]]]) -> list[Any]:
+        """:meth:`answer` for each request's JSON records, in one model call when it gives
+        the same answers: every row of every request has the same columns, in the same
+        order, with values of the same Python types (so the frame built from them has the
+        dtypes each request's own frame would have).  Otherwise, or when the rows are bad,
+        each request alone, so that each gets its own answer or error with its own row
+        numbers.  Each item is an answer or the exception its request raised."""
+        if len(requests) > 1 and _same_shape(requests):
+            try:
+                predictions, probabilities = self.predict_with_proba(
+                    [row for rows in requests for row in rows]
+                )
+            except Exception:  # some request is bad: each alone finds out which
+                pass
+            else:
+                answers, start = [], 0
+                for rows in requests:
+                    end = start + len(rows)
+                    part = None if probabilities is None else probabilities[start:end]
+                    answers.append(self._answer(predictions[start:end], part))
+                    start = end
+                return answers
+        return [self._answer_or_error(rows) for rows in requests]
+
+    def _answer_or_error(self, rows: Rows) -> Any:
+        try:
+            return self.answer(rows)
+        except Exception as exc:  # the request's own error, raised to its caller only
+            return exc
+
+    def _answer(self, predictions: np.ndarray[Any, Any], probabilities: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"model": self.ref, "predictions": _json_list(predictions)}
+        if probabilities is not None:
+            result["classes"] = json_safe(self.classes)
+            result["probabilities"] = np.asarray(probabilities, dtype=float).tolist()
+        return result
 
     def _input(self, rows: Rows) -> Any:
         checked = self.check(rows)
@@ -369,6 +414,25 @@ def _output(model: Any) -> dict[str, Any]:
     if classes is None:
         return {"kind": "value"}
     return {"kind": "class", "classes": _plain_list(classes)}
+
+
+def _same_shape(requests: Sequence[list[dict[str, Any]]]) -> bool:
+    """Whether every row has the first row's columns, in its order, with values of the same
+    Python types (an int where the first has an int, None where it has None)."""
+    first = [(key, type(value)) for key, value in requests[0][0].items()]
+    return all(
+        [(key, type(value)) for key, value in row.items()] == first
+        for rows in requests
+        for row in rows
+    )
+
+
+def _json_list(values: np.ndarray[Any, Any]) -> list[Any]:
+    """An array as JSON keeps it: numbers and booleans through ``tolist`` (exact), anything
+    else (labels held as objects) through a JSON round trip."""
+    if values.dtype.kind in "biuf":
+        return list(values.tolist())
+    return list(json_safe(list(values)))
 
 
 def _plain_list(values: Any) -> list[Any]:

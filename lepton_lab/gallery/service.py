@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from lepton_lab.errors import Conflict
 from lepton_lab.events import record_event
-from lepton_lab.gallery.candidate import Candidate, check_candidate, json_safe, prepare
+from lepton_lab.gallery.candidate import Candidate, check_candidate, prepare
 from lepton_lab.gallery.cards import auto_card, check_card, check_tags, merge_card
 from lepton_lab.gallery.changes import PROTECTED_ALIASES, ModelChanges
 from lepton_lab.gallery.info import ModelInfo, ModelVersionInfo
@@ -307,13 +307,8 @@ class ModelService(ModelChanges):
         return LoadedModel(model, ref=info.ref, task=info.task, signature=info.signature, info=info)
 
     def predict(self, actor: Actor, ref: str, rows: Any) -> dict[str, Any]:
-        """Predictions (and class probabilities when the model gives them) for JSON rows."""
-        loaded = self.load(actor, ref)
-        predictions, probabilities = loaded.predict_with_proba(rows)
-        result: dict[str, Any] = {"model": loaded.ref, "predictions": json_safe(list(predictions))}
-        if probabilities is not None:
-            result["classes"] = json_safe(list(loaded.classes))
-            result["probabilities"] = json_safe(probabilities.tolist())
-        return result
+        """Predictions (and class probabilities when the model gives them) for JSON rows:
+        :meth:`LoadedModel.answer <lepton_lab.gallery.loaded.LoadedModel.answer>`."""
+        return self.load(actor, ref).answer(rows)
 
     # -- change ---------------------------------------------------------------------------

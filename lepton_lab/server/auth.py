@@ -81,15 +81,25 @@ class StaticTokenIdentityProvider(IdentityProvider):
         token = request_token(handler.request.headers)
         if not token:
             return super().get_user(handler)
+        if self._lookup(token) is None:
+            return super().get_user(handler)  # perhaps the server's own token
+        user = self.token_user(token)
+        if user is None:
+            return None
+        handler._lepton_token_user = user
+        return User(username=user)
+
+    def token_user(self, token: str) -> str | None:
+        """The user a listed token names; None for a token not listed or expired (the
+        serving processes of ``lepton-lab models serve`` check tokens with this too)."""
         entry = self._lookup(token)
         if entry is None:
-            return super().get_user(handler)  # perhaps the server's own token
+            return None
         user, expires = _entry(entry)
         if expires is not None and expires <= datetime.now(UTC):
             self.log.warning("refused an expired API token of %s", user)
             return None
-        handler._lepton_token_user = user
-        return User(username=user)
+        return user
 
     def is_token_authenticated(self, handler: Any) -> bool:
         """API-token requests skip XSRF checks, as Jupyter's own token requests do."""
