@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as w
+from traitlets import HasTraits, Int, Unicode
 
 from lepton_lab.errors import LeptonLabError
+from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
 
 if TYPE_CHECKING:
@@ -74,23 +76,36 @@ class SyncedControls:
         self.page = max(self.page + pages, 0)
 
 
-class PagedBrowser(SyncedControls):
-    """Mixed into a catalog browser with ``query``, ``page``, ``page_size`` and ``total``
-    traits, one trait per filter, and :meth:`reload` / :meth:`refresh` of its own.
+class PagedBrowser(SyncedControls, HasTraits):
+    """Mixed into a catalog browser (datasets, models) with a ``query`` trait, a trait per
+    filter beyond ``team`` and ``tag``, and :meth:`reload` / :meth:`refresh` of its own.
 
     :meth:`_build_search` makes the shared controls, :meth:`_connect_search` wires them and
     :meth:`_show_page` updates them after each fetched page.
     """
 
+    team = Unicode(ANY, help="Only items of this team; '' for every team.")
+    tag = Unicode(ANY, help="Only items carrying this tag; '' for any tag.")
+    page = Int(0, min=0, help="The page of results shown, from 0: offset page * page_size.")
+    page_size = Int(20, min=1, max=MAX_LIMIT, help="Items per page; only one page is fetched.")
+    total = Int(0, read_only=True, help="How many items match the query and filters.")
+    selected = Unicode("", help="The item shown in the detail pane, 'team/name'; '' for none.")
+
     query: str
-    page_size: int
     filter_boxes: dict[str, w.Dropdown]
     """The dropdown of each filter trait (``team``, ``tag`` ...), in the order shown."""
+
+    detail: w.Box
+    """The pane of the item selected (hidden while none is)."""
+    status_line: w.HTML
+    version_box: w.Dropdown
 
     if TYPE_CHECKING:  # each browser's own, called by the shared controls
 
         def reload(self) -> None: ...
         def refresh(self) -> None: ...
+        def _on_selected(self) -> None: ...
+        def _on_version(self) -> None: ...
 
     def _build_search(self, what: str, filters: dict[str, str]) -> None:
         """The search box for ``what`` (datasets, models), a dropdown per filter trait, with
@@ -107,17 +122,27 @@ class PagedBrowser(SyncedControls):
         self.next_button = w.Button(description="Next", icon="arrow-right", disabled=True)
         self.page_label = w.Label()
 
+    def _arrange(self, search: list[w.Widget], results: w.Widget) -> None:
+        """The browser's rows: ``search`` (the box and filters), ``results``, the paging
+        controls, the detail pane (hidden until an item is selected), the status line."""
+        self.detail.layout.display = "none"
+        paging = w.HBox([self.previous_button, self.page_label, self.next_button])
+        self.children = [*search, results, paging, self.detail, self.status_line]
+
     def _connect_search(self) -> None:
-        """Search on the button, page on Previous / Next, start again on a new filter."""
+        """Search on the button, page on Previous / Next, start again on a new filter; a
+        selection opens the detail pane and a version picked shows that version."""
         w.link((self.search_box, "value"), (self, "query"))
         self.search_button.on_click(lambda _: self.reload())
         self.previous_button.on_click(lambda _: self._turn(-1))
         self.next_button.on_click(lambda _: self._turn(+1))
         for trait, box in self.filter_boxes.items():
             box.observe(self._control_changed(trait), names="value")
-        observe = self.observe  # type: ignore[attr-defined]
-        observe(self._on_filter, names=[*self.filter_boxes, "page_size"])
-        observe(lambda _: self.refresh(), names="page")
+        self.observe(self._on_filter, names=[*self.filter_boxes, "page_size"])
+        self.observe(lambda _: self.refresh(), names="page")
+        self.version_box.observe(self._control_changed("version"), names="value")
+        self.observe(lambda _: self._on_selected(), names="selected")
+        self.observe(lambda _: self._on_version(), names="version")
 
     def _on_filter(self, change: dict[str, Any]) -> None:
         """A new query or filter starts again from the first page."""
@@ -131,7 +156,7 @@ class PagedBrowser(SyncedControls):
 
     def _show_page(self, results: Page[Any], what: str) -> None:
         """Count, label and Previous / Next for the page of ``what`` just fetched."""
-        self.set_trait("total", results.total)  # type: ignore[attr-defined]
+        self.set_trait("total", results.total)
         self.page_label.value = render.page_label(results.offset, len(results), results.total, what)
         self.previous_button.disabled = self.page == 0
         self.next_button.disabled = results.next_offset is None

@@ -21,7 +21,6 @@ from traitlets import Int, Unicode
 
 from lepton_lab.client.datasets import Datasets
 from lepton_lab.errors import InvalidInput
-from lepton_lab.paging import MAX_LIMIT
 from lepton_lab.widgets import render
 from lepton_lab.widgets.controls import ANY, PagedBrowser, ipython_shell, shows_errors
 from lepton_lab.widgets.layout import StaticHTML, responsive
@@ -52,12 +51,6 @@ class DatasetBrowser(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
     """
 
     query = Unicode(ANY, help="Words searched in names, cards, tags and columns; '' lists all.")
-    team = Unicode(ANY, help="Only datasets of this team; '' for every team.")
-    tag = Unicode(ANY, help="Only datasets carrying this tag; '' for any tag.")
-    page = Int(0, min=0, help="The page of results shown, from 0: offset page * page_size.")
-    page_size = Int(20, min=1, max=MAX_LIMIT, help="Datasets per page; only one page is fetched.")
-    total = Int(0, read_only=True, help="How many datasets match the query and filters.")
-    selected = Unicode("", help="The dataset shown in the detail pane, 'team/name'; '' for none.")
     version = Int(0, min=0, help="The version of the selected dataset shown; 0 when none is.")
     status = Unicode("", read_only=True, help="The last message: what was loaded or what failed.")
 
@@ -110,25 +103,16 @@ class DatasetBrowser(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
                 w.HBox([self.variable_box, self.load_button]),
             ]
         )
-        self.detail.layout.display = "none"
-        self.children = [
-            w.HBox([self.search_box, self.search_button, self.team_box, self.tag_box]),
-            self.results_box,
-            w.HBox([self.previous_button, self.page_label, self.next_button]),
-            self.detail,
-            self.status_line,
-        ]
+        search = w.HBox([self.search_box, self.search_button, self.team_box, self.tag_box])
+        self._arrange([search], self.results_box)
 
     def _connect(self) -> None:
         """Wire controls to traits and traits to the API, in one place."""
         self._connect_search()
         self.load_button.on_click(lambda _: self.load_into_kernel())
-        self.version_box.observe(self._control_changed("version"), names="value")
         self.results_box.observe(self._control_changed("selected"), names="value")
         self.observe(self._on_filter, names="query")
         self.observe(self._on_page_size, names="page_size")
-        self.observe(lambda _: self._on_selected(), names="selected")
-        self.observe(lambda _: self._on_version(), names="version")
 
     # -- the result list -----------------------------------------------------------------
 

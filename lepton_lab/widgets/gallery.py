@@ -57,13 +57,7 @@ class ModelGallery(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
     """
 
     query = Unicode("", help="Words searched in model names, teams and tasks; '' lists all.")
-    team = Unicode(ANY, help="Only models of this team; '' for every team.")
     task = Unicode(ANY, help="Only models for this task (binary, regression, …); '' for any.")
-    tag = Unicode(ANY, help="Only models carrying this tag; '' for any tag.")
-    page = Int(0, min=0, help="The page of results shown, from 0: offset page * page_size.")
-    page_size = Int(20, min=1, max=MAX_LIMIT, help="Models per page; only one page is fetched.")
-    total = Int(0, read_only=True, help="How many models match the query and filters.")
-    selected = Unicode("", help="The model shown in the detail pane, 'team/name'; '' for none.")
     version = Int(0, min=0, help="The version shown, loaded and promoted; 0 when none is.")
     alias = Unicode("production", help="The alias Promote points at the version shown.")
     status = Unicode("", read_only=True, help="The last message: what was done or what failed.")
@@ -130,25 +124,15 @@ class ModelGallery(StaticHTML, PagedBrowser, w.VBox):  # type: ignore[misc]
                 self.message_line,
             ]
         )
-        self.detail.layout.display = "none"
-        self.children = [
-            w.HBox([self.search_box, self.search_button]),
-            w.HBox([self.team_box, self.task_box, self.tag_box]),
-            self.cards_box,
-            w.HBox([self.previous_button, self.page_label, self.next_button]),
-            self.detail,
-            self.status_line,
-        ]
+        search = w.HBox([self.search_box, self.search_button])
+        self._arrange([search, w.HBox(list(self.filter_boxes.values()))], self.cards_box)
 
     def _connect(self) -> None:
         """Wire controls to traits and traits to the API, in one place."""
         self._connect_search()
         w.link((self, "alias"), (self.alias_box, "value"))
         self.promote_button.on_click(lambda _: self.promote())
-        self.version_box.observe(self._control_changed("version"), names="value")
         self.observe(lambda _: self.reload(), names="query")
-        self.observe(lambda _: self._on_selected(), names="selected")
-        self.observe(lambda _: self._on_version(), names="version")
 
     def _select(self, ref: str) -> Callable[[w.Button], None]:
         """Open ``ref``; Open on the model already open fetches it again (new versions)."""
