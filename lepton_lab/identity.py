@@ -17,8 +17,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from lepton_lab.errors import InvalidInput, NotFound, PermissionDenied
@@ -32,8 +33,14 @@ __all__ = [
     "require_edit",
     "require_role",
     "require_visible",
+    "visible_clause",
     "visible_filter",
+    "visible_params",
 ]
+
+
+#: An asset table's column, from its ORM class or from its table.
+_Column = InstrumentedAttribute[str] | ColumnElement[str]
 
 
 class Role(enum.IntEnum):
@@ -125,15 +132,58 @@ def visible_filter(
     """:func:`can_see` as a SQL condition over an asset table's columns (same rule)."""
     if actor.is_site_admin:
         return true()
-    admin_of = [t for t, role in actor.roles.items() if role >= Role.admin]
+    values = visible_params(actor)
+    return _visible(
+        team, owner, visibility, values["viewer"], values["viewer_teams"], values["viewer_admin_of"]
+    )
+
+
+def visible_clause(
+    *,
+    team: _Column,
+    owner: _Column,
+    visibility: _Column,
+    site_admin: bool = False,
+) -> ColumnElement[bool]:
+    """:func:`visible_filter` whose viewer is bound parameters, given at execution as
+    :func:`visible_params`: built once, it serves every viewer, and its compiled form is
+    reused (the REST API's hot reads)."""
+    if site_admin:
+        return true()
+    return _visible(
+        team,
+        owner,
+        visibility,
+        bindparam("viewer"),
+        bindparam("viewer_teams", expanding=True),
+        bindparam("viewer_admin_of", expanding=True),
+    )
+
+
+def _visible(
+    team: _Column,
+    owner: _Column,
+    visibility: _Column,
+    viewer: str | BindParameter[Any],
+    teams: list[str] | BindParameter[Any],
+    admin_of: list[str] | BindParameter[Any],
+) -> ColumnElement[bool]:
+    """The rule of :func:`can_see`, for a viewer given as values or as bound parameters."""
     return or_(
         visibility == Visibility.org.value,
-        owner == actor.user,
-        and_(visibility == Visibility.team.value, team.in_(sorted(actor.teams)))
-        if actor.teams
-        else false(),
-        team.in_(admin_of) if admin_of else false(),
+        owner == viewer,
+        and_(visibility == Visibility.team.value, team.in_(teams)),
+        team.in_(admin_of),
     )
+
+
+def visible_params(actor: Actor) -> dict[str, Any]:
+    """The values of :func:`visible_clause`'s parameters for ``actor``."""
+    return {
+        "viewer": actor.user,
+        "viewer_teams": sorted(actor.teams),
+        "viewer_admin_of": sorted(t for t, role in actor.roles.items() if role >= Role.admin),
+    }
 
 
 def can_edit(actor: Actor, *, team: str, owner: str) -> bool:

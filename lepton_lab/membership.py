@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,12 @@ from lepton_lab.store.tables import Membership, Team
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
+
+# Built once: every request reads the caller's roles with it (a Core select of two
+# columns, its compiled form cached by the engine).
+_ROLES = select(Membership.__table__.c.team, Membership.__table__.c.role).where(
+    Membership.__table__.c.user == bindparam("user")
+)
 
 #: Longest team title and description.
 MAX_TITLE = 200
@@ -58,15 +64,14 @@ class TeamService:
         self._ws = workspace
 
     def actor(self, user: str) -> Actor:
-        """The user with their current roles, read from the catalog."""
-        with self._ws.db.read() as session:
-            return self.actor_in(session, user)
+        """The user with their current roles, read from the catalog (never cached: a member
+        removed from a team loses its access with the next request)."""
+        with self._ws.db.reading() as conn:
+            return self.actor_in(conn, user)
 
-    def actor_in(self, session: Session, user: str) -> Actor:
+    def actor_in(self, session: Session | Connection, user: str) -> Actor:
         """The user's roles as the caller's transaction sees them (for checks at commit)."""
-        rows = session.execute(
-            select(Membership.team, Membership.role).where(Membership.user == user)
-        ).all()
+        rows = session.execute(_ROLES, {"user": user}).all()
         roles = {team: Role[role] for team, role in rows}
         return Actor(user, roles, is_site_admin=user in self._ws.settings.admin_users)
 

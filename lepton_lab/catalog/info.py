@@ -6,10 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from lepton_lab.jsonform import JsonForm
 from lepton_lab.store.tables import Dataset, DatasetVersion
 
-__all__ = ["DatasetInfo", "VersionInfo", "human_bytes"]
+__all__ = ["DatasetInfo", "PlainRow", "VersionInfo", "human_bytes"]
+
+#: A row of a Core select (any columns), read by attribute like an ORM object.
+PlainRow = Row[*tuple[Any, ...]]
 
 
 def human_bytes(size: int) -> str:
@@ -42,8 +47,8 @@ class DatasetInfo(JsonForm):
     """A dataset read from SQL: ``{"connection": name, "query": text}`` (never a URL)."""
 
     @classmethod
-    def of(cls, row: Dataset) -> DatasetInfo:
-        """From a table row."""
+    def of(cls, row: Dataset | PlainRow) -> DatasetInfo:
+        """From a table row: an ORM object, or a plain row of the same columns."""
         return cls(
             f"{row.team}/{row.name}",
             row.team,

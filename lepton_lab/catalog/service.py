@@ -8,17 +8,18 @@ transaction, so a failure at any point leaves nothing half-stored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lepton_lab.catalog import search
-from lepton_lab.catalog.info import DatasetInfo, VersionInfo
+from lepton_lab.catalog.info import DatasetInfo, PlainRow, VersionInfo
 from lepton_lab.catalog.ingest import Source, open_source
 from lepton_lab.catalog.sql import (
     ConnectionInfo,
@@ -39,7 +40,9 @@ from lepton_lab.identity import (
     can_see,
     require_edit,
     require_role,
+    visible_clause,
     visible_filter,
+    visible_params,
 )
 from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of, link_node
 from lepton_lab.membership import require_team
@@ -56,12 +59,16 @@ __all__ = ["DatasetService"]
 
 _MAX_DESCRIPTION = 100_000
 
+#: A dataset as an ORM object (to change it) or as a card's plain row (to show it).
+_Row = TypeVar("_Row", Dataset, PlainRow)
+
 
 class DatasetService:
     """The dataset catalog of one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
+        self._searches: dict[_Shape, tuple[Select[Any], Select[Any]]] = {}
 
     # -- register -------------------------------------------------------------------------
 
@@ -335,8 +342,9 @@ class DatasetService:
     def get(self, actor: Actor, ref: str | Ref) -> DatasetInfo:
         """The dataset (its latest state) named by ``ref``."""
         parsed = parse_ref(ref, "dataset")
-        with self._ws.db.read() as session:
-            return DatasetInfo.of(self._visible(session, actor, parsed))
+        with self._ws.db.reading() as conn:
+            found = conn.execute(_CARD_BY_NAME, {"team": parsed.team, "name": parsed.name})
+            return DatasetInfo.of(self._seen(conn, actor, parsed, found.first()))
 
     def version(self, actor: Actor, ref: str | Ref) -> VersionInfo:
         """The version ``ref`` names (the latest when it names none)."""
@@ -385,20 +393,30 @@ class DatasetService:
         """Datasets the actor may see matching ``query`` (words of names, descriptions,
         tags and columns), newest first or best match first."""
         check_page(limit, offset)
-        stmt = select(Dataset).where(
-            visible_filter(
-                actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
-            )
-        )
-        stmt = _filtered(stmt, team=team, tag=tag, owner=owner)
-        stmt, relevance = search.restrict(stmt, search.query_words(query), self._ws.db.dialect)
-        with self._ws.db.read() as session:
-            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-            order: list[ColumnElement[Any]] = [Dataset.updated_at.desc(), Dataset.id.desc()]
-            if relevance is not None:
-                order.insert(0, relevance.desc())
-            rows = session.scalars(stmt.order_by(*order).limit(limit).offset(offset)).all()
-            return Page([DatasetInfo.of(r) for r in rows], total, offset, limit)
+        words = search.query_words(query)
+        params: dict[str, Any] = {
+            **visible_params(actor),
+            **search.match_params(words, self._ws.db.dialect),
+            "team": check_slug(team, "team") if team else None,
+            "tag": check_slug(tag, "tag") if tag else None,
+            "owner": owner or None,
+            "limit": limit,
+            "offset": offset,
+        }
+        shape = _Shape(actor.is_site_admin, bool(team), bool(tag), bool(owner), len(words))
+        count, page = self._statements(shape)
+        with self._ws.db.reading() as conn:
+            total = conn.execute(count, params).scalar() or 0
+            rows = conn.execute(page, params).all()
+        return Page([DatasetInfo.of(r) for r in rows], total, offset, limit)
+
+    def _statements(self, shape: _Shape) -> tuple[Select[Any], Select[Any]]:
+        """The count and the page of a search of this shape, built once: a request only
+        binds its values (building the statement cost more than running it)."""
+        found = self._searches.get(shape)
+        if found is None:
+            found = self._searches[shape] = _search_statements(shape, self._ws.db.dialect)
+        return found
 
     def teams(self, actor: Actor) -> list[tuple[str, int]]:
         """Teams owning datasets the actor may see, with how many each (a search facet)."""
@@ -587,7 +605,13 @@ class DatasetService:
     # -- lookup helpers -------------------------------------------------------------------
 
     def _visible(self, session: Session, actor: Actor, ref: Ref, *, lock: bool = False) -> Dataset:
-        row = _dataset_row(session, ref, lock=lock)
+        return self._seen(session, actor, ref, _dataset_row(session, ref, lock=lock))
+
+    def _seen(
+        self, session: Session | Connection, actor: Actor, ref: Ref, row: _Row | None
+    ) -> _Row:
+        """``row`` when ``actor`` may see it; else a 404 (never a 403: a dataset you may not
+        see is one that does not exist), with the names you may have meant."""
         if row is None or not can_see(
             actor, team=row.team, owner=row.owner, visibility=row.visibility
         ):
@@ -614,7 +638,7 @@ class DatasetService:
         return found
 
     @staticmethod
-    def _suggest(session: Session, actor: Actor, ref: Ref) -> str:
+    def _suggest(session: Session | Connection, actor: Actor, ref: Ref) -> str:
         visible = visible_filter(
             actor, team=Dataset.team, owner=Dataset.owner, visibility=Dataset.visibility
         )
@@ -634,6 +658,28 @@ def _unversioned(name: str | Ref) -> Ref:
     return ref
 
 
+_DATASETS = Dataset.__table__.c
+#: What a dataset's card (:class:`DatasetInfo`) reads, as plain rows (no ORM objects,
+#: no search text): the REST API's lists and cards.
+_CARD = select(
+    _DATASETS.team,
+    _DATASETS.name,
+    _DATASETS.owner,
+    _DATASETS.visibility,
+    _DATASETS.description,
+    _DATASETS.tags,
+    _DATASETS.latest_version,
+    _DATASETS.latest_rows,
+    _DATASETS.latest_bytes,
+    _DATASETS.created_at,
+    _DATASETS.updated_at,
+    _DATASETS.query,
+)
+_CARD_BY_NAME = _CARD.where(
+    _DATASETS.team == bindparam("team"), _DATASETS.name == bindparam("name")
+)
+
+
 def _dataset_row(session: Session, ref: Ref, *, lock: bool = False) -> Dataset | None:
     stmt = select(Dataset).where(Dataset.team == ref.team, Dataset.name == ref.name)
     if lock:
@@ -641,17 +687,39 @@ def _dataset_row(session: Session, ref: Ref, *, lock: bool = False) -> Dataset |
     return session.scalar(stmt)
 
 
-def _filtered(
-    stmt: Select[Dataset], *, team: str | None, tag: str | None, owner: str | None
-) -> Select[Dataset]:
-    if team:
-        stmt = stmt.where(Dataset.team == check_slug(team, "team"))
-    if tag:
-        tagged = select(DatasetTag.dataset_id).where(DatasetTag.tag == check_slug(tag, "tag"))
-        stmt = stmt.where(Dataset.id.in_(tagged))
-    if owner:
-        stmt = stmt.where(Dataset.owner == owner)
-    return stmt
+@dataclass(frozen=True)
+class _Shape:
+    """What a search's SQL depends on; its values are bound parameters."""
+
+    site_admin: bool
+    team: bool
+    tag: bool
+    owner: bool
+    words: int
+
+
+def _search_statements(shape: _Shape, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """The count of the matches and one page of their cards, for searches of ``shape``."""
+    c = _DATASETS
+    where = [
+        visible_clause(
+            team=c.team, owner=c.owner, visibility=c.visibility, site_admin=shape.site_admin
+        )
+    ]
+    if shape.team:
+        where.append(c.team == bindparam("team"))
+    if shape.tag:
+        tags = DatasetTag.__table__.c
+        where.append(c.id.in_(select(tags.dataset_id).where(tags.tag == bindparam("tag"))))
+    if shape.owner:
+        where.append(c.owner == bindparam("owner"))
+    matches, relevance = search.restrict(_CARD.where(*where), shape.words, dialect)
+    count = select(func.count()).select_from(matches.subquery())
+    order: list[ColumnElement[Any]] = [c.updated_at.desc(), c.id.desc()]
+    if relevance is not None:
+        order.insert(0, relevance.desc())
+    page = matches.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+    return count, page
 
 
 def _set_tags(session: Session, row: Dataset, tags: list[str] | None) -> None:
