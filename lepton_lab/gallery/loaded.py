@@ -94,6 +94,11 @@ class LoadedModel:
     def check(self, rows: Rows) -> pd.DataFrame:
         """``rows`` as the model takes them: its columns in its order (others dropped),
         numbers parsed from text; ``InvalidInput`` naming what is missing or wrong."""
+        kinds = self._kinds()
+        if not isinstance(rows, pd.DataFrame):
+            numbers = _number_records([rows] if isinstance(rows, dict) else rows, kinds)
+            if numbers is not None:  # the common case, without pandas' reading of records
+                return numbers
         frame = _as_frame(rows)
         names = self.features
         missing = [name for name in names if name not in frame.columns]
@@ -103,7 +108,6 @@ class LoadedModel:
             )
         if frame.empty:
             raise InvalidInput("no rows to predict")
-        kinds = self._kinds()
         numeric = _numeric_block(frame, names, kinds, records=not isinstance(rows, pd.DataFrame))
         if numeric is not None:  # the common case, checked as one array
             return numeric
@@ -264,6 +268,35 @@ def _as_frame(rows: Any) -> pd.DataFrame:
         f"rows must be a DataFrame or a list of {{column: value}} records, not "
         f"{type(rows).__name__}"
     )
+
+
+_EXACT = 2**53
+"""Integers up to this size are floats exactly."""
+
+
+def _number_records(records: Any, kinds: list[tuple[str, str]]) -> pd.DataFrame | None:
+    """Records for a model that takes numbers only, when every value of its columns is a
+    finite float or an integer a float holds exactly: one float frame, the model's columns
+    in its order, values as the general path would give the model.  None for anything
+    else (a missing column or value, text, a bool, a number no float holds): the general
+    path reads those and names what is wrong."""
+    if not isinstance(records, list) or not records or not kinds:
+        return None
+    if any(kind != "number" for _, kind in kinds):
+        return None
+    names = [name for name, _ in kinds]
+    try:
+        table = [[row[name] for name in names] for row in records]
+    except (KeyError, TypeError):  # a column missing, or a row that is no record
+        return None
+    for line in table:
+        for value in line:
+            if type(value) is not float and not (type(value) is int and -_EXACT <= value <= _EXACT):
+                return None
+    values = np.array(table, dtype=float)
+    if not np.isfinite(values).all():
+        return None
+    return pd.DataFrame(values, columns=names, copy=False)
 
 
 def _numeric_block(

@@ -295,20 +295,39 @@ class ModelService(ModelChanges):
 
     def load(self, actor: Actor, ref: str) -> LoadedModel:
         """The version, loaded safely (cached in this process by sha256)."""
-        from lepton_lab.gallery.artifacts import cached_model, load_model
         from lepton_lab.gallery.loaded import LoadedModel
 
         info = self.version(actor, ref)
-        model = cached_model(info.sha256)
-        if model is None:
-            # load_model checks the sha256 before it builds anything: no second hash here.
-            data = self._ws.blobs.read_bytes(info.sha256, verify=False)
-            model = load_model(data, info.sha256, info.trusted)
+        model = self._model(info.sha256, info.trusted)
         return LoadedModel(model, ref=info.ref, task=info.task, signature=info.signature, info=info)
+
+    def predictor(self, actor: Actor, ref: str) -> LoadedModel:
+        """As :meth:`load`, checked the same way (a model the actor may not see is not
+        found), without the version's description (``info`` None): what predicting needs,
+        in two reads instead of four."""
+        from lepton_lab.gallery.loaded import LoadedModel
+
+        with self._ws.db.read() as session:
+            row, version = resolve_version(session, actor, ref)
+            name, task = f"{row.team}/{row.name}@{version.version}", row.task
+            sha256, trusted, signature = version.sha256, list(version.trusted), version.signature
+        model = self._model(sha256, trusted)
+        return LoadedModel(model, ref=name, task=task, signature=dict(signature))
+
+    def _model(self, sha256: str, trusted: builtins.list[str]) -> Any:
+        """The model whose artifact has ``sha256``: from this process's cache, else read and
+        loaded with the safe loader (which checks the sha256 before it builds anything)."""
+        from lepton_lab.gallery.artifacts import cached_model, load_model
+
+        model = cached_model(sha256)
+        if model is None:
+            data = self._ws.blobs.read_bytes(sha256, verify=False)
+            model = load_model(data, sha256, trusted)
+        return model
 
     def predict(self, actor: Actor, ref: str, rows: Any) -> dict[str, Any]:
         """Predictions (and class probabilities when the model gives them) for JSON rows:
         :meth:`LoadedModel.answer <lepton_lab.gallery.loaded.LoadedModel.answer>`."""
-        return self.load(actor, ref).answer(rows)
+        return self.predictor(actor, ref).answer(rows)
 
     # -- change ---------------------------------------------------------------------------

@@ -146,7 +146,9 @@ def predict_batch(
     for index, request in enumerate(requests):
         try:
             user = _once(found, request.token, credentials.user, request.token)
-            loaded = _once(found, (user, request.version), _load, workspace, user, request.version)
+            loaded = _once(
+                found, (user, request.version), _predictor, workspace, user, request.version
+            )
         except LeptonLabError as exc:
             results[index] = exc
             continue
@@ -158,8 +160,8 @@ def predict_batch(
     return results
 
 
-def _load(workspace: Workspace, user: str, version: str) -> LoadedModel:
-    return workspace.models.load(workspace.actor(user), version)
+def _predictor(workspace: Workspace, user: str, version: str) -> LoadedModel:
+    return workspace.models.predictor(workspace.actor(user), version)
 
 
 def _once(cache: dict[Any, Any], key: Any, make: Callable[..., Any], *args: Any) -> Any:

@@ -83,3 +83,19 @@ def test_rows_of_other_shapes_are_predicted_apart(loaded: LoadedModel, wine: pd.
     requests = [records(wine, 0, 3), as_ints, with_none, reordered]
     for answer, rows in zip(loaded.answer_many(requests), requests, strict=True):
         same(answer, loaded.answer(rows))
+
+
+def test_number_records_as_a_frame(loaded: LoadedModel, wine: pd.DataFrame) -> None:
+    """Records of numbers take a path of their own: the same answers as the frame's."""
+    frame = wine.drop(columns="target").iloc[50:60]
+    mixed = frame.to_dict("records")
+    mixed[0]["proline"] = int(mixed[0]["proline"])  # an int, as JSON often sends one
+    mixed[1]["proline"] = 2**60  # an int no float holds exactly: the general path
+    mixed[2]["hue"] = None  # a missing value: the general path
+    for records in (frame.to_dict("records"), mixed):
+        predictions, probabilities = loaded.predict_with_proba(pd.DataFrame(records))
+        answer = loaded.answer(records)
+        assert answer["predictions"] == predictions.tolist()
+        np.testing.assert_allclose(answer["probabilities"], probabilities, rtol=1e-12)
+    checked = loaded.check(frame.to_dict("records"))
+    assert list(checked.columns) == loaded.features and all(d == np.float64 for d in checked.dtypes)
