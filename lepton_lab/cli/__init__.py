@@ -11,9 +11,10 @@ and ``--version`` stay fast.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -25,7 +26,18 @@ from lepton_lab.errors import InvalidInput, LeptonLabError
 if TYPE_CHECKING:
     from lepton_lab.client import Client
 
-__all__ = ["SUBCOMMANDS", "CliState", "RootGroup", "cli", "main", "pass_state"]
+__all__ = [
+    "SUBCOMMANDS",
+    "CliState",
+    "RootGroup",
+    "cli",
+    "main",
+    "options",
+    "param_option",
+    "pass_state",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Subcommand group name -> the module defining a click group of that name.
 SUBCOMMANDS: dict[str, str] = {
@@ -102,6 +114,25 @@ class CliState:
 
 pass_state = click.make_pass_decorator(CliState)
 """Decorator handing a command the shared :class:`CliState` as its first argument."""
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``decorators`` in the order written (as stacked decorators):
+    the options several commands share, declared once."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def param_option(help: str) -> Callable[[F], F]:
+    """``-p/--param NAME VALUE``, repeatable, handed to the command as ``params``."""
+    return click.option(
+        "-p", "--param", "params", nargs=2, multiple=True, metavar="NAME VALUE", help=help
+    )
 
 
 class RootGroup(click.Group):

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 
 from lepton_lab.catalog.formats import format_names
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo, human_bytes
-from lepton_lab.cli import CliState, output, pass_state
+from lepton_lab.cli import CliState, options, output, pass_state
 from lepton_lab.identity import Visibility
 
 __all__ = ["datasets"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -27,18 +24,7 @@ def datasets() -> None:
 # -- options shared by several commands ------------------------------------------------------
 
 
-def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
-    """One decorator applying ``options`` in the order written (as stacked decorators)."""
-
-    def apply(func: F) -> F:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return apply
-
-
-_card_options = _options(
+_card_options = options(
     click.option("--description", metavar="TEXT", help="The card: markdown text."),
     click.option(
         "--description-file",
@@ -53,7 +39,7 @@ _card_options = _options(
     ),
 )
 
-_filter_options = _options(
+_filter_options = options(
     click.option("--team", metavar="T", help="Only datasets of this team."),
     click.option("--tag", metavar="T", help="Only datasets carrying this tag."),
     click.option("--owner", metavar="U", help="Only datasets this user owns."),

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from lepton_lab.cli import CliState, output, pass_state
+from lepton_lab.cli import CliState, output, param_option, pass_state
 from lepton_lab.cli.jobs import EXIT_FAILED
 from lepton_lab.runs.pipeline_info import PipelineInfo, PipelineReproduction, PipelineRun
 
@@ -102,10 +102,7 @@ def show(state: CliState, name: str) -> None:
 
 @pipelines.command()
 @click.argument("name")
-@click.option(
-    "-p", "--param", "params", nargs=2, multiple=True, metavar="NAME VALUE",
-    help="A pipeline input; repeat for several.",
-)  # fmt: skip
+@param_option("A pipeline input; repeat for several.")
 @click.option("--team", help="Share the run and its jobs with this team.")
 @click.option("--wait", is_flag=True, help="Wait until the run ends, then show it.")
 @pass_state

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lepton_lab.cli import CliState, output, pass_state
+from lepton_lab.cli import CliState, output, param_option, pass_state
 from lepton_lab.cli.jobs import finish
 from lepton_lab.runs.info import ParameterSpec
 
@@ -19,15 +19,7 @@ __all__ = ["notify_spec", "parse_parameters", "run"]
 
 @click.command()
 @click.argument("target", metavar="TEMPLATE_OR_NOTEBOOK")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A parameter, typed by the template's schema; repeat for several.",
-)
+@param_option("A parameter, typed by the template's schema; repeat for several.")
 @click.option(
     "--gpus", type=click.IntRange(min=0), help="GPUs to run on [default: the template's]."
 )

@@ -7,25 +7,19 @@ they go on after you log out.  Each due time fires once, however many runners th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
+from typing_extensions import Unpack
 
-from lepton_lab.cli import CliState, output, pass_state
+from lepton_lab.cli import CliState, F, options, output, param_option, pass_state
 from lepton_lab.cli.run import parse_parameters
-from lepton_lab.runs.schedule_info import MISSED_POLICIES, ScheduleInfo
+from lepton_lab.runs.schedule_info import MISSED_POLICIES, ScheduleInfo, TeamWhenArgs, WhenArgs
 
 __all__ = ["schedules"]
 
-_PARAM = click.option(
-    "-p",
-    "--param",
-    "params",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A parameter, typed by the template's schema; repeat for several.",
-)
+_PARAM = param_option("A parameter, typed by the template's schema; repeat for several.")
 _MISSED = click.option(
     "--missed",
     type=click.Choice(MISSED_POLICIES),
@@ -33,6 +27,24 @@ _MISSED = click.option(
     show_default=True,
     help="Due times that passed while no runner was up: skip them, or run once.",
 )
+_TEAM = click.option("--team", help="The team it belongs to [default: your only team].")
+_OVERLAP = click.option(
+    "--overlap", is_flag=True, help="Start a run while the previous one still runs."
+)
+
+
+def _when(cron_example: str, name_default: str) -> Callable[[F], F]:
+    """``--cron``, ``--timezone`` and ``--name``: what every kind of schedule is given
+    (they reach the command as :class:`~lepton_lab.runs.schedule_info.WhenArgs`)."""
+    return options(
+        click.option(
+            "--cron", required=True, help=f"When: five cron fields, e.g. '{cron_example}'."
+        ),
+        click.option(
+            "--timezone", default="UTC", show_default=True, help="IANA time zone of --cron."
+        ),
+        click.option("--name", help=f"The schedule's name{name_default}."),
+    )
 
 
 @click.group()
@@ -54,103 +66,61 @@ def _show(state: CliState, schedule: ScheduleInfo) -> None:
 
 @schedules.command()
 @click.argument("template")
-@click.option("--cron", required=True, help="When: five cron fields, e.g. '0 6 * * 1-5'.")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
-@click.option("--name", help="The schedule's name in its team [default: the template's].")
-@click.option("--team", help="The team it belongs to [default: your only team].")
+@_when("0 6 * * 1-5", " in its team [default: the template's]")
+@_TEAM
 @_MISSED
-@click.option("--overlap", is_flag=True, help="Start a run while the previous one still runs.")
+@_OVERLAP
 @_PARAM
 @pass_state
 def create(
     state: CliState,
     template: str,
-    cron: str,
-    timezone: str,
-    name: str | None,
-    team: str | None,
-    missed: str,
-    overlap: bool,
     params: tuple[tuple[str, str], ...],
+    **when: Unpack[TeamWhenArgs],
 ) -> None:
     """Schedule TEMPLATE.
 
     Example: lepton-lab schedules create dataset-report -p dataset retail/sales
     --cron '0 6 * * 1-5' --timezone Europe/Berlin --name morning-report
     """
-    schedule = state.client.schedules.create(
-        template,
-        _typed(state, template, params),
-        cron=cron,
-        timezone=timezone,
-        name=name,
-        team=team,
-        missed=missed,
-        overlap=overlap,
-    )
+    schedule = state.client.schedules.create(template, _typed(state, template, params), **when)
     _show(state, schedule)
 
 
 @schedules.command("refresh")
 @click.argument("dataset")
-@click.option("--cron", required=True, help="When: five cron fields, e.g. '0 5 * * *'.")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
-@click.option("--name", help="The schedule's name [default: refresh-<dataset name>].")
+@_when("0 5 * * *", " [default: refresh-<dataset name>]")
 @_MISSED
 @pass_state
-def refresh(
-    state: CliState, dataset: str, cron: str, timezone: str, name: str | None, missed: str
-) -> None:
+def refresh(state: CliState, dataset: str, **when: Unpack[WhenArgs]) -> None:
     """Refresh the SQL dataset DATASET (team/name) on a schedule.
 
     Example: lepton-lab schedules refresh finance/loans --cron '0 5 * * *'
     """
-    schedule = state.client.schedules.create_refresh(
-        dataset, cron=cron, timezone=timezone, name=name, missed=missed
-    )
-    _show(state, schedule)
+    _show(state, state.client.schedules.create_refresh(dataset, **when))
 
 
 @schedules.command("pipeline")
 @click.argument("pipeline")
-@click.option("--cron", required=True, help="When: five cron fields, e.g. '0 2 1 * *'.")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of --cron.")
-@click.option("--name", help="The schedule's name [default: the pipeline's].")
-@click.option("--team", help="The team it belongs to [default: your only team].")
-@click.option("--overlap", is_flag=True, help="Start a run while the previous one still runs.")
-@click.option(
-    "-p", "--param", "params", nargs=2, multiple=True, metavar="NAME VALUE",
-    help="A pipeline input (JSON values are read as JSON, else text); repeat for several.",
-)  # fmt: skip
+@_when("0 2 1 * *", " [default: the pipeline's]")
+@_TEAM
+@_OVERLAP
+@param_option("A pipeline input (JSON values are read as JSON, else text); repeat for several.")
 @_MISSED
 @pass_state
 def pipeline(
     state: CliState,
     pipeline: str,
-    cron: str,
-    timezone: str,
-    name: str | None,
-    team: str | None,
-    overlap: bool,
     params: tuple[tuple[str, str], ...],
-    missed: str,
+    **when: Unpack[TeamWhenArgs],
 ) -> None:
     """Run the pipeline PIPELINE (team/name) on a schedule.
 
     Example: lepton-lab schedules pipeline finance/retrain --cron '0 2 1 * *'
     -p dataset finance/credit
     """
-    schedule = state.client.schedules.create_pipeline(
-        pipeline,
-        {name_: _json_or_text(raw) for name_, raw in params},
-        cron=cron,
-        timezone=timezone,
-        name=name,
-        team=team,
-        missed=missed,
-        overlap=overlap,
-    )
-    _show(state, schedule)
+    inputs = {name: _json_or_text(raw) for name, raw in params}
+    _show(state, state.client.schedules.create_pipeline(pipeline, inputs, **when))
 
 
 def _json_or_text(raw: str) -> Any:
@@ -198,27 +168,16 @@ def show(state: CliState, schedule_id: str) -> None:
 @pass_state
 def update(
     state: CliState,
+    /,
     schedule_id: str,
-    template: str | None,
-    cron: str | None,
-    timezone: str | None,
-    missed: str | None,
-    overlap: bool | None,
     params: tuple[tuple[str, str], ...],
+    **changes: Any,
 ) -> None:
     """Change a schedule (a new version; -p replaces all the parameters)."""
     current = state.client.schedules.get(schedule_id)
-    parameters = _typed(state, template or current.template, params) if params else None
-    schedule = state.client.schedules.update(
-        schedule_id,
-        template=template,
-        cron=cron,
-        timezone=timezone,
-        missed=missed,
-        overlap=overlap,
-        parameters=parameters,
-    )
-    _show(state, schedule)
+    template = changes["template"] or current.template
+    parameters = _typed(state, template, params) if params else None
+    _show(state, state.client.schedules.update(schedule_id, parameters=parameters, **changes))
 
 
 @schedules.command()

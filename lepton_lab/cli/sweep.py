@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from lepton_lab.cli import CliState, output, pass_state
+from lepton_lab.cli import CliState, output, param_option, pass_state
 from lepton_lab.cli.run import parse_parameters
 from lepton_lab.runs.info import ParameterSpec
 
@@ -38,10 +38,7 @@ def _grid(
     metavar="NAME V1,V2,…",
     help="A parameter and the values to try, comma-separated; repeat for several.",
 )
-@click.option(
-    "-p", "--param", "params", nargs=2, multiple=True, metavar="NAME VALUE",
-    help="A parameter the same for every job; repeat for several.",
-)  # fmt: skip
+@param_option("A parameter the same for every job; repeat for several.")
 @click.option("--team", metavar="T", help="Share the sweep with this team.")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for every job, then print the results.")
 @click.option("--sort-by", metavar="VALUE", help="With --wait: sort by this recorded value.")

@@ -18,14 +18,17 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import TypedDict, Unpack
+
 from lepton_lab.client.http import DEFAULT_TIMEOUT, DownloadCache, Transport
 from lepton_lab.contract import File, Operation
+from lepton_lab.runs.info import keywords
 
 if TYPE_CHECKING:
     from lepton_lab.identity import Actor
     from lepton_lab.workspace import Workspace
 
-__all__ = ["Backend", "LocalBackend", "RemoteBackend"]
+__all__ = ["Backend", "ConnectionArgs", "LocalBackend", "RemoteBackend"]
 
 
 class Backend(abc.ABC):
@@ -89,18 +92,25 @@ class LocalBackend(Backend):
         return f"user={self._user!r} {self.workspace!r}"
 
 
+class ConnectionArgs(TypedDict, total=False):
+    """How a remote backend reaches its server, beyond its URL and the token."""
+
+    timeout: tuple[float, float]
+    """(connect, read) in seconds (default :data:`~lepton_lab.client.http.DEFAULT_TIMEOUT`)."""
+
+    cache_dir: str | Path | None
+    """Where downloaded versions are kept (default: the workspace's ``cache/remote``)."""
+
+
 class RemoteBackend(Backend):
     """A Lepton Lab server's REST API, as the user the token names."""
 
     def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        cache_dir: str | Path | None = None,
+        self, url: str, token: str | None = None, **connection: Unpack[ConnectionArgs]
     ) -> None:
-        self.transport = Transport(url, token, timeout=timeout)
+        given = keywords(connection, ConnectionArgs)
+        self.transport = Transport(url, token, timeout=given.get("timeout", DEFAULT_TIMEOUT))
+        cache_dir = given.get("cache_dir")
         self.cache = DownloadCache(Path(cache_dir) if cache_dir else _default_cache())
         self._user: str | None = None
 

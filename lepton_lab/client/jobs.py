@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from typing_extensions import Unpack
+
 from lepton_lab.client.backend import Backend
 from lepton_lab.client.groups import Group
 from lepton_lab.client.handles import Job, follow_logs, save_notebook, wait_for
@@ -16,7 +18,14 @@ from lepton_lab.contract import jobs as ops
 from lepton_lab.errors import InvalidInput, NotFound
 from lepton_lab.paging import Page
 from lepton_lab.runs.groups import GroupInfo
-from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
+from lepton_lab.runs.info import (
+    JobInfo,
+    JobOptionArgs,
+    LogChunk,
+    RecordInfo,
+    Reproduction,
+    keywords,
+)
 
 __all__ = ["Jobs", "notebook_source"]
 
@@ -55,13 +64,8 @@ class Jobs:
         template: str | Path,
         parameters: dict[str, Any] | None = None,
         *,
-        gpus: int | None = None,
-        seed: int | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        kernel: str | None = None,
         team: str | None = None,
-        notify: dict[str, Any] | None = None,
+        **options: Unpack[JobOptionArgs],
     ) -> Job:
         """Queue a job: a template name or a notebook path, with typed ``parameters``.
 
@@ -79,13 +83,8 @@ class Jobs:
             notebook=text,
             notebook_name=label or None,
             parameters=parameters,
-            gpus=gpus,
-            seed=seed,
-            timeout=timeout,
-            retries=retries,
-            kernel=kernel,
             team=team,
-            notify=notify,
+            **keywords(options, JobOptionArgs),
         )
         return self.handle(self, info)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton_lab.client.backend import Backend
-from lepton_lab.client.handles import poll
+from lepton_lab.client.handles import Handle, poll
 from lepton_lab.contract import pipelines as ops
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.pipeline_info import PipelineInfo, PipelineReproduction, PipelineRun
@@ -31,17 +31,14 @@ def definition_source(definition: Mapping[str, Any] | str | Path) -> dict[str, A
     return str(definition)
 
 
-class PipelineRunHandle:
-    """A pipeline run you can wait for: ``run.wait()``, ``run.status``, ``run.steps``."""
+class PipelineRunHandle(Handle[PipelineRun]):
+    """A pipeline run you can wait for: ``run.wait()``, ``run.status``, ``run.steps``.
+
+    Its id is its job group's."""
 
     def __init__(self, api: Pipelines, info: PipelineRun) -> None:
+        super().__init__(info)
         self._api = api
-        self.info = info
-
-    @property
-    def id(self) -> str:
-        """The run's id (its job group's)."""
-        return self.info.id
 
     @property
     def status(self) -> str:
@@ -53,10 +50,8 @@ class PipelineRunHandle:
         """Each step's state when last read (``lepton_lab.runs.pipeline_spec.step_states``)."""
         return {step.name: step.status for step in self.info.steps}
 
-    def refresh(self) -> PipelineRun:
-        """Read the run again."""
-        self.info = self._api.get_run(self.id)
-        return self.info
+    def _fetch(self) -> PipelineRun:
+        return self._api.get_run(self.id)
 
     def wait(self, timeout: float | None = None) -> PipelineRunHandle:
         """Poll until the run ends; :class:`TimeoutError` after ``timeout`` seconds."""

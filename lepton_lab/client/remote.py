@@ -11,11 +11,10 @@ as Parquet; ``client.datasets.path`` keeps verified copies in
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing_extensions import Unpack
 
 from lepton_lab.client.api import Client
-from lepton_lab.client.backend import RemoteBackend
-from lepton_lab.client.http import DEFAULT_TIMEOUT
+from lepton_lab.client.backend import ConnectionArgs, RemoteBackend
 
 __all__ = ["RemoteClient"]
 
@@ -31,14 +30,9 @@ class RemoteClient(Client):
     backend: RemoteBackend
 
     def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        cache_dir: str | Path | None = None,
+        self, url: str, token: str | None = None, **connection: Unpack[ConnectionArgs]
     ) -> None:
-        super().__init__(RemoteBackend(url, token, timeout=timeout, cache_dir=cache_dir))
+        super().__init__(RemoteBackend(url, token, **connection))
         self.transport = self.backend.transport
         self.cache = self.backend.cache
 

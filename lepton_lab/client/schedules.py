@@ -5,12 +5,24 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from typing_extensions import Unpack
+
 from lepton_lab.client.backend import Backend
 from lepton_lab.contract import schedules as ops
 from lepton_lab.runs.info import JobInfo
-from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
+from lepton_lab.runs.schedule_info import (
+    ScheduleInfo,
+    ScheduleJobArgs,
+    ScheduleRunInfo,
+    TeamWhenArgs,
+    WhenArgs,
+    when_values,
+)
 
 __all__ = ["Schedules"]
+
+#: The keyword arguments of :meth:`Schedules.create` that say when (the others are job options).
+_TEAM_WHEN = TeamWhenArgs.__required_keys__ | TeamWhenArgs.__optional_keys__
 
 
 class Schedules:
@@ -23,14 +35,7 @@ class Schedules:
         self,
         template: str,
         parameters: dict[str, Any] | None = None,
-        *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        team: str | None = None,
-        missed: str = "skip",
-        overlap: bool = False,
-        **options: Any,
+        **when_and_options: Unpack[ScheduleJobArgs],
     ) -> ScheduleInfo:
         """Schedule ``template`` with ``parameters`` at ``cron`` in ``timezone``.
 
@@ -38,41 +43,26 @@ class Schedules:
         cron="0 6 * * 1-5", timezone="Europe/Berlin", name="morning-report")``.
         ``missed``: what happens to due times that passed while no runner was up
         (``skip``, or ``run_once`` for the latest); ``overlap``: whether a run may start
-        while the previous one still runs; ``options``: job options (gpus, timeout,
-        retries, kernel, seed).  The schedule belongs to ``team`` (default: your only team).
+        while the previous one still runs; the other keywords are job options (gpus,
+        timeout, retries, kernel, seed).  The schedule belongs to ``team`` (default: your
+        only team).
         """
+        when = {k: v for k, v in when_and_options.items() if k in _TEAM_WHEN}
+        options = {k: v for k, v in when_and_options.items() if k not in _TEAM_WHEN}
         schedule: ScheduleInfo = self._backend.call(
             ops.CREATE,
             template=template,
             parameters=parameters,
-            cron=cron,
-            timezone=timezone,
-            name=name,
-            team=team,
-            missed=missed,
-            overlap=overlap,
             options=options or None,
+            **when_values(when),
         )
         return schedule
 
-    def create_refresh(
-        self,
-        dataset: str,
-        *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        missed: str = "skip",
-    ) -> ScheduleInfo:
+    def create_refresh(self, dataset: str, **when: Unpack[WhenArgs]) -> ScheduleInfo:
         """Re-run the query of the SQL dataset ``team/name`` at ``cron`` in ``timezone``:
         a new version each time its rows changed.  The query runs where the catalog is."""
         schedule: ScheduleInfo = self._backend.call(
-            ops.CREATE_REFRESH,
-            dataset=dataset,
-            cron=cron,
-            timezone=timezone,
-            name=name,
-            missed=missed,
+            ops.CREATE_REFRESH, dataset=dataset, **when_values(when, WhenArgs)
         )
         return schedule
 
@@ -80,26 +70,12 @@ class Schedules:
         self,
         pipeline: str,
         parameters: dict[str, Any] | None = None,
-        *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        team: str | None = None,
-        missed: str = "skip",
-        overlap: bool = False,
+        **when: Unpack[TeamWhenArgs],
     ) -> ScheduleInfo:
         """Run ``pipeline`` (its latest version) with ``parameters`` as its inputs at
         ``cron`` in ``timezone``; each due time is one pipeline run."""
         schedule: ScheduleInfo = self._backend.call(
-            ops.CREATE_PIPELINE,
-            pipeline=pipeline,
-            parameters=parameters,
-            cron=cron,
-            timezone=timezone,
-            name=name,
-            team=team,
-            missed=missed,
-            overlap=overlap,
+            ops.CREATE_PIPELINE, pipeline=pipeline, parameters=parameters, **when_values(when)
         )
         return schedule
 

@@ -171,6 +171,26 @@ class Report(Runner):
         return Claim(self.job_id, self.attempt)
 
 
+def _report(
+    name: str,
+    path: str,
+    request: type[Report],
+    run: Callable[[RunnerDesk, Any], bool],
+    summary: str,
+) -> Operation:
+    """A runner's report about a job it claimed, posted under the job's path: it answers
+    whether the job was still this runner's (:class:`Ok`)."""
+    return _declare(
+        name,
+        "POST",
+        _JOB + path,
+        request,
+        Plain(Ok),
+        lambda ws, _, r: {"ok": run(RunnerDesk(ws), r)},
+        summary,
+    )
+
+
 class Start(Report):
     """The devices given and the manifest known at start."""
 
@@ -178,13 +198,11 @@ class Start(Report):
     manifest: dict[str, Any]
 
 
-START = _declare(
+START = _report(
     "start",
-    "POST",
-    _JOB + "/start",
+    "/start",
     Start,
-    Plain(Ok),
-    lambda ws, _, r: {"ok": RunnerDesk(ws).start(r.runner_id, r.claim, r.devices, r.manifest)},
+    lambda desk, r: desk.start(r.runner_id, r.claim, r.devices, r.manifest),
     "Record a job's start",
 )
 
@@ -197,15 +215,11 @@ class Progress(Report):
     current: str
 
 
-PROGRESS = _declare(
+PROGRESS = _report(
     "progress",
-    "POST",
-    _JOB + "/progress",
+    "/progress",
     Progress,
-    Plain(Ok),
-    lambda ws, _, r: {
-        "ok": RunnerDesk(ws).progress(r.runner_id, r.claim, r.done, r.total, r.current)
-    },
+    lambda desk, r: desk.progress(r.runner_id, r.claim, r.done, r.total, r.current),
     "Record a job's progress",
 )
 
@@ -223,15 +237,11 @@ class Logs(Report):
     chunks: list[Chunk]
 
 
-LOGS = _declare(
+LOGS = _report(
     "logs",
-    "POST",
-    _JOB + "/logs",
+    "/logs",
     Logs,
-    Plain(Ok),
-    lambda ws, _, r: {
-        "ok": RunnerDesk(ws).logs(r.runner_id, r.claim, [(c.stream, c.text) for c in r.chunks])
-    },
+    lambda desk, r: desk.logs(r.runner_id, r.claim, [(c.stream, c.text) for c in r.chunks]),
     "Append a job's logs",
 )
 
@@ -243,17 +253,11 @@ class Record(Report):
     position: int
 
 
-RECORD = _declare(
+RECORD = _report(
     "record",
-    "POST",
-    _JOB + "/records",
+    "/records",
     Record,
-    Plain(Ok),
-    lambda ws, _, r: {
-        "ok": RunnerDesk(ws).record(
-            r.runner_id, r.claim, RecordInfo.from_dict(r.record), r.position
-        )
-    },
+    lambda desk, r: desk.record(r.runner_id, r.claim, RecordInfo.from_dict(r.record), r.position),
     "Store a job's recorded value",
 )
 
@@ -267,24 +271,19 @@ class Finish(Report):
     manifest: dict[str, Any]
     devices: list[int] | None = None
 
+    def outcome(self) -> dict[str, Any]:
+        """These fields, as :meth:`~lepton_lab.runs.desk.RunnerDesk.finish` takes them."""
+        return {
+            name: getattr(self, name)
+            for name in Finish.model_fields.keys() - Report.model_fields.keys()
+        }
 
-FINISH = _declare(
+
+FINISH = _report(
     "finish",
-    "POST",
-    _JOB + "/finish",
+    "/finish",
     Finish,
-    Plain(Ok),
-    lambda ws, _, r: {
-        "ok": RunnerDesk(ws).finish(
-            r.runner_id,
-            r.claim,
-            r.status,
-            r.reason,
-            output=r.output,
-            manifest=r.manifest,
-            devices=r.devices,
-        )
-    },
+    lambda desk, r: desk.finish(r.runner_id, r.claim, **r.outcome()),
     "Record a job's outcome and output; revoke its token",
 )
 
@@ -295,12 +294,10 @@ class Lose(Report):
     why: str
 
 
-LOSE = _declare(
+LOSE = _report(
     "lose",
-    "POST",
-    _JOB + "/lose",
+    "/lose",
     Lose,
-    Plain(Ok),
-    lambda ws, _, r: {"ok": RunnerDesk(ws).lose(r.runner_id, r.claim, r.why)},
+    lambda desk, r: desk.lose(r.runner_id, r.claim, r.why),
     "A job's worker died: requeue it or mark it lost",
 )

@@ -7,9 +7,12 @@ way back); unknown keys are ignored so that a newer server does not break an old
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
+
+from typing_extensions import TypedDict
 
 from lepton_lab.paging import row_html
 
@@ -17,12 +20,14 @@ __all__ = [
     "FINAL_STATES",
     "JOB_STATES",
     "JobInfo",
+    "JobOptionArgs",
     "LogChunk",
     "ParameterSpec",
     "RecordInfo",
     "Reproduction",
     "TemplateInfo",
     "ValueCheck",
+    "keywords",
 ]
 
 #: Every state a job can be in, in the order a job usually passes through them.
@@ -31,6 +36,39 @@ JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "lost")
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "lost"})
 
 _T = TypeVar("_T")
+
+
+class JobOptionArgs(TypedDict, total=False):
+    """How a job runs, beyond its template and parameters: the keyword arguments of a
+    submit that a schedule also passes on to each job it submits (None: not given)."""
+
+    gpus: int | None
+    """GPUs to run on (default: the template's)."""
+
+    seed: int | None
+    """The random seed (default: a random one, recorded in the manifest)."""
+
+    timeout: float | None
+    """Seconds of running after which the job is stopped (default: no limit)."""
+
+    retries: int | None
+    """How often the job is run again after a lost runner (default 1)."""
+
+    kernel: str | None
+    """The kernelspec to run in (default: the template's)."""
+
+    notify: dict[str, Any] | None
+    """Webhooks or e-mails when the job ends (docs/jobs.md)."""
+
+
+def keywords(given: Mapping[str, Any], kind: Any) -> dict[str, Any]:
+    """``given``, checked as a signature checks the keyword arguments that ``kind`` (a
+    ``TypedDict``) declares: a missing required one or an unknown one is a TypeError."""
+    known = kind.__required_keys__ | kind.__optional_keys__
+    wrong = sorted(kind.__required_keys__ - set(given)) or sorted(set(given) - known)
+    if wrong:
+        raise TypeError(f"missing or unexpected keyword argument(s): {', '.join(wrong)}")
+    return dict(given)
 
 
 def _known(cls: type[_T], data: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from lepton_lab.events import record_event
-from lepton_lab.identity import Actor, Role, Visibility, can_see, require_edit, require_role
-from lepton_lab.membership import require_team
+from lepton_lab.identity import Actor, Role, Visibility, require_role
 from lepton_lab.refs import check_slug, parse_ref
 from lepton_lab.runs.notebook import check_parameters
 from lepton_lab.runs.pipeline_info import PipelineInfo
@@ -36,7 +35,7 @@ from lepton_lab.runs.pipeline_spec import (
     parse_definition,
     whole_reference,
 )
-from lepton_lab.runs.templates import BUILTIN_OWNER, parse_template_ref
+from lepton_lab.runs.templates import BUILTIN_OWNER, may_see, parse_template_ref, publish_row
 from lepton_lab.store.tables import Pipeline, PipelineVersion, Team, utcnow
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class PipelineService(PipelineRuns):
                 .order_by(Pipeline.builtin.desc(), Pipeline.name)
             ).all()
             return [
-                _info(p, v) for p, v in rows if _visible(actor, p) and (not team or p.team == team)
+                _info(p, v) for p, v in rows if may_see(actor, p) and (not team or p.team == team)
             ]
 
     def get(self, actor: Actor, name: str) -> PipelineInfo:
@@ -80,8 +79,8 @@ class PipelineService(PipelineRuns):
         base, version = parse_template_ref(name)
         with self._ws.db.read() as session:
             row = session.scalar(select(Pipeline).where(Pipeline.name == base))
-            if row is None or not _visible(actor, row):
-                known = [p.name for p in session.scalars(select(Pipeline)) if _visible(actor, p)]
+            if row is None or not may_see(actor, row):
+                known = [p.name for p in session.scalars(select(Pipeline)) if may_see(actor, p)]
                 raise NotFound(
                     f"no pipeline {base}{did_you_mean(base, known)}; "
                     "lepton-lab pipelines list shows them"
@@ -125,7 +124,7 @@ class PipelineService(PipelineRuns):
         vis = Visibility.parse(visibility) if visibility is not None else None
 
         def work(session: Session) -> PipelineInfo:
-            row = self._row_for_write(session, actor, ref.qualified, ref.team, vis)
+            row = publish_row(self._ws, session, actor, Pipeline, ref.qualified, ref.team, vis)
             return _add_version(session, actor.user, row, spec)
 
         try:
@@ -148,32 +147,6 @@ class PipelineService(PipelineRuns):
                 raise InvalidInput(f"step {name}: {exc.message}") from None
             _check_step_parameters(spec, name, template)
         return spec
-
-    def _row_for_write(
-        self, session: Session, actor: Actor, name: str, team: str, vis: Visibility | None
-    ) -> Pipeline:
-        if session.get(Team, team) is None:
-            if not self._ws.settings.auto_create_teams:
-                require_team(session, team)
-            self._ws.teams.add_team(session, actor, team)
-        actor = self._ws.teams.actor_in(session, actor.user)
-        row = session.scalar(select(Pipeline).where(Pipeline.name == name).with_for_update())
-        if row is None:
-            require_role(actor, team, Role.contributor, f"publishing pipeline {name}")
-            row = Pipeline(name=name, team=team, owner=actor.user, builtin=False,
-                           visibility=(vis or Visibility.team).value)  # fmt: skip
-            session.add(row)
-            session.flush()
-            return row
-        if not _visible(actor, row):
-            # As for a free name to whoever may not publish in the team: a name they
-            # cannot see is not revealed to them; a member learns it is taken.
-            require_role(actor, team, Role.contributor, f"publishing pipeline {name}")
-            raise Conflict(f"the name {name} is taken by a pipeline you cannot see")
-        require_edit(actor, team=row.team, owner=row.owner, what=f"pipeline {name}")
-        if vis is not None:
-            row.visibility = vis.value
-        return row
 
     def sync_builtin(self, folder: Path | None = None) -> None:
         """Bring the shipped pipelines into the catalog (once per process, or when asked)."""
@@ -249,10 +222,6 @@ def _add_version(session: Session, user: str, row: Pipeline, spec: PipelineSpec)
     session.flush()
     record_event(session, user, "pipeline.publish", f"pipeline:{row.name}@{version.version}")
     return _info(row, version)
-
-
-def _visible(actor: Actor, row: Pipeline) -> bool:
-    return row.builtin or can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility)
 
 
 def _info(row: Pipeline, version: PipelineVersion) -> PipelineInfo:

@@ -7,11 +7,25 @@ Like the other ``*Info`` classes, each has ``to_dict`` (the REST API's JSON) and
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Required
 
-__all__ = ["MISSED_POLICIES", "RUN_STATES", "ScheduleInfo", "ScheduleRunInfo"]
+from typing_extensions import TypedDict
+
+from lepton_lab.runs.info import JobOptionArgs, keywords
+
+__all__ = [
+    "MISSED_POLICIES",
+    "RUN_STATES",
+    "ScheduleInfo",
+    "ScheduleJobArgs",
+    "ScheduleRunInfo",
+    "TeamWhenArgs",
+    "WhenArgs",
+    "when_values",
+]
 
 #: What happens to due times that passed while nothing could fire them: ``skip`` them
 #: (recorded as one ``missed`` run), or ``run_once`` for the latest of them.
@@ -22,6 +36,56 @@ MISSED_POLICIES = ("skip", "run_once")
 #: could not be submitted: the reason says why); ``firing`` (being submitted right now);
 #: ``refreshed`` (a SQL dataset's query ran again: ``detail`` names the version).
 RUN_STATES = ("submitted", "skipped", "missed", "error", "firing", "refreshed")
+
+
+class WhenArgs(TypedDict, total=False):
+    """When a schedule fires, its name and what a missed due time becomes: the keyword
+    arguments every kind of schedule is created with, on every surface."""
+
+    cron: Required[str]
+    """Five cron fields, e.g. ``0 6 * * 1-5``."""
+
+    timezone: str
+    """The IANA time zone of ``cron`` (default ``UTC``)."""
+
+    name: str | None
+    """The schedule's name in its team (default: its target's)."""
+
+    missed: str
+    """Due times that passed while no runner was up: ``skip`` them (the default), or
+    ``run_once`` for the latest."""
+
+
+class TeamWhenArgs(WhenArgs, total=False):
+    """:class:`WhenArgs`, and those of a schedule that runs jobs for a team."""
+
+    team: str | None
+    """The team it belongs to (default: your only team)."""
+
+    overlap: bool
+    """Whether a run may start while the previous one still runs (default False)."""
+
+
+class ScheduleJobArgs(TeamWhenArgs, JobOptionArgs, total=False):
+    """The keyword arguments of a schedule of a template: when, and its jobs' options."""
+
+
+#: What a :class:`TeamWhenArgs` not given is.
+_WHEN_DEFAULTS: dict[str, Any] = {
+    "timezone": "UTC",
+    "name": None,
+    "missed": "skip",
+    "team": None,
+    "overlap": False,
+}
+
+
+def when_values(given: Mapping[str, Any], kind: Any = TeamWhenArgs) -> dict[str, Any]:
+    """The keyword arguments ``given`` of a ``kind`` (:class:`WhenArgs` or
+    :class:`TeamWhenArgs`), checked as a signature checks them, each one not given at its
+    default."""
+    known = sorted(kind.__required_keys__ | kind.__optional_keys__)
+    return {key: _WHEN_DEFAULTS.get(key) for key in known} | keywords(given, kind)
 
 
 def _time(value: Any) -> datetime:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from lepton_lab.errors import InvalidInput, NotFound, did_you_mean
 from lepton_lab.events import record_event
@@ -26,10 +27,17 @@ from lepton_lab.identity import Actor, Role, require_edit, require_role
 from lepton_lab.refs import check_slug
 from lepton_lab.runs.cron import check_cron, check_timezone, due_after
 from lepton_lab.runs.firing import MISSED_AFTER, STUCK_AFTER, Firer, run_info
-from lepton_lab.runs.info import JobInfo
+from lepton_lab.runs.info import JobInfo, JobOptionArgs
 from lepton_lab.runs.notebook import check_parameters
 from lepton_lab.runs.notify_spec import check_notify
-from lepton_lab.runs.schedule_info import MISSED_POLICIES, ScheduleInfo, ScheduleRunInfo
+from lepton_lab.runs.schedule_info import (
+    MISSED_POLICIES,
+    ScheduleInfo,
+    ScheduleRunInfo,
+    TeamWhenArgs,
+    WhenArgs,
+    when_values,
+)
 from lepton_lab.store.tables import Job, Schedule, ScheduleRun, utcnow
 
 if TYPE_CHECKING:
@@ -39,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["MISSED_AFTER", "OPTIONS", "STUCK_AFTER", "ScheduleService"]
 
 #: Job options a schedule passes on to every job it submits.
-OPTIONS = frozenset({"gpus", "timeout", "retries", "kernel", "seed", "notify"})
+OPTIONS = JobOptionArgs.__optional_keys__
 
 
 class ScheduleService:
@@ -56,33 +64,21 @@ class ScheduleService:
         template: str,
         parameters: Mapping[str, Any] | None = None,
         *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        team: str | None = None,
-        missed: str = "skip",
-        overlap: bool = False,
         options: Mapping[str, Any] | None = None,
+        **when: Unpack[TeamWhenArgs],
     ) -> ScheduleInfo:
         """A new schedule of ``template`` in ``team`` (you need the contributor role)."""
-        team = self._team(actor, team)
+        given = when_values(when)
+        team = self._team(actor, given["team"])
         require_role(actor, team, Role.contributor, f"scheduling jobs in team {team}")
-        values = self._check(actor, template, parameters, cron, timezone, missed, options)
+        values = self._check(actor, template, parameters, given, options)
         default = template.rsplit("/", 1)[-1].split("@")[0]
-        return self._insert(actor, team, name or default, values, overlap)
+        return self._insert(actor, team, given["name"] or default, values, given["overlap"])
 
-    def create_refresh(
-        self,
-        actor: Actor,
-        dataset: str,
-        *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        missed: str = "skip",
-    ) -> ScheduleInfo:
+    def create_refresh(self, actor: Actor, dataset: str, **when: Unpack[WhenArgs]) -> ScheduleInfo:
         """A schedule that re-runs the query of a SQL dataset (``team/name``): a new
         version each due time the rows changed.  It belongs to the dataset's team."""
+        given = when_values(when, WhenArgs)
         info = self._ws.datasets.get(actor, dataset)
         if not info.query:
             raise InvalidInput(
@@ -90,31 +86,28 @@ class ScheduleService:
                 "query to refresh; register it with ll.datasets.register_query"
             )
         require_role(actor, info.team, Role.contributor, f"refreshing {info.team}/{info.name}")
-        values = _target_values({"refresh": f"{info.team}/{info.name}"}, cron, timezone, missed)
-        return self._insert(actor, info.team, name or f"refresh-{info.name}", values, False)
+        values = _target_values({"refresh": f"{info.team}/{info.name}"}, given)
+        return self._insert(
+            actor, info.team, given["name"] or f"refresh-{info.name}", values, False
+        )
 
     def create_pipeline(
         self,
         actor: Actor,
         pipeline: str,
         parameters: Mapping[str, Any] | None = None,
-        *,
-        cron: str,
-        timezone: str = "UTC",
-        name: str | None = None,
-        team: str | None = None,
-        missed: str = "skip",
-        overlap: bool = False,
+        **when: Unpack[TeamWhenArgs],
     ) -> ScheduleInfo:
         """A schedule that runs ``pipeline`` (its latest version at each due time) with
         these inputs, in ``team`` (you need the contributor role)."""
-        team = self._team(actor, team)
+        given = when_values(when)
+        team = self._team(actor, given["team"])
         require_role(actor, team, Role.contributor, f"scheduling pipelines in team {team}")
         info = self._ws.pipelines.get(actor, pipeline)
-        values = _target_values({"pipeline": info.name}, cron, timezone, missed)
+        values = _target_values({"pipeline": info.name}, given)
         values["parameters"] = dict(parameters or {})
         default = info.name.rsplit("/", 1)[-1]
-        return self._insert(actor, team, name or default, values, overlap)
+        return self._insert(actor, team, given["name"] or default, values, given["overlap"])
 
     def _insert(
         self, actor: Actor, team: str, name: str, values: dict[str, Any], overlap: bool
@@ -170,25 +163,24 @@ class ScheduleService:
         """An edited definition checked: a refresh keeps its dataset, a job its template."""
         if row.options.get("refresh") or row.options.get("pipeline"):
             target = {k: v for k, v in row.options.items() if k in ("refresh", "pipeline")}
-            values = _target_values(target, merged["cron"], merged["timezone"], merged["missed"])
+            values = _target_values(target, merged)
             values["parameters"] = dict(merged["parameters"] or {})
             return values
         return self._check(
-            actor, merged["template"], merged["parameters"], merged["cron"],
-            merged["timezone"], merged["missed"], merged["options"],
-        )  # fmt: skip
+            actor, merged["template"], merged["parameters"], merged, merged["options"]
+        )
 
     def _check(
         self,
         actor: Actor,
         template: str,
         parameters: Mapping[str, Any] | None,
-        cron: str,
-        timezone: str,
-        missed: str,
+        when: Mapping[str, Any],
         options: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        """The schedule's definition, checked as a submit would check it now."""
+        """The schedule's definition (``when``: its ``cron``, ``timezone`` and ``missed``),
+        checked as a submit would check it now."""
+        cron, timezone, missed = when["cron"], when["timezone"], when["missed"]
         if missed not in MISSED_POLICIES:
             raise InvalidInput(
                 f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}"
@@ -353,9 +345,11 @@ class ScheduleService:
         return Firer(self._ws).next_due()
 
 
-def _target_values(target: dict[str, str], cron: str, timezone: str, missed: str) -> dict[str, Any]:
+def _target_values(target: dict[str, str], when: Mapping[str, Any]) -> dict[str, Any]:
     """The definition of a schedule whose target is not a template: a SQL dataset's
-    refresh (``{"refresh": ref}``) or a pipeline (``{"pipeline": name}``)."""
+    refresh (``{"refresh": ref}``) or a pipeline (``{"pipeline": name}``), run at
+    ``when``'s ``cron`` in its ``timezone``, with its ``missed`` policy."""
+    cron, timezone, missed = when["cron"], when["timezone"], when["missed"]
     if missed not in MISSED_POLICIES:
         raise InvalidInput(f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}")
     check_timezone(timezone)

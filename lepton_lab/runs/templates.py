@@ -16,7 +16,7 @@ import hashlib
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,12 +29,15 @@ from lepton_lab.membership import require_team
 from lepton_lab.refs import MAX_VERSION_DIGITS, check_slug, check_text, parse_ref
 from lepton_lab.runs.info import ParameterSpec, TemplateInfo
 from lepton_lab.runs.notebook import read_notebook, summarize
-from lepton_lab.store.tables import Team, Template, TemplateVersion, utcnow
+from lepton_lab.store.tables import Pipeline, Team, Template, TemplateVersion, utcnow
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
 
-__all__ = ["BUILTIN_OWNER", "TemplateService", "parse_template_ref"]
+__all__ = ["BUILTIN_OWNER", "TemplateService", "may_see", "parse_template_ref", "publish_row"]
+
+#: What is published by name in a team, a version at a time: a template or a pipeline.
+_Published = TypeVar("_Published", Template, Pipeline)
 
 #: Who owns the shipped templates.
 BUILTIN_OWNER = "lepton-lab"
@@ -82,7 +85,7 @@ class TemplateService:
                 .where(TemplateVersion.version == Template.latest_version)
                 .order_by(Template.builtin.desc(), Template.name)
             ).all()
-            infos = [_info(t, v) for t, v in rows if _visible(actor, t)]
+            infos = [_info(t, v) for t, v in rows if may_see(actor, t)]
         found = []
         for info in infos:
             if (team and info.team != team) or (tag and tag not in info.tags):
@@ -104,7 +107,7 @@ class TemplateService:
                 .join(TemplateVersion, TemplateVersion.template_id == Template.id)
                 .where(Template.name == base, TemplateVersion.version == wanted)
             ).first()
-            if found is not None and _visible(actor, found[0]):
+            if found is not None and may_see(actor, found[0]):
                 return _info(found[0], found[1])
             template = self._visible_row(session, actor, base)
             raise NotFound(
@@ -130,8 +133,8 @@ class TemplateService:
 
     def _visible_row(self, session: Session, actor: Actor, name: str) -> Template:
         row = session.scalar(select(Template).where(Template.name == name))
-        if row is None or not _visible(actor, row):
-            names = [t.name for t in session.scalars(select(Template)) if _visible(actor, t)]
+        if row is None or not may_see(actor, row):
+            names = [t.name for t in session.scalars(select(Template)) if may_see(actor, t)]
             raise NotFound(
                 f"no template {name}{did_you_mean(name, names)}; "
                 "lepton-lab templates list shows them"
@@ -210,27 +213,7 @@ class TemplateService:
         description: str | None,
         tags: builtins.list[str] | None,
     ) -> TemplateInfo:
-        if session.get(Team, team) is None:
-            if not self._ws.settings.auto_create_teams:
-                require_team(session, team)
-            self._ws.teams.add_team(session, actor, team)
-        actor = self._ws.teams.actor_in(session, actor.user)
-        row = session.scalar(select(Template).where(Template.name == name).with_for_update())
-        if row is None:
-            require_role(actor, team, Role.contributor, f"publishing template {name}")
-            row = Template(name=name, team=team, owner=actor.user, builtin=False,
-                           visibility=(visibility or Visibility.team).value)  # fmt: skip
-            session.add(row)
-            session.flush()
-        else:
-            if not _visible(actor, row):
-                # As for a free name to whoever may not publish in the team: a name they
-                # cannot see is not revealed to them; a member learns it is taken.
-                require_role(actor, team, Role.contributor, f"publishing template {name}")
-                raise Conflict(f"the name {name} is taken by a template you cannot see")
-            require_edit(actor, team=row.team, owner=row.owner, what=f"template {name}")
-            if visibility is not None:
-                row.visibility = visibility.value
+        row = publish_row(self._ws, session, actor, Template, name, team, visibility)
         return self._add_version(session, actor.user, row, sha256, summary, description, tags)
 
     def _add_version(
@@ -302,7 +285,48 @@ class TemplateService:
         self._ws.db.transact(work)
 
 
-def _visible(actor: Actor, row: Template) -> bool:
+def publish_row(
+    ws: Workspace,
+    session: Session,
+    actor: Actor,
+    table: type[_Published],
+    name: str,
+    team: str,
+    visibility: Visibility | None,
+) -> _Published:
+    """The row of ``table`` a publish of ``name`` in ``team`` adds a version to, locked.
+
+    The team is made first when the workspace makes teams on first use.  A free name is
+    made the publisher's (the contributor role needed); a taken one needs the right to
+    edit it, and ``visibility`` (None: unchanged) is applied to it.
+    """
+    kind = "template" if table is Template else "pipeline"
+    if session.get(Team, team) is None:
+        if not ws.settings.auto_create_teams:
+            require_team(session, team)
+        ws.teams.add_team(session, actor, team)
+    actor = ws.teams.actor_in(session, actor.user)
+    row = session.scalar(select(table).where(table.name == name).with_for_update())
+    if row is None:
+        require_role(actor, team, Role.contributor, f"publishing {kind} {name}")
+        row = table(name=name, team=team, owner=actor.user, builtin=False,
+                    visibility=(visibility or Visibility.team).value)  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row
+    if not may_see(actor, row):
+        # As for a free name to whoever may not publish in the team: a name they
+        # cannot see is not revealed to them; a member learns it is taken.
+        require_role(actor, team, Role.contributor, f"publishing {kind} {name}")
+        raise Conflict(f"the name {name} is taken by a {kind} you cannot see")
+    require_edit(actor, team=row.team, owner=row.owner, what=f"{kind} {name}")
+    if visibility is not None:
+        row.visibility = visibility.value
+    return row
+
+
+def may_see(actor: Actor, row: Template | Pipeline) -> bool:
+    """Whether ``actor`` sees the template or pipeline: a shipped one, or by its visibility."""
     return row.builtin or can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility)
 
 
