@@ -7,8 +7,9 @@
 Ray rewrites a loopback address to the machine's network address unless it runs in its
 single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), and that mode refuses a
 second node.  The head starts in that mode; a second node is started by the ``ray start``
-command with the two address lookups pinned to 127.0.0.1 (``_NODE_SCRIPT``), so that
-nothing either node starts listens on, or connects to, another address.
+command with the two address lookups pinned to 127.0.0.1 (``_START_SCRIPT``), so that
+nothing either node starts listens on, or connects to, another address.  Both wait
+patiently for their raylet, as a loaded machine needs.
 
 GPUs are simulated: Ray is told how many a node has (``--num-gpus``) and hands them out
 through ``CUDA_VISIBLE_DEVICES``; ``LEPTON_LAB_GPUS`` makes the workers' GPU detection
@@ -34,16 +35,30 @@ __all__ = ["LoopbackRayCluster", "free_port"]
 
 LOOPBACK = "127.0.0.1"
 
-# `ray start` for a second node, with Ray's two "which address is this machine" lookups
-# answering 127.0.0.1 (in multi-node mode Ray would turn 127.0.0.1 into the machine's
-# network address).
-_NODE_SCRIPT = """
-import sys
+# `ray start`, patient: it gives its raylet 30 s to register, and the raylet waits for its
+# agents, whose Python start-up takes longer than that on a loaded machine; so the look-up
+# it polls keeps trying for up to 180 s.  For a second node ("multi-node" first), Ray's
+# two "which address is this machine" lookups answer 127.0.0.1 (in multi-node mode Ray
+# would turn 127.0.0.1 into the machine's network address).
+_START_SCRIPT = """
+import sys, time
 import ray._private.services as services
-services.resolve_ip_for_localhost = lambda host: host
-services.get_node_ip_address = lambda address=None: "127.0.0.1"
+get_node = services.get_node
+def patient_get_node(*args, **kwargs):
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            return get_node(*args, **kwargs)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+services.get_node = patient_get_node
+if sys.argv[1] == "multi-node":
+    services.resolve_ip_for_localhost = lambda host: host
+    services.get_node_ip_address = lambda address=None: "127.0.0.1"
 from ray.scripts.scripts import main
-sys.argv = ["ray", *sys.argv[1:]]
+sys.argv = ["ray", *sys.argv[2:]]
 main()
 """
 
@@ -86,6 +101,17 @@ class LoopbackRayCluster:
             # Its own metrics port: the default (44217) is the same for every cluster.
             "AUTOSCALER_METRIC_PORT": str(free_port()),
         }
+        # jsonschema, which every Ray process imports, imports rfc3987_syntax when it is
+        # installed, and that builds a parser for seconds at import: the raylet's agents
+        # then start too late for it (it waits 15 s for them) on a loaded machine.  The
+        # cluster's processes find a stand-in that declines, and do without IRI checks.
+        stand_in = temp_dir / "python" / "rfc3987_syntax"
+        stand_in.mkdir(parents=True)
+        (stand_in / "__init__.py").write_text(
+            'raise ImportError("left out of test Ray clusters (tests/ray_support.py)")\n'
+        )
+        inherited = os.environ.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(stand_in.parent), inherited) if p)
         cluster = cls(free_port(), temp_dir, env)
         try:
             cluster._ray_start(["--head", "--port", str(cluster.port), "--include-dashboard",
@@ -100,10 +126,10 @@ class LoopbackRayCluster:
 
     def _ray_start(self, args: list[str], cpus: int, gpus: int, *, multi_node: bool) -> None:
         env = {**self.env, "LEPTON_LAB_GPUS": str(gpus)}
-        command = [sys.executable, "-m", "ray.scripts.scripts"]
+        command = [sys.executable, "-c", _START_SCRIPT, "single-node"]
         if multi_node:
             env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1"
-            command = [sys.executable, "-c", _NODE_SCRIPT]
+            command[-1] = "multi-node"
         command += ["start", *args, "--node-ip-address", LOOPBACK, "--num-cpus", str(cpus),
                     "--num-gpus", str(gpus), "--temp-dir", str(self.temp_dir),
                     "--disable-usage-stats"]  # fmt: skip

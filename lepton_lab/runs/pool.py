@@ -87,6 +87,8 @@ class Kernel:
     home: Path | None = None
     #: The modules it imported before its job (none: started for its job, or preload off).
     preloaded: frozenset[str] = frozenset()
+    #: Whether it was started warm, before its job was known (not for its job).
+    warm: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -276,6 +278,7 @@ class KernelPool:
         try:
             self._folder(cwd.name)
             kernel = await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""})
+            kernel.warm = True
         except asyncio.CancelledError:
             shutil.rmtree(cwd, ignore_errors=True)
             raise

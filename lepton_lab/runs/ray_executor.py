@@ -5,7 +5,9 @@
 The runner stays what it is (claims, leases, heartbeats, the database as the one record
 of a job's state); only running the notebook moves to a Ray worker
 (:mod:`lepton_lab.runs.ray_task`).  Each job is one task with ``num_gpus`` = the job's
-GPUs and ``num_cpus=1``; Ray picks the node and sets ``CUDA_VISIBLE_DEVICES``.  Ray never
+GPUs and ``num_cpus=1``; Ray picks the node and sets ``CUDA_VISIBLE_DEVICES``.  The
+job's kernel is lent by a pool actor the runner keeps on each node that can run jobs
+(:mod:`lepton_lab.runs.ray_pool`): warm, as the local executor's, for jobs without GPUs.  Ray never
 retries a task (``max_retries=0``): when a worker or node dies the runner requeues the
 job or marks it ``lost`` from the job's ``retries``, as it does for a dead runner.
 
@@ -23,6 +25,7 @@ import ipaddress
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ CANCEL_GRACE = 10.0
 _DRAIN_EVERY = 0.2
 #: How often a job Ray has not started yet is checked against the live nodes.
 _RECHECK_EVERY = 5.0
+#: Seconds the pool actors get to stop their kernels when the runner stops.
+_POOL_CLOSE_TIMEOUT = 30.0
 #: Ray's switch between its single-machine ("0") and multi-node modes.
 _SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -95,15 +100,24 @@ class RayExecutor:
         self._started: set[str] = set()
         self._refs: dict[str, Any] = {}
         self._closed = False
+        #: The kernel pool actor of each node that can run jobs, by node id.
+        self._pools: dict[str, Any] = {}
+        self._pool_class: Any = None
+        self._kernel_names: tuple[str, ...] = ()
+        self._id = uuid.uuid4().hex[:8]  # names this runner's actors in Ray's listings
 
     async def prewarm(self, kernel_names: Iterable[str]) -> None:
-        """Connect to the cluster (kernels start on the workers, for each job)."""
+        """Connect to the cluster and have each node's pool actor start warm kernels."""
+        self._kernel_names = tuple(kernel_names)
         await self._connect()
+        self._keep_pools(await asyncio.to_thread(self._live_nodes))
 
     async def run(self, spec: RunSpec, events: RunEvents, cancel: asyncio.Event) -> Outcome:
         """Run ``spec`` as a Ray task; raise :class:`WorkerLost` when its worker died."""
         await self._connect()
-        unfit = await asyncio.to_thread(self._unfit, spec.gpus)
+        nodes = await asyncio.to_thread(self._live_nodes)
+        self._keep_pools(nodes)
+        unfit = self._unfit(spec.gpus, nodes)
         if unfit is not None:
             return self._unstarted(spec, "failed", unfit)
         job_id = spec.job_id
@@ -127,7 +141,8 @@ class RayExecutor:
             self._refs.pop(job_id, None)
 
     async def close(self) -> None:
-        """Stop the jobs still running, the mailbox, and this runner's use of Ray."""
+        """Stop the jobs still running, the pools' kernels, the mailbox, and this runner's
+        use of Ray."""
         self._closed = True
         if self._mailbox is None:
             return
@@ -135,6 +150,7 @@ class RayExecutor:
             self._ray.cancel(ref, force=True)
         if self._drainer is not None:
             self._drainer.cancel()
+        await self._close_pools()
         self._ray.kill(self._mailbox)
         self._mailbox = None
         await asyncio.to_thread(_disconnect, self._ray)
@@ -152,6 +168,7 @@ class RayExecutor:
         await asyncio.to_thread(_connect, self._ray, self.address)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        from lepton_lab.runs.ray_pool import NodePool
         from lepton_lab.runs.ray_task import Mailbox, run_job
 
         # On the runner's own node when it is one: the mailbox lives and dies with it.
@@ -160,6 +177,9 @@ class RayExecutor:
         actor = self._ray.remote(num_cpus=0, max_restarts=0)(Mailbox)
         self._mailbox = actor.options(scheduling_strategy=near).remote()
         self._task = self._ray.remote(run_job)
+        self._pool_class = self._ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(
+            NodePool
+        )
         self._drainer = asyncio.create_task(self._drain_loop())
         log.info("ray executor: connected to %s", self.cluster)
 
@@ -190,7 +210,57 @@ class RayExecutor:
             "kernel_users": self.options.kernel_users,
             "stage": [list(pin) for pin in spec.stage],
             "staging_root": str(self.options.staging_root),
+            "preload": self.options.preload,
+            # Each node's pool actor: the task borrows its kernel from its own node's.
+            "pools": dict(self._pools),
         }
+
+    # -- the nodes' kernel pools ----------------------------------------------------------
+
+    def _keep_pools(self, nodes: list[dict[str, Any]]) -> None:
+        """A pool actor on each live node that can run a job (one CPU); none on the rest."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        if self._pool_class is None:  # closed meanwhile
+            return
+        fit = {n["NodeID"] for n in nodes if n.get("Resources", {}).get("CPU", 0) >= 1}
+        for node_id in set(self._pools) - fit:  # the node left: Ray ends its actor with it
+            with contextlib.suppress(Exception):
+                self._ray.kill(self._pools.pop(node_id), no_restart=True)
+        for node_id in fit - set(self._pools):
+            here = NodeAffinitySchedulingStrategy(node_id, soft=False)
+            actor = self._pool_class.options(
+                scheduling_strategy=here, name=f"lepton-lab-kernels-{self._id}-{node_id[:12]}"
+            ).remote(self._pool_settings())
+            actor.prewarm.remote()
+            self._pools[node_id] = actor
+
+    def _pool_settings(self) -> dict[str, Any]:
+        options = self.options
+        return {
+            "staging_root": str(options.staging_root),
+            "pool_size": options.pool_size,
+            "base_env": dict(options.base_env),
+            "inherit_env": options.inherit_env,
+            "kernel_users": options.kernel_users,
+            "preload": options.preload,
+            "kernel_names": list(self._kernel_names),
+        }
+
+    async def _close_pools(self) -> None:
+        """Have every pool actor kill its kernels, then end the actors."""
+        pools, self._pools, self._pool_class = list(self._pools.values()), {}, None
+        closing = [asyncio.wrap_future(actor.close.remote().future()) for actor in pools]
+        if closing:
+            done, late = await asyncio.wait(closing, timeout=_POOL_CLOSE_TIMEOUT)
+            for task in late:
+                task.cancel()
+            for task in done:
+                if task.exception() is not None:
+                    log.warning("ray executor: a pool actor did not close: %r", task.exception())
+        for actor in pools:
+            with contextlib.suppress(Exception):
+                self._ray.kill(actor, no_restart=True)
 
     # -- while it runs --------------------------------------------------------------------
 
@@ -204,7 +274,7 @@ class RayExecutor:
                 )
                 if result.done() or cancel.is_set() or spec.job_id in self._started:
                     continue
-                unfit = await asyncio.to_thread(self._unfit, spec.gpus)
+                unfit = self._unfit(spec.gpus, await asyncio.to_thread(self._live_nodes))
                 if unfit is not None:  # a node left while the job waited for it
                     await self._stop(spec.job_id, ref, result, force=True)
                     return self._unstarted(spec, "failed", unfit)
@@ -254,6 +324,8 @@ class RayExecutor:
                 "lepton-lab version as the runner, and the workspace's database and blob store"
             )
             return self._unstarted(spec, "failed", {"kind": "worker_error", "message": message})
+        if "lost" in data:  # its kernel's pool actor died: not the job's fault
+            raise WorkerLost(data["lost"])
         saved = data["notebook"]
         notebook = nbformat.reads(saved.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
         return Outcome(
@@ -271,9 +343,13 @@ class RayExecutor:
         staging = self.options.staging_root / spec.job_id
         return Outcome(status, reason, spec.notebook, notebook_bytes(spec.notebook), staging, {})
 
-    def _unfit(self, gpus: int) -> dict[str, Any] | None:
+    def _live_nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes, as ``ray.nodes()`` describes them (blocks: a thread)."""
+        return [n for n in self._ray.nodes() if n.get("Alive")]
+
+    def _unfit(self, gpus: int, live: list[dict[str, Any]]) -> dict[str, Any] | None:
         """None when a live node could hold the job (``gpus`` GPUs, one CPU), else why not."""
-        nodes = [n.get("Resources", {}) for n in self._ray.nodes() if n.get("Alive")]
+        nodes = [n.get("Resources", {}) for n in live]
         most_gpus = max((int(r.get("GPU", 0)) for r in nodes), default=0)
         if any(r.get("GPU", 0) >= gpus and r.get("CPU", 0) >= 1 for r in nodes):
             return None

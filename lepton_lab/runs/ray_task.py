@@ -2,10 +2,11 @@
 
 :func:`run_job` is what :class:`~lepton_lab.runs.ray_executor.RayExecutor` submits as a Ray
 task.  On the worker it runs the notebook with the same machinery as the local executor
-(papermill's pieces, a fresh kernel in a staging folder, seeding, output cap, timeout),
-with ``CUDA_VISIBLE_DEVICES`` set to the GPUs Ray assigned to the task.  Progress, logs
-and recorded values go to the runner through a :class:`Mailbox` actor, in batches; the
-reply to each batch says whether the job was cancelled.  The task returns a plain dict
+(papermill's pieces, a fresh kernel in a staging folder, seeding, output cap, timeout);
+the kernel is lent by the node's pool actor (:mod:`lepton_lab.runs.ray_pool`): a warm one,
+or for a GPU job one started with ``CUDA_VISIBLE_DEVICES`` set to the GPUs Ray assigned.
+Progress, logs and recorded values go to the runner through a :class:`Mailbox` actor, in
+batches; the reply to each batch says whether the job was cancelled.  The task returns a plain dict
 (the outcome and where it ran); it never writes to the database itself: the runner
 records the final state, fenced by its lease.
 
@@ -19,8 +20,6 @@ import asyncio
 import logging
 import os
 import socket
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -28,6 +27,7 @@ import nbformat
 from lepton_lab.runs.executor import LocalExecutor, RunSpec
 from lepton_lab.runs.gpus import detect_gpus
 from lepton_lab.runs.info import RecordInfo
+from lepton_lab.runs.ray_pool import LendingPool, staging_root
 from lepton_lab.runs.sandbox import KernelUsers
 
 __all__ = ["Mailbox", "run_job"]
@@ -100,15 +100,16 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         gpus=len(placement["gpu_ids"]),
         stage=tuple((str(url), str(sha)) for url, sha in job.get("stage", ())),
     )
-    # No warm pool: a Ray worker serves jobs of any runner, and a GPU task's worker is
-    # started for it; the kernel starts with the devices Ray gave this task.
-    executor = LocalExecutor(
-        _staging_root(job["staging_root"]),
-        pool_size=0,
+    # The kernel comes from this node's pool actor (ray_pool.py): warm for a job without
+    # GPUs, started with the devices Ray gave this task for one with GPUs.
+    pool = LendingPool(
+        job.get("pools", {}).get(placement["node_id"]),
+        staging_root(job["staging_root"]),
         base_env=job["base_env"],
         inherit_env=job.get("inherit_env", True),
         kernel_users=KernelUsers.from_setting(job.get("kernel_users", "off")),
     )
+    executor = _NodeExecutor(pool, preload=job.get("preload", "auto"))
     flusher = asyncio.create_task(outbox.flush_loop())
     try:
         outcome = await executor.run(spec, outbox, outbox.cancel)
@@ -116,14 +117,25 @@ async def _run(job: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         flusher.cancel()
         await executor.close()
     await outbox.flush()
-    return {
+    result = {
         "status": outcome.status,
         "reason": outcome.reason,
         "notebook": outcome.saved,  # as the worker saved it: the runner stores these bytes
         "staging": str(outcome.staging),
         "kernel_info": outcome.kernel_info,
-        "placement": placement,
+        "placement": {**placement, "warm_kernel": pool.warm},
     }
+    if pool.lost is not None and outcome.status != "succeeded":
+        result["lost"] = pool.lost  # not the job's fault: the runner retries it
+    return result
+
+
+class _NodeExecutor(LocalExecutor):
+    """The local executor, its kernels borrowed from the node's pool actor."""
+
+    def __init__(self, pool: LendingPool, *, preload: str) -> None:
+        super().__init__(pool.staging_root, pool_size=0, preload=preload)
+        self._pool = pool
 
 
 def placement_here() -> dict[str, Any]:
@@ -145,20 +157,6 @@ def placement_here() -> dict[str, Any]:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "gpus": [g.to_dict() for g in detect_gpus() if g.index in gpu_ids],
     }
-
-
-def _staging_root(wanted: str) -> Path:
-    """The runner's staging folder when this node can write there (a shared file system,
-    or the runner's own machine), else one under this node's temporary folder."""
-    root = Path(wanted)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fallback = Path(tempfile.gettempdir()) / "lepton-lab-jobs"
-        log.warning("cannot write %s on this Ray node (%s); staging in %s", root, exc, fallback)
-        fallback.mkdir(parents=True, exist_ok=True)
-        return fallback
-    return root
 
 
 class _Outbox:

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from ipaddress import ip_address
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import psutil
@@ -79,6 +81,41 @@ def logged(client: LocalClient, job_id: str, label: str) -> int | None:
             if line.startswith(label):
                 return int(line.split()[-1])
     return None
+
+
+def task_worker(job_id: str) -> int:
+    """The process id of the Ray worker running ``job_id``'s task (Ray names it after it)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if f"lepton-lab job {job_id}" in " ".join(process.info["cmdline"] or ()):
+            found.append(process.pid)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def pools(runner: RunnerThread) -> list[Any]:
+    """The runner's kernel pool actors, one per node."""
+    return list(runner.runner._executor._pools.values())  # type: ignore[attr-defined]
+
+
+def pool_stats(runner: RunnerThread) -> list[dict[str, Any]]:
+    import ray
+
+    return [ray.get(actor.stats.remote(), timeout=60) for actor in pools(runner)]
+
+
+def wait_warm(runner: RunnerThread) -> None:
+    """Until both nodes' pools have a warm python3 kernel ready."""
+
+    def warm() -> bool:
+        stats = pool_stats(runner)
+        return len(stats) == 2 and all(s["ready"].get("python3", 0) >= 1 for s in stats)
+
+    wait_until(
+        warm,
+        120,
+        "warm kernels on every node",
+    )
 
 
 def output_text(client: LocalClient, job_id: str) -> str:
@@ -200,8 +237,7 @@ def test_worker_killed_mid_job_is_retried_or_lost(
     notebook = tmp_path / "dies.ipynb"
     notebook.write_bytes(
         make_notebook(
-            "import os\nprint('worker pid', os.getppid(), flush=True)\n"
-            "print('kernel pid', os.getpid(), flush=True)",
+            "import os\nprint('kernel pid', os.getpid(), flush=True)",
             "import pathlib, time\nfirst = not pathlib.Path(marker).exists()\n"
             "pathlib.Path(marker).touch()\nif first:\n    time.sleep(120)",
             parameters="marker = ''",
@@ -216,9 +252,9 @@ def test_worker_killed_mid_job_is_retried_or_lost(
     pids: dict[str, tuple[int, int]] = {}
     for job_id in (retried, lost):
         wait_until(lambda j=job_id: logged(client, j, "kernel pid") is not None, 120, "the pids")
-        worker, kernel = logged(client, job_id, "worker pid"), logged(client, job_id, "kernel pid")
-        assert worker is not None and kernel is not None
-        assert psutil.Process(worker).name().startswith("ray::"), "not the Ray worker"
+        kernel = logged(client, job_id, "kernel pid")
+        worker = task_worker(job_id)
+        assert kernel is not None and psutil.Process(worker).name().startswith("ray::")
         pids[job_id] = (worker, kernel)
         os.kill(worker, signal.SIGKILL)
     done = {j: client.jobs.wait(j, timeout=120) for j in (retried, lost)}
@@ -227,7 +263,7 @@ def test_worker_killed_mid_job_is_retried_or_lost(
     assert done[lost].status == "lost" and done[lost].reason is not None
     assert "Ray worker died" in done[lost].reason["message"]
     assert "no retries left" in done[lost].reason["message"]
-    # The dead workers' kernels do not linger: they notice their parent is gone.
+    # The dead workers' kernels do not linger: their node's pool actor sees the task gone.
     kernels = [kernel for _, kernel in pids.values()]
     wait_until(lambda: not any(pid_alive(p) for p in kernels), 30, "orphaned kernels to exit")
 
@@ -277,3 +313,101 @@ def test_cli_runner_with_the_ray_executor(
     info: JobInfo = client.jobs.get(job.id)
     assert info.status == "succeeded" and info.manifest["ray"]["node_ip"] == "127.0.0.1"
     assert info.manifest["attempt"] == 1
+
+
+# -- warm kernels: each node's pool actor ----------------------------------------------
+
+PROBE = (
+    "import os, psutil\n"
+    "print('kernel pid', os.getpid(), flush=True)\n"
+    "print('kernel started', psutil.Process().create_time(), flush=True)\n"
+    "print('leftover', 'secret' in globals() or 'LEFTOVER' in os.environ, flush=True)\n"
+    "launch = open(f'/proc/{os.getpid()}/environ', 'rb').read().split(b'\\0')\n"
+    "print('launched with job id', any(v.startswith(b'LEPTON_LAB_JOB_ID=') for v in launch))",
+    "secret = 'job data'\nos.environ['LEFTOVER'] = 'job data'",
+)
+
+
+def probed(client: LocalClient, job_id: str) -> dict[str, str]:
+    """What the PROBE notebook printed, by label."""
+    text = "".join(c.text for c in client.jobs.logs(job_id))
+    labels = ("kernel pid", "kernel started", "leftover", "launched with job id")
+    return {
+        label: line.removeprefix(label).strip()
+        for line in text.splitlines()
+        for label in labels
+        if line.startswith(label + " ")
+    }
+
+
+def test_jobs_take_warm_kernels_each_its_own(
+    client: LocalClient, ray_runner: RunnerThread, tmp_path: Path
+) -> None:
+    notebook = tmp_path / "probe.ipynb"
+    notebook.write_bytes(make_notebook(*PROBE))
+    seen: list[dict[str, str]] = []
+    for _ in range(3):  # one at a time: each finds its node's pool filled again
+        wait_warm(ray_runner)
+        info = client.jobs.submit(notebook).wait(timeout=120).info
+        assert info.status == "succeeded", info.reason
+        assert info.manifest["ray"]["warm_kernel"] is True
+        printed = probed(client, info.id)
+        assert isinstance(info.started_at, datetime)
+        # Started before the runner claimed the job: a pre-started kernel.
+        assert float(printed["kernel started"]) < info.started_at.timestamp()
+        seen.append(printed)
+    burst = [client.jobs.submit(notebook) for _ in range(3)]  # more than the pools hold
+    for job in burst:
+        info = job.wait(timeout=120).info
+        assert info.status == "succeeded", info.reason
+        seen.append(probed(client, info.id))
+    assert len({p["kernel pid"] for p in seen}) == len(seen) == 6  # never one kernel twice
+    # Nothing of an earlier job's reached a later one, nor the job's id the launch.
+    assert {p["leftover"] for p in seen} == {"False"}
+    assert {p["launched with job id"] for p in seen} == {"False"}
+    stats = pool_stats(ray_runner)
+    assert sum(s["warm"] for s in stats) >= 3 and all(s["lent"] == [] for s in stats)
+
+
+def test_runner_stop_ends_the_pools_and_their_kernels(
+    ray_cluster: LoopbackRayCluster, local_workspace: Workspace
+) -> None:
+    runner = RunnerThread(local_workspace, executor="ray", address=ray_cluster.address).start()
+    try:
+        wait_warm(runner)
+        actors = [psutil.Process(s["node_pid"]) for s in pool_stats(runner)]
+        kernels = [k for actor in actors for k in actor.children(recursive=True)]
+        assert len(actors) == 2 and len(kernels) >= 2
+    finally:
+        runner.stop()
+    gone = [*actors, *kernels]
+    wait_until(lambda: not any(pid_alive(p.pid) for p in gone), 30, "the pools to be gone")
+
+
+def test_a_job_whose_pool_actor_dies_is_retried_and_the_pool_comes_back(
+    client: LocalClient, ray_runner: RunnerThread, tmp_path: Path
+) -> None:
+    notebook = tmp_path / "sleepy.ipynb"
+    notebook.write_bytes(
+        make_notebook(
+            "import os\nprint('kernel pid', os.getpid(), flush=True)",
+            "import pathlib, time\nfirst = not pathlib.Path(marker).exists()\n"
+            "pathlib.Path(marker).touch()\nif first:\n    time.sleep(120)",
+            parameters="marker = ''",
+        )
+    )
+    wait_warm(ray_runner)
+    job = client.jobs.submit(notebook, {"marker": str(tmp_path / "first")}, retries=1)
+    wait_until(lambda: logged(client, job.id, "kernel pid") is not None, 120, "the kernel")
+    kernel = logged(client, job.id, "kernel pid")
+    assert kernel is not None
+    actor = psutil.Process(kernel).parent()
+    assert actor is not None and "NodePool" in " ".join(actor.cmdline()), actor.cmdline()
+    actor.kill()
+    info = client.jobs.wait(job.id, timeout=180)
+    assert info.status == "succeeded" and info.attempt == 2, info.reason
+    assert "kernel pool actor" in info.manifest["lost_attempts"][0]
+    wait_until(lambda: not pid_alive(kernel), 30, "the first attempt's kernel to be gone")
+    wait_warm(ray_runner)  # Ray restarted the actor; its pool filled again
+    again = client.jobs.submit(NOTEBOOKS / "sys_exit_0.ipynb").wait(timeout=120).info
+    assert again.status == "succeeded" and again.manifest["ray"]["warm_kernel"] is True
