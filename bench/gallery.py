@@ -52,29 +52,43 @@ starts (it boots while the first table's models train); requests come as bench/a
 ``reader``.  One 100-row request is checked first to predict exactly what the model
 predicts in-process.
 
+The third table: the same model behind ``lepton-lab models serve`` (its own processes,
+:mod:`lepton_lab.server.serving`) with 1 and 2 workers, beside MLflow's scoring server
+(``mlflow models serve --env-manager local``) with the same workers, at 1 and 16 clients,
+1 and 100 rows per request, and the in-process calls again (bench/serving.py).  Clients
+keep one connection each; "vs in-process" is the req/s over in-process calls/s for the
+same rows, "Lepton vs MLflow" ours over MLflow's at the same workers, rows and clients.
+MLflow is installed for the benchmark only, in a virtual environment of its own
+(bench/README.md); without it, and in ``--quick``, its rows are left out and the table
+says why.  Each server is checked first to predict exactly what the model predicts.
+
 Usage::
 
-    .venv/bin/python bench/gallery.py [--quick] [--rounds R]
+    .venv/bin/python bench/gallery.py [--quick] [--rounds R] [--mlflow-venv DIR] [--serving-only]
 
-``--quick`` (the test suite runs it) takes 4,000 rows, small models and 2 rounds, and
-predict cells of up to 60 requests or 0.3 s, 2 rounds; it finishes in under a minute on a
-quiet machine.  ``--rounds`` sets the first table's rounds only (the predict table's stay
-3, quick 2).
-The server is stopped and its workspace deleted at the end, also after an error or Ctrl-C.
+``--serving-only`` prints the third table alone.  ``--quick`` (the test suite runs it)
+takes 4,000 rows, small models and 2 rounds, predict cells of up to 60 requests or 0.3 s,
+2 rounds, and ``models serve`` with 1 worker only, without MLflow; it finishes in about a
+minute on a quiet machine.  ``--rounds`` sets the first table's rounds only (the predict
+tables' stay 3, quick 2).
+The servers are stopped and the workspace deleted at the end, also after an error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import io
 import json
+import os
 import pickle
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,6 +103,7 @@ import api
 import joblib
 import numpy as np
 import pandas as pd
+import serving
 import skops.io as sio
 from common import fmt_bytes, fmt_ratio, machine_header, print_table
 from sklearn.datasets import load_breast_cancer, make_classification
@@ -142,6 +157,10 @@ class Profile:
     """Families in table order, with their parameters."""
     serving: api.Profile
     """The predict table's cells: bench/api.py's sizes (its ``datasets`` is unused here)."""
+    served: api.Profile
+    """The ``models serve`` table's cells."""
+    workers: tuple[int, ...]
+    """Worker counts of ``models serve`` (and MLflow's server) in that table."""
 
 
 FULL = Profile(
@@ -155,6 +174,8 @@ FULL = Profile(
         "mlp": {"epochs": 5},
     },
     serving=dataclasses.replace(api.FULL, datasets=0),
+    served=dataclasses.replace(api.FULL, datasets=0, seconds=3.0),
+    workers=(1, 2),
 )
 QUICK = Profile(
     "quick",
@@ -167,6 +188,8 @@ QUICK = Profile(
         "mlp": {"epochs": 2},
     },
     serving=dataclasses.replace(api.QUICK, datasets=0, requests=60, seconds=0.3, warmup=16),
+    served=dataclasses.replace(api.QUICK, datasets=0, requests=60, seconds=0.3, warmup=16),
+    workers=(1,),
 )
 
 
@@ -367,9 +390,10 @@ PREDICT_ROWS = (1, 100)
 """Rows per request (and per in-process call)."""
 
 
-def seed_model(workspace: Path) -> pd.DataFrame:
+def seed_model(workspace: Path) -> tuple[pd.DataFrame, Any]:
     """Register a logistic regression fitted on breast_cancer as :data:`SERVED`, visible to
-    the whole organisation (so bench/api.py's reader sees it); returns the feature columns."""
+    the whole organisation (so bench/api.py's reader sees it); returns the feature columns
+    and the fitted pipeline (which MLflow's server gets too)."""
     frame = load_breast_cancer(as_frame=True).frame
     result = train(None, frame, "target", model="logistic_regression", device="cpu")
     ws = Workspace(Settings(home=workspace, user="bench"))
@@ -377,7 +401,7 @@ def seed_model(workspace: Path) -> pd.DataFrame:
         ws.models.register(ws.actor(), result, SERVED, visibility="org")
     finally:
         ws.close()
-    return frame.drop(columns="target")
+    return frame.drop(columns="target"), result.model
 
 
 def predict_path(version: int = 1) -> str:
@@ -492,12 +516,75 @@ def report_serving(cells: list[api.Cell], serving: api.Profile) -> None:
     print(f"  Requests as user '{api.READER}'; bench/api.py's client and server.")
 
 
-def parse_args(argv: Sequence[str] | None) -> Profile:
-    """The profile asked for, ``--rounds`` applied."""
+def run_served(
+    root: Path,
+    workspace: Path,
+    features: pd.DataFrame,
+    model: Any,
+    profile: Profile,
+    mlflow: Path | None,
+) -> None:
+    """The third table: ``models serve`` with each worker count, MLflow's server with the
+    same (when installed, and not in ``--quick``), and in-process predictions."""
+    note = "not run (--quick)" if profile.name == "quick" else ""
+    if not note and (mlflow is None or not (mlflow / "bin" / "mlflow").exists()):
+        note = f"not installed in {mlflow}: see bench/README.md (gallery.py)"
+    check = features.head(max(PREDICT_ROWS))
+    expected = ll.models.load(f"{SERVED}@1").predict(check)
+    token = f"bench-{os.urandom(16).hex()}"
+    with contextlib.ExitStack() as stack:
+        targets = [
+            stack.enter_context(serving.lepton_server(root, workspace, f"{SERVED}@1", n, token))
+            for n in profile.workers
+        ]
+        if not note and mlflow is not None:
+            saved = serving.save_for_mlflow(mlflow, model, root)
+            targets += [
+                stack.enter_context(serving.mlflow_server(mlflow, saved, n, root))
+                for n in profile.workers
+            ]
+            note = f"mlflow {_mlflow_version(mlflow)}, mlflow models serve --env-manager local"
+        for target in targets:
+            serving.check_same(target, check.to_dict("records"), expected)
+        cells = serving.measure(
+            targets,
+            features,
+            PREDICT_ROWS,
+            profile.served,
+            lambda rows, limit, seconds: in_process(f"{SERVED}@1", rows, limit, seconds),
+        )
+    serving.report(cells, profile.served, note)
+
+
+def _mlflow_version(venv: Path) -> str:
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import mlflow; print(mlflow.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.stdout.strip() or "(version unknown)"
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[Profile, Path | None, bool]:
+    """The profile asked for, ``--rounds`` applied; MLflow's virtual environment; whether
+    only the serving table is wanted."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, 2 rounds (< 60 s)")
     parser.add_argument(
         "--rounds", type=int, help="save/load rounds per model (default: 7, quick: 2)"
+    )
+    parser.add_argument(
+        "--mlflow-venv",
+        type=Path,
+        default=serving.MLFLOW_VENV,
+        help=f"the virtual environment MLflow is installed in (default: {serving.MLFLOW_VENV})",
+    )
+    parser.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="only the last table: lepton-lab models serve vs MLflow and in-process",
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
@@ -505,21 +592,25 @@ def parse_args(argv: Sequence[str] | None) -> Profile:
         if args.rounds < 1:
             parser.error("--rounds must be at least 1")
         profile = dataclasses.replace(profile, rounds=args.rounds)
-    return profile
+    return profile, args.mlflow_venv, args.serving_only
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Register a model and start a server on it (it boots while the models train); time
-    every format and print the table; then time the predict endpoint and print its table.
-    The server and its workspace are always removed."""
-    profile = parse_args(argv)
+    every format and print the table; then time the predict endpoint and print its table;
+    then ``models serve`` beside MLflow.  (``--serving-only``: the last table alone.)
+    The servers and the workspace are always removed."""
+    profile, mlflow, serving_only = parse_args(argv)
     signal.signal(signal.SIGTERM, api.exit_on_sigterm)
     print(machine_header("bench/gallery.py", profile.name, PACKAGES), flush=True)
     root = Path(tempfile.mkdtemp(prefix="lepton-bench-gallery-"))
     try:
         workspace = root / "workspace"
-        features = seed_model(workspace)
+        features, model = seed_model(workspace)
         ll.configure(home=workspace, user=api.READER)  # the in-process reference's user
+        if serving_only:
+            run_served(root, workspace, features, model, profile, mlflow)
+            return 0
         with api.running_server(root, workspace) as server:
             frame = synthetic(profile.rows)
             models = fit_all(profile, frame)
@@ -530,7 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report(profile, measured)
             cells = measure_serving(server, features, profile.serving)
         report_serving(cells, profile.serving)
-    except (BenchError, api.BenchError) as exc:
+        run_served(root, workspace, features, model, profile, mlflow)
+    except (BenchError, api.BenchError, serving.BenchError) as exc:
         print(f"\nbench/gallery.py: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -43,10 +43,10 @@ def serving_rows(out: str) -> dict[tuple[str, int], list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(420)
 def test_quick_run_prints_the_table_with_figures(tmp_path: Path) -> None:
     # The script's temporary workspace goes under tmp_path, so leftovers are visible.
-    done = run_bench("gallery.py", "--quick", timeout=150, env={"TMPDIR": str(tmp_path)})
+    done = run_bench("gallery.py", "--quick", timeout=400, env={"TMPDIR": str(tmp_path)})
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -83,8 +83,40 @@ def test_quick_run_prints_the_table_with_figures(tmp_path: Path) -> None:
                 assert re.fullmatch(pattern, cell), f"{endpoint} x {clients}: {cell!r} in\n{out}"
         assert float(figures[1].replace(",", "")) > 0, (endpoint, clients)
     assert served[(STATUS, 1)][4] == served[(STATUS, 16)][4] == "1.00x"
+
+    assert "Serving one model: lepton-lab models serve vs MLflow's scoring server" in out
+    assert "MLflow: not run (--quick)" in out
+    own = own_serving_rows(out)
+    expected_own = {
+        ("lepton-lab models serve", rows, clients) for rows in (1, 100) for clients in (1, 16)
+    }
+    assert set(own) == expected_own | {("in-process", 1, 1), ("in-process", 100, 1)}, out
+    for key, figures in own.items():
+        assert len(figures) == len(OWN), f"{key}: {figures}"
+        for index, (pattern, cell) in enumerate(zip(OWN, figures, strict=True)):
+            in_process = key[0] == "in-process"
+            if (index == 5 and in_process) or index == 7:  # no server; no MLflow in --quick
+                assert cell == "-", f"{key}: {cell!r} in\n{out}"
+            else:
+                assert re.fullmatch(pattern, cell), f"{key}: {cell!r} in\n{out}"
     # The server was stopped and its workspace removed.
     assert not list(tmp_path.glob("lepton-bench-gallery-*"))
+
+
+OWN = [COUNT, COUNT, MS2, MS2, r"±\d+%", MS2, RATIO, RATIO]
+"""requests | req/s | p50 | p99 | spread | server CPU | vs in-process | vs MLflow, as the
+serving table prints them after its server, workers, rows and clients."""
+
+
+def own_serving_rows(out: str) -> dict[tuple[str, int, int], list[str]]:
+    """``(server, rows, clients) -> the figures`` for each row of the serving table."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split(" | ")]
+        if cells[0] in ("lepton-lab models serve", "in-process") and len(cells) == 12:
+            assert cells[1] == ("1" if cells[0] != "in-process" else "-"), line
+            rows[(cells[0], int(cells[2]), int(cells[3]))] = cells[4:]
+    return rows
 
 
 def test_bad_rounds_is_refused() -> None:

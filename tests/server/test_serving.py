@@ -35,6 +35,9 @@ from lepton_lab.workspace import Workspace
 from tests.server.conftest import Api
 from tests.server.test_models_api import register
 
+# Each test starts real processes that import Lepton Lab and load a model: slow when busy.
+pytestmark = pytest.mark.timeout(900)
+
 TOKENS = {"alice-serving-token-0123456789": "alice", "bob-serving-token-0123456789": "bob"}
 ALICE, BOB = list(TOKENS)
 PREDICT = "/lepton/api/v1/models/lab/wine/versions/{}/predict"
@@ -55,7 +58,8 @@ class Served:
         headers = {"Authorization": f"token {token}"} if token else {}
         request = urllib.request.Request(self.url + path, data=data, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            # Long: on a busy machine a worker may still be loading the model.
+            with urllib.request.urlopen(request, timeout=240) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
