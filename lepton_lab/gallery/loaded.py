@@ -271,7 +271,7 @@ def _as_frame(rows: Any) -> pd.DataFrame:
 
 
 _EXACT = 2**53
-"""Integers up to this size are floats exactly."""
+"""Integers below this size are floats exactly."""
 
 
 def _number_records(records: Any, kinds: list[tuple[str, str]]) -> pd.DataFrame | None:
@@ -286,15 +286,19 @@ def _number_records(records: Any, kinds: list[tuple[str, str]]) -> pd.DataFrame 
         return None
     names = [name for name, _ in kinds]
     try:
-        table = [[row[name] for name in names] for row in records]
+        flat = [row[name] for row in records for name in names]
     except (KeyError, TypeError):  # a column missing, or a row that is no record
         return None
-    for line in table:
-        for value in line:
-            if type(value) is not float and not (type(value) is int and -_EXACT <= value <= _EXACT):
-                return None
-    values = np.array(table, dtype=float)
+    types = set(map(type, flat))
+    if not types <= {float, int}:
+        return None
+    try:
+        values = np.array(flat, dtype=float).reshape(len(records), len(names))
+    except OverflowError:  # an integer beyond any float
+        return None
     if not np.isfinite(values).all():
+        return None
+    if int in types and not (np.abs(values) < _EXACT).all():
         return None
     return pd.DataFrame(values, columns=names, copy=False)
 

@@ -97,5 +97,9 @@ def test_number_records_as_a_frame(loaded: LoadedModel, wine: pd.DataFrame) -> N
         answer = loaded.answer(records)
         assert answer["predictions"] == predictions.tolist()
         np.testing.assert_allclose(answer["probabilities"], probabilities, rtol=1e-12)
+    huge = frame.to_dict("records")[:1]
+    huge[0]["proline"] = 10**400  # no float holds it: refused as the general path does
+    with pytest.raises(InvalidInput, match="too large for a float"):
+        loaded.answer(huge)
     checked = loaded.check(frame.to_dict("records"))
     assert list(checked.columns) == loaded.features and all(d == np.float64 for d in checked.dtypes)
