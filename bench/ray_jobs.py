@@ -2,14 +2,14 @@
 executor beside the same burst through a runner with the local executor, in the same run.
 
 What it measures is the cost of going through Ray for a job that fits on one machine:
-a Ray task per job, a kernel started on the worker for that job (no warm pool there),
-events through the runner's mailbox actor.  One table (figures for a reader; nothing
-passes or fails):
+a Ray task per job, a warm kernel borrowed from the node's pool actor (``--pool-size C``
+per node, as the local executor's pool), events through the runner's mailbox actor.  One
+table (figures for a reader; nothing passes or fails):
 
 * **local executor**: ``lepton-lab runner --concurrency C --pool-size C``, as in
   ``bench/jobs.py`` (fresh kernels pre-started in the warm pool);
-* **ray executor**: ``lepton-lab runner --executor ray --address …`` on a Ray cluster this
-  script starts on loopback (a head with C CPUs; ``tests/ray_support.py``).
+* **ray executor**: ``lepton-lab runner --executor ray --address … --pool-size C`` on a
+  Ray cluster this script starts on loopback (a head with C CPUs; ``tests/ray_support.py``).
 
 Both runners get a warm-up job first, as deployed runners have.  *Run s/job* is the mean
 of ``ended_at - started_at`` (claimed to recorded, as the queue has it); *overhead* is

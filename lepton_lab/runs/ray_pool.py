@@ -225,6 +225,10 @@ class LentKernelManager(AsyncKernelManager):
 
     async def is_alive(self) -> bool:  # type: ignore[override]
         """Whether the kernel's process runs (asked of the actor)."""
+        return await self._async_is_alive()
+
+    async def _async_is_alive(self) -> bool:
+        # What the manager's clients call (jupyter_client's own name for it).
         if self._ended:
             return False
         try:
@@ -333,10 +337,13 @@ class LendingPool(KernelPool):
         if lent is None:
             raise PoolUnavailable("the node's pool actor gave the kernel up")
         km = LentKernelManager(self.actor, loan, lent["pid"], kernel_name=name)
-        kc = AsyncKernelClient()
-        kc.load_connection_info(lent["connection"])
+        km.load_connection_info(lent["connection"])
+        # The manager's client: it asks the manager (the actor) whether the kernel lives,
+        # rather than waiting for heartbeats first, as a client of no manager would.
+        kc: AsyncKernelClient = km.client()
         try:
             kc.start_channels()
+            # One kernel_info round trip, and one message on IOPub: listening from here.
             await kc.wait_for_ready(timeout=self.start_timeout)
         except BaseException:
             kc.stop_channels()
