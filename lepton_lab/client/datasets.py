@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from typing_extensions import Unpack
+
 from lepton_lab.catalog.info import DatasetInfo, VersionInfo
 from lepton_lab.catalog.sql import ConnectionInfo
 from lepton_lab.client.backend import Backend, LocalBackend, RemoteBackend
+from lepton_lab.client.card import CardArgs
 from lepton_lab.client.upload import csv_param, open_upload
 from lepton_lab.contract import datasets as ops
 from lepton_lab.contract import sql as sql_ops
@@ -26,6 +29,7 @@ from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.paging import Page
 from lepton_lab.refs import parse_ref
+from lepton_lab.runs.info import keywords
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,9 +227,7 @@ class Datasets:
         *,
         connection: str,
         query: str,
-        description: str | None = None,
-        tags: list[str] | None = None,
-        visibility: str | None = None,
+        **card: Unpack[CardArgs],
     ) -> VersionInfo:
         """Run ``query`` on the operators' ``connection`` (granted to the team) and store
         its rows as the next version of ``team/name``; :meth:`refresh` runs it again.
@@ -239,9 +241,7 @@ class Datasets:
             **_dataset(name),
             connection=connection,
             query=query,
-            description=description,
-            tags=tags,
-            visibility=visibility,
+            **keywords(card, CardArgs),
         )
         return version
 
@@ -299,17 +299,10 @@ class Datasets:
         )
         return page
 
-    def update(
-        self,
-        ref: str,
-        *,
-        description: str | None = None,
-        tags: list[str] | None = None,
-        visibility: str | None = None,
-    ) -> DatasetInfo:
+    def update(self, ref: str, **card: Unpack[CardArgs]) -> DatasetInfo:
         """Change the card (markdown description), tags or visibility."""
         info: DatasetInfo = self._backend.call(
-            ops.UPDATE, **_dataset(ref), description=description, tags=tags, visibility=visibility
+            ops.UPDATE, **_dataset(ref), **keywords(card, CardArgs)
         )
         return info
 

@@ -19,6 +19,7 @@ from lepton_lab.errors import InvalidInput, NotFound
 from lepton_lab.paging import Page
 from lepton_lab.runs.groups import GroupInfo
 from lepton_lab.runs.info import (
+    JobFilterArgs,
     JobInfo,
     JobOptionArgs,
     LogChunk,
@@ -93,19 +94,9 @@ class Jobs:
         info: JobInfo = self._on_job(ops.GET, job_id)
         return info
 
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        template: str | None = None,
-        user: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> Page[JobInfo]:
-        """Jobs you may see, newest first."""
-        page: Page[JobInfo] = self._backend.call(
-            ops.LIST, status=status, template=template, user=user, limit=limit, offset=offset
-        )
+    def list(self, **filters: Unpack[JobFilterArgs]) -> Page[JobInfo]:
+        """Jobs you may see, newest first (20 unless ``limit`` says)."""
+        page: Page[JobInfo] = self._backend.call(ops.LIST, **keywords(filters, JobFilterArgs))
         return page
 
     def cancel(self, job_id: str) -> JobInfo:

@@ -6,11 +6,14 @@ import builtins
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import Unpack
+
 from lepton_lab.client.backend import Backend
+from lepton_lab.client.card import CardArgs
 from lepton_lab.contract import Operation
 from lepton_lab.contract import templates as ops
 from lepton_lab.errors import InvalidInput
-from lepton_lab.runs.info import TemplateInfo
+from lepton_lab.runs.info import TemplateInfo, keywords
 from lepton_lab.runs.templates import parse_template_ref
 
 __all__ = ["Templates"]
@@ -68,10 +71,7 @@ class Templates:
         self,
         notebook: str | Path,
         name: str,
-        *,
-        description: str | None = None,
-        tags: builtins.list[str] | None = None,
-        visibility: str | None = None,
+        **card: Unpack[CardArgs],
     ) -> TemplateInfo:
         """Publish a notebook file as template ``team/name`` (a new version when it changed).
 
@@ -87,12 +87,7 @@ class Templates:
                 f"notebook for {name} is not a Jupyter notebook (.ipynb JSON): {exc}"
             ) from None
         info: TemplateInfo = self._backend.call(
-            ops.PUBLISH,
-            name=name,
-            notebook=text,
-            description=description,
-            tags=tags,
-            visibility=visibility,
+            ops.PUBLISH, name=name, notebook=text, **keywords(card, CardArgs)
         )
         return info
 

@@ -19,6 +19,7 @@ from lepton_lab.paging import row_html
 __all__ = [
     "FINAL_STATES",
     "JOB_STATES",
+    "JobFilterArgs",
     "JobInfo",
     "JobOptionArgs",
     "LogChunk",
@@ -59,6 +60,25 @@ class JobOptionArgs(TypedDict, total=False):
 
     notify: dict[str, Any] | None
     """Webhooks or e-mails when the job ends (docs/jobs.md)."""
+
+
+class JobFilterArgs(TypedDict, total=False):
+    """Which jobs a listing keeps (None: any), and the page wanted."""
+
+    status: str | None
+    """Only jobs in this state (``queued``, ``running``, ``succeeded``…)."""
+
+    template: str | None
+    """Only jobs of this template."""
+
+    user: str | None
+    """Only jobs this user submitted."""
+
+    limit: int
+    """At most this many (default 20)."""
+
+    offset: int
+    """Skip this many, newest first (default 0)."""
 
 
 def keywords(given: Mapping[str, Any], kind: Any) -> dict[str, Any]:

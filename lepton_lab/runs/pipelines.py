@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
+from lepton_lab.errors import Conflict, InvalidInput, NotFound
 from lepton_lab.events import record_event
 from lepton_lab.identity import Actor, Role, Visibility, require_role
 from lepton_lab.refs import check_slug, parse_ref
@@ -35,7 +34,16 @@ from lepton_lab.runs.pipeline_spec import (
     parse_definition,
     whole_reference,
 )
-from lepton_lab.runs.templates import BUILTIN_OWNER, may_see, parse_template_ref, publish_row
+from lepton_lab.runs.templates import (
+    BUILTIN_OWNER,
+    Shipped,
+    latest_versions,
+    may_see,
+    parse_template_ref,
+    publish_row,
+    published,
+    visible_row,
+)
 from lepton_lab.store.tables import Pipeline, PipelineVersion, Team, utcnow
 
 if TYPE_CHECKING:
@@ -54,8 +62,7 @@ class PipelineService(PipelineRuns):
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
-        self._synced = False
-        self._sync_lock = threading.Lock()
+        self._shipped = Shipped("pipelines", "*.yaml", self._sync_one)
 
     # -- read -----------------------------------------------------------------------------
 
@@ -63,12 +70,7 @@ class PipelineService(PipelineRuns):
         """Latest versions of the pipelines you may see, shipped first, then by name."""
         self.sync_builtin()
         with self._ws.db.read() as session:
-            rows = session.execute(
-                select(Pipeline, PipelineVersion)
-                .join(PipelineVersion, PipelineVersion.pipeline_id == Pipeline.id)
-                .where(PipelineVersion.version == Pipeline.latest_version)
-                .order_by(Pipeline.builtin.desc(), Pipeline.name)
-            ).all()
+            rows = latest_versions(session, Pipeline)
             return [
                 _info(p, v) for p, v in rows if may_see(actor, p) and (not team or p.team == team)
             ]
@@ -78,13 +80,7 @@ class PipelineService(PipelineRuns):
         self.sync_builtin()
         base, version = parse_template_ref(name)
         with self._ws.db.read() as session:
-            row = session.scalar(select(Pipeline).where(Pipeline.name == base))
-            if row is None or not may_see(actor, row):
-                known = [p.name for p in session.scalars(select(Pipeline)) if may_see(actor, p)]
-                raise NotFound(
-                    f"no pipeline {base}{did_you_mean(base, known)}; "
-                    "lepton-lab pipelines list shows them"
-                )
+            row = visible_row(session, actor, Pipeline, base)
             wanted = version if version is not None else row.latest_version
             found = session.scalar(
                 select(PipelineVersion).where(
@@ -150,17 +146,7 @@ class PipelineService(PipelineRuns):
 
     def sync_builtin(self, folder: Path | None = None) -> None:
         """Bring the shipped pipelines into the catalog (once per process, or when asked)."""
-        if self._synced and folder is None:
-            return
-        with self._sync_lock:
-            if self._synced and folder is None:
-                return
-            from lepton_lab.runs.kernelspecs import data_dir
-
-            root = folder or data_dir("notebook_templates") / "pipelines"
-            for path in sorted(root.glob("*.yaml")):
-                self._sync_one(path)
-            self._synced = True
+        self._shipped.sync(folder)
 
     def _sync_one(self, path: Path) -> None:
         # Shipped pipelines name shipped templates only, so no actor's view is needed.
@@ -225,15 +211,4 @@ def _add_version(session: Session, user: str, row: Pipeline, spec: PipelineSpec)
 
 
 def _info(row: Pipeline, version: PipelineVersion) -> PipelineInfo:
-    return PipelineInfo(
-        name=row.name,
-        version=version.version,
-        sha256=version.sha256,
-        description=version.description,
-        definition=dict(version.definition),
-        team=row.team,
-        owner=row.owner,
-        visibility=row.visibility,
-        builtin=row.builtin,
-        created_at=version.created_at,
-    )
+    return PipelineInfo(**published(row, version), definition=dict(version.definition))

@@ -15,8 +15,9 @@ import dataclasses
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,12 +30,29 @@ from lepton_lab.membership import require_team
 from lepton_lab.refs import MAX_VERSION_DIGITS, check_slug, check_text, parse_ref
 from lepton_lab.runs.info import ParameterSpec, TemplateInfo
 from lepton_lab.runs.notebook import read_notebook, summarize
-from lepton_lab.store.tables import Pipeline, Team, Template, TemplateVersion, utcnow
+from lepton_lab.store.tables import (
+    Pipeline,
+    PipelineVersion,
+    Team,
+    Template,
+    TemplateVersion,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
 
-__all__ = ["BUILTIN_OWNER", "TemplateService", "may_see", "parse_template_ref", "publish_row"]
+__all__ = [
+    "BUILTIN_OWNER",
+    "Shipped",
+    "TemplateService",
+    "latest_versions",
+    "may_see",
+    "parse_template_ref",
+    "publish_row",
+    "published",
+    "visible_row",
+]
 
 #: What is published by name in a team, a version at a time: a template or a pipeline.
 _Published = TypeVar("_Published", Template, Pipeline)
@@ -62,13 +80,38 @@ def parse_template_ref(text: str) -> tuple[str, int | None]:
     return name, int(version) if version and version != "latest" else None
 
 
+class Shipped:
+    """What ships with Lepton Lab, in a folder of ``notebook_templates``: its files are
+    brought into the catalog once per process (and again whenever a folder is given)."""
+
+    def __init__(self, subfolder: str, pattern: str, sync_one: Callable[[Path], None]) -> None:
+        self._subfolder = subfolder
+        self._pattern = pattern
+        self._sync_one = sync_one
+        self._synced = False
+        self._lock = threading.Lock()
+
+    def sync(self, folder: Path | None = None) -> None:
+        """Bring each file (of ``folder``, else the shipped one) in, unless done already."""
+        if self._synced and folder is None:
+            return
+        with self._lock:
+            if self._synced and folder is None:
+                return
+            from lepton_lab.runs.kernelspecs import data_dir
+
+            root = folder or data_dir("notebook_templates") / self._subfolder
+            for path in sorted(root.glob(self._pattern)):
+                self._sync_one(path)
+            self._synced = True
+
+
 class TemplateService:
     """Publish, list and read templates, each call as one :class:`Actor`."""
 
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
-        self._synced = False
-        self._sync_lock = threading.Lock()
+        self._shipped = Shipped("", "*.ipynb", self._sync_one)
 
     # -- read -----------------------------------------------------------------------------
 
@@ -79,12 +122,7 @@ class TemplateService:
         self.sync_builtin()
         words = query.lower().split()
         with self._ws.db.read() as session:
-            rows = session.execute(
-                select(Template, TemplateVersion)
-                .join(TemplateVersion, TemplateVersion.template_id == Template.id)
-                .where(TemplateVersion.version == Template.latest_version)
-                .order_by(Template.builtin.desc(), Template.name)
-            ).all()
+            rows = latest_versions(session, Template)
             infos = [_info(t, v) for t, v in rows if may_see(actor, t)]
         found = []
         for info in infos:
@@ -109,7 +147,7 @@ class TemplateService:
             ).first()
             if found is not None and may_see(actor, found[0]):
                 return _info(found[0], found[1])
-            template = self._visible_row(session, actor, base)
+            template = visible_row(session, actor, Template, base)
             raise NotFound(
                 f"template {base} has no version {version}; the latest is {template.latest_version}"
             )
@@ -119,7 +157,7 @@ class TemplateService:
         self.sync_builtin()
         base, _ = parse_template_ref(name)
         with self._ws.db.read() as session:
-            template = self._visible_row(session, actor, base)
+            template = visible_row(session, actor, Template, base)
             rows = session.scalars(
                 select(TemplateVersion)
                 .where(TemplateVersion.template_id == template.id)
@@ -130,16 +168,6 @@ class TemplateService:
     def notebook(self, actor: Actor, name: str) -> bytes:
         """The exact notebook bytes of a template version."""
         return self._ws.blobs.read_bytes(self.get(actor, name).sha256)
-
-    def _visible_row(self, session: Session, actor: Actor, name: str) -> Template:
-        row = session.scalar(select(Template).where(Template.name == name))
-        if row is None or not may_see(actor, row):
-            names = [t.name for t in session.scalars(select(Template)) if may_see(actor, t)]
-            raise NotFound(
-                f"no template {name}{did_you_mean(name, names)}; "
-                "lepton-lab templates list shows them"
-            )
-        return row
 
     # -- write ----------------------------------------------------------------------------
 
@@ -255,16 +283,7 @@ class TemplateService:
 
     def sync_builtin(self, folder: Path | None = None) -> None:
         """Bring the shipped templates into the catalog (once per process, or when asked)."""
-        if self._synced and folder is None:
-            return
-        with self._sync_lock:
-            if self._synced and folder is None:
-                return
-            from lepton_lab.runs.kernelspecs import data_dir
-
-            for path in sorted((folder or data_dir("notebook_templates")).glob("*.ipynb")):
-                self._sync_one(path)
-            self._synced = True
+        self._shipped.sync(folder)
 
     def _sync_one(self, path: Path) -> None:
         content = path.read_bytes()
@@ -300,7 +319,7 @@ def publish_row(
     made the publisher's (the contributor role needed); a taken one needs the right to
     edit it, and ``visibility`` (None: unchanged) is applied to it.
     """
-    kind = "template" if table is Template else "pipeline"
+    kind = _kind(table)
     if session.get(Team, team) is None:
         if not ws.settings.auto_create_teams:
             require_team(session, team)
@@ -325,26 +344,67 @@ def publish_row(
     return row
 
 
+def latest_versions(session: Session, table: type[_Published]) -> list[Any]:
+    """Every template or pipeline (the rows of ``table``) with its latest version, as
+    ``(row, version)``: the shipped ones first, then by name."""
+    versions: Any = TemplateVersion if table is Template else PipelineVersion
+    owner = versions.template_id if table is Template else versions.pipeline_id
+    query = (
+        select(table, versions)
+        .join(versions, owner == table.id)
+        .where(versions.version == table.latest_version)
+        .order_by(table.builtin.desc(), table.name)
+    )
+    return list(session.execute(query).all())
+
+
+def visible_row(session: Session, actor: Actor, table: type[_Published], name: str) -> _Published:
+    """The template or pipeline (a row of ``table``) named ``name`` that ``actor`` sees;
+    :class:`NotFound`, with the names they do see, when there is none."""
+    row = session.scalar(select(table).where(table.name == name))
+    if row is None or not may_see(actor, row):
+        names = [r.name for r in session.scalars(select(table)) if may_see(actor, r)]
+        kind = _kind(table)
+        raise NotFound(
+            f"no {kind} {name}{did_you_mean(name, names)}; lepton-lab {kind}s list shows them"
+        )
+    return row
+
+
+def _kind(table: type[Template | Pipeline]) -> str:
+    return "template" if table is Template else "pipeline"
+
+
 def may_see(actor: Actor, row: Template | Pipeline) -> bool:
     """Whether ``actor`` sees the template or pipeline: a shipped one, or by its visibility."""
     return row.builtin or can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility)
 
 
+def published(
+    row: Template | Pipeline, version: TemplateVersion | PipelineVersion
+) -> dict[str, Any]:
+    """What a version of a template or a pipeline tells, whichever it is: its name and
+    number, its content's sha256 and description, and whose it is, seen by whom."""
+    return {
+        "name": row.name,
+        "version": version.version,
+        "sha256": version.sha256,
+        "description": version.description,
+        "team": row.team,
+        "owner": row.owner,
+        "visibility": row.visibility,
+        "builtin": row.builtin,
+        "created_at": version.created_at,
+    }
+
+
 def _info(template: Template, version: TemplateVersion) -> TemplateInfo:
     return TemplateInfo(
-        name=template.name,
-        version=version.version,
-        sha256=version.sha256,
+        **published(template, version),
         title=version.title,
-        description=version.description,
         tags=list(version.tags),
         kernel=version.kernel,
         gpus=version.gpus,
         parameters=[ParameterSpec.from_dict(p) for p in version.parameters],
-        team=template.team,
-        owner=template.owner,
-        visibility=template.visibility,
-        builtin=template.builtin,
-        created_at=version.created_at,
         metadata=dict(version.meta),
     )
