@@ -33,10 +33,17 @@ $(STAMP): pyproject.toml labextension/package.json labextension/yarn.lock
 
 # The JupyterLab extension (TypeScript in labextension/): built with jlpm (its package cache
 # in labextension/.yarn) into lepton_lab/labextension, and linked into .venv's share/jupyter.
+# `pip install -e` has usually built it already (hatch-jupyter-builder: jlpm install, then
+# build:prod, when the build is missing or older than src/): the packages are installed
+# again only when package.json, yarn.lock or .yarnrc.yml is newer than yarn's record of the
+# last install (node_modules/.yarn-state.yml), and it is built only when missing.
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/lepton-lab
+LABEXT_INSTALLED := labextension/node_modules/.yarn-state.yml
 JLPM := PATH="$(abspath $(BIN)):$$PATH" jlpm
-labextension:
+$(LABEXT_INSTALLED): labextension/package.json labextension/yarn.lock labextension/.yarnrc.yml
 	cd labextension && $(JLPM) install
+	touch $@
+labextension: $(LABEXT_INSTALLED)
 	test -f lepton_lab/labextension/static/style.js || (cd labextension && $(JLPM) build:prod)
 	rm -rf $(LABEXT_LINK) && mkdir -p $(dir $(LABEXT_LINK))
 	ln -s $(CURDIR)/lepton_lab/labextension $(LABEXT_LINK)
