@@ -18,6 +18,9 @@ CLASSIFICATION: frozenset[Task] = frozenset({"binary", "multiclass"})
 REGRESSION: frozenset[Task] = frozenset({"regression"})
 ALL_TASKS: frozenset[Task] = CLASSIFICATION | REGRESSION
 
+# A family's parameters are named as its estimator's keyword arguments, so that a builder
+# passes them on whole (``p``: validated, every one present) and only translates the values
+# scikit-learn spells otherwise.
 _C = Param("C", "float", 1.0, 1e-4, 1e4, log=True, help="inverse regularisation strength")
 _MAX_ITER = Param("max_iter", "int", 1000, 10, 100_000, help="solver iterations at most")
 
@@ -26,21 +29,19 @@ def _logistic(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     weight = None if p["class_weight"] == "none" else p["class_weight"]
-    return LogisticRegression(
-        C=p["C"], max_iter=p["max_iter"], class_weight=weight, random_state=ctx.seed
-    )
+    return LogisticRegression(**{**p, "class_weight": weight}, random_state=ctx.seed)
 
 
 def _linear(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     from sklearn.linear_model import LinearRegression
 
-    return LinearRegression(fit_intercept=p["fit_intercept"])
+    return LinearRegression(**p)
 
 
 def _ridge(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     from sklearn.linear_model import Ridge
 
-    return Ridge(alpha=p["alpha"], random_state=ctx.seed)
+    return Ridge(**p, random_state=ctx.seed)
 
 
 def _forest(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
@@ -50,13 +51,7 @@ def _forest(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     # "auto" is scikit-learn's own default for the task; "all" is its spelling 1.0.
     auto = 1.0 if task == "regression" else "sqrt"
     features = {"auto": auto, "all": 1.0}.get(p["max_features"], p["max_features"])
-    return cls(
-        n_estimators=p["n_estimators"],
-        max_depth=p["max_depth"],
-        min_samples_leaf=p["min_samples_leaf"],
-        max_features=features,
-        random_state=ctx.seed,
-    )
+    return cls(**{**p, "max_features": features}, random_state=ctx.seed)
 
 
 def _hist_gb(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
@@ -64,29 +59,21 @@ def _hist_gb(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
 
     cls = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
     stopping = {"on": True, "off": False}.get(p["early_stopping"], "auto")
-    return cls(
-        learning_rate=p["learning_rate"],
-        max_iter=p["max_iter"],
-        max_leaf_nodes=p["max_leaf_nodes"],
-        max_depth=p["max_depth"],
-        l2_regularization=p["l2_regularization"],
-        early_stopping=stopping,
-        random_state=ctx.seed,
-    )
+    return cls(**{**p, "early_stopping": stopping}, random_state=ctx.seed)
 
 
 def _knn(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
     cls = KNeighborsRegressor if task == "regression" else KNeighborsClassifier
-    return cls(n_neighbors=p["n_neighbors"], weights=p["weights"])
+    return cls(**p)
 
 
 def _linear_svm(task: Task, p: dict[str, Any], ctx: BuildContext) -> Any:
     from sklearn.svm import LinearSVC, LinearSVR
 
     cls = LinearSVR if task == "regression" else LinearSVC
-    return cls(C=p["C"], max_iter=p["max_iter"], random_state=ctx.seed)
+    return cls(**p, random_state=ctx.seed)
 
 
 def _torch(architecture: str) -> Builder:
