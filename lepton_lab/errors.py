@@ -44,6 +44,17 @@ class LeptonLabError(Exception):
     http_status: int = 500
     exit_code: int = 1
 
+    def __init_subclass__(
+        cls, *, http_status: int | None = None, exit_code: int | None = None
+    ) -> None:
+        """``class NotFound(LeptonLabError, http_status=404, exit_code=4)``: a subclass says
+        how it is reported in its header; one that says nothing reports as its parent."""
+        super().__init_subclass__()
+        if http_status is not None:
+            cls.http_status = http_status
+        if exit_code is not None:
+            cls.exit_code = exit_code
+
     @property
     def message(self) -> str:
         """The human-readable message."""
@@ -54,56 +65,36 @@ class LeptonLabError(Exception):
         return {"error": type(self).__name__, "message": self.message}
 
 
-class InvalidInput(LeptonLabError):
+class InvalidInput(LeptonLabError, http_status=400, exit_code=2):
     """An argument, name, reference or option is not acceptable."""
-
-    http_status = 400
-    exit_code = 2
 
 
 class InvalidData(InvalidInput):
     """A file, frame or upload cannot be read as a table."""
 
 
-class NotAuthenticated(LeptonLabError):
+class NotAuthenticated(LeptonLabError, http_status=401, exit_code=3):
     """No identity, or an expired or unknown token."""
 
-    http_status = 401
-    exit_code = 3
 
-
-class PermissionDenied(LeptonLabError):
+class PermissionDenied(LeptonLabError, http_status=403, exit_code=3):
     """The actor is known but lacks the role for this action."""
 
-    http_status = 403
-    exit_code = 3
 
-
-class NotFound(LeptonLabError):
+class NotFound(LeptonLabError, http_status=404, exit_code=4):
     """Unknown, or not visible to the actor (the two are reported the same way)."""
 
-    http_status = 404
-    exit_code = 4
 
-
-class Conflict(LeptonLabError):
+class Conflict(LeptonLabError, http_status=409, exit_code=5):
     """A name already taken, or a change that lost a race."""
 
-    http_status = 409
-    exit_code = 5
 
-
-class TooLarge(LeptonLabError):
+class TooLarge(LeptonLabError, http_status=413, exit_code=2):
     """An upload or request body over the configured limit."""
 
-    http_status = 413
-    exit_code = 2
 
-
-class StorageError(LeptonLabError):
+class StorageError(LeptonLabError, exit_code=6):
     """The database or the blob store failed; nothing half-written was kept."""
-
-    exit_code = 6
 
 
 class CorruptBlob(StorageError):
