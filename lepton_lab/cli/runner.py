@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from lepton_lab.cli import CliState, pass_state
+from lepton_lab.cli import CliState, F, pass_state
 from lepton_lab.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -21,6 +22,12 @@ __all__ = ["DEFAULT_STAGING", "runner"]
 #: Where a runner on a shared server makes jobs' folders: outside any home folder, so
 #: that kernel users can reach their own folder in it.
 DEFAULT_STAGING = "/var/lib/lepton-lab/jobs"
+
+
+def _env_option(name: str, envvar: str, *, help: str, **details: Any) -> Callable[[F], F]:
+    """An option that the environment variable ``envvar`` may set, as its help says."""
+    return click.option(name, envvar=envvar, default=None, help=f"{help} [env: {envvar}].",
+                        **details)  # fmt: skip
 
 
 @click.command()
@@ -44,14 +51,14 @@ DEFAULT_STAGING = "/var/lib/lepton-lab/jobs"
               help="The Ray cluster of --executor ray: HOST:PORT of its GCS, auto, or "
               "ray://HOST:10001 [default: $LEPTON_LAB_RAY_ADDRESS, then "
               "$RAY_ADDRESS].")  # fmt: skip
-@click.option("--server", metavar="URL", envvar="LEPTON_LAB_RUNNER_SERVER", default=None,
-              help="Claim jobs from this shared Lepton Lab server over HTTP, with the runner "
-              "token of --token-file: the runner then holds no database or blob "
-              "credentials [env: LEPTON_LAB_RUNNER_SERVER].")  # fmt: skip
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              envvar="LEPTON_LAB_RUNNER_TOKEN_FILE", default=None,
-              help="The file holding this runner's token (one of the server's "
-              "runner_tokens_file) [env: LEPTON_LAB_RUNNER_TOKEN_FILE].")  # fmt: skip
+@_env_option("--server", "LEPTON_LAB_RUNNER_SERVER", metavar="URL",
+             help="Claim jobs from this shared Lepton Lab server over HTTP, with the runner "
+             "token of --token-file: the runner then holds no database or blob "
+             "credentials")  # fmt: skip
+@_env_option("--token-file", "LEPTON_LAB_RUNNER_TOKEN_FILE",
+             type=click.Path(exists=True, dir_okay=False, path_type=Path),
+             help="The file holding this runner's token (one of the server's "
+             "runner_tokens_file)")  # fmt: skip
 @click.option("--staging", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where jobs' working folders are made with --server "
               f"[default: {DEFAULT_STAGING}].")  # fmt: skip

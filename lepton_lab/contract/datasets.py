@@ -11,7 +11,6 @@ them (inputs, answers, the OpenAPI document) comes from here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field, WithJsonSchema
@@ -25,13 +24,12 @@ from lepton_lab.contract.core import (
     File,
     Info,
     Items,
-    Operation,
     PageOf,
     Plain,
-    Reply,
     Request,
     declare,
 )
+from lepton_lab.contract.shapes import Filters, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Visibility
@@ -131,30 +129,14 @@ def version_ref(request: OneVersion) -> str:
     return f"{base}@{request.version}"
 
 
-def _read(
-    read: Callable[[DatasetService, Actor, str], Any],
-    path: str,
-    request: type[OneDataset],
-    reply: Reply,
-    summary: str,
-) -> Operation:
-    """The read ``datasets.{method}`` of a dataset (or of a version, for a
-    :class:`OneVersion` request): the service's ``read`` called with its reference."""
-    ref: Callable[[Any], str] = version_ref if issubclass(request, OneVersion) else dataset_ref
-    return declare(
-        f"datasets.{read.__name__}",
-        "GET",
-        path,
-        request,
-        reply,
-        role="user",
-        run=lambda ws, actor, r: read(ws.datasets, actor, ref(r)),
-        summary=summary,
-        owner_note=_VISIBLE,
-    )
+_read = reader(
+    "datasets",
+    lambda r: version_ref(r) if isinstance(r, OneVersion) else dataset_ref(r),
+    owner_note=_VISIBLE,
+)
 
 
-class Search(Request):
+class Search(Filters):
     """Words, filters and the page wanted."""
 
     q: str = Field("", description="Words matching names, descriptions, tags and columns.")
@@ -165,23 +147,12 @@ class Search(Request):
     offset: Int64 = Field(0, description="Skip this many.")
 
 
-SEARCH = declare(
-    "datasets.search",
-    "GET",
+SEARCH = _read(
+    DatasetService.search,
     "/datasets",
     Search,
     PageOf(DatasetInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.search(
-        actor,
-        r.q,
-        team=r.team or None,
-        tag=r.tag or None,
-        owner=r.owner or None,
-        limit=r.limit,
-        offset=r.offset,
-    ),
-    summary="Datasets you may see matching words of names, descriptions, tags and columns",
+    "Datasets you may see matching words of names, descriptions, tags and columns",
     refusals=(400,),
     owner_note=_VISIBLE,
 )
@@ -248,16 +219,12 @@ class Events(OneDataset):
     limit: int = Field(50, ge=1, le=500, description="At most this many, newest first.")
 
 
-EVENTS = declare(
-    "datasets.events",
-    "GET",
+EVENTS = _read(
+    DatasetService.events,
     "/datasets/{team}/{name}/events",
     Events,
     Items(EventInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.events(actor, dataset_ref(r), r.limit),
-    summary="The audit trail, newest first",
-    owner_note=_VISIBLE,
+    "The audit trail, newest first",
 )
 
 VERSIONS = _read(
@@ -323,16 +290,12 @@ class PreviewRows(OneVersion):
     limit: Int64 = Field(20, description="How many rows (0 to 100).")
 
 
-PREVIEW = declare(
-    "datasets.preview",
-    "GET",
+PREVIEW = _read(
+    DatasetService.preview,
     "/datasets/{team}/{name}/versions/{version}/preview",
     PreviewRows,
     Plain(Preview, "Preview"),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.preview(actor, version_ref(r), r.limit),
-    summary="The first rows, stored at upload (0 to 100)",
-    owner_note=_VISIBLE,
+    "The first rows, stored at upload (0 to 100)",
 )
 
 

@@ -11,12 +11,16 @@ from typing import Any
 from pydantic import Field
 
 from lepton_lab.contract.core import Info, Items, Plain, Request, declare
+from lepton_lab.contract.shapes import calls, reader
 from lepton_lab.paging import MAX_LIMIT
-from lepton_lab.runs.groups import GroupInfo
+from lepton_lab.runs.groups import GroupInfo, GroupService
 
 __all__ = ["CANCEL", "GET", "LIST", "RESULTS", "SWEEP"]
 
 _SEEN_BY = "the submitter, the team it is shared with, site admins; others get 404"
+
+_read = reader("groups")
+_call = calls("groups")
 
 
 class Sweep(Request):
@@ -59,15 +63,12 @@ class ListGroups(Request):
     limit: int = Field(20, ge=1, le=MAX_LIMIT)  # a huge one would overflow the SQL LIMIT
 
 
-LIST = declare(
-    "groups.list",
-    "GET",
+LIST = _read(
+    GroupService.list,
     "/groups",
     ListGroups,
     Items(GroupInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.groups.list(actor, kind=r.kind, limit=r.limit),
-    summary="Sweeps and pipeline runs you may see, newest first",
+    "Sweeps and pipeline runs you may see, newest first",
     refusals=(400,),
 )
 
@@ -78,38 +79,31 @@ class OneGroup(Request):
     group_id: str
 
 
-GET = declare(
-    "groups.get",
-    "GET",
+GET = _read(
+    GroupService.get,
     "/groups/{group_id}",
     OneGroup,
     Info(GroupInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.groups.get(actor, r.group_id),
-    summary="A sweep or pipeline run with its jobs' states",
+    "A sweep or pipeline run with its jobs' states",
     owner_note=_SEEN_BY,
 )
 
-RESULTS = declare(
-    "groups.results",
-    "GET",
+RESULTS = _read(
+    GroupService.results,
     "/groups/{group_id}/results",
     OneGroup,
     Plain(list[dict[str, Any]]),
-    role="user",
-    run=lambda ws, actor, r: ws.groups.results(actor, r.group_id),
-    summary="One row per job: status, the grid's parameters, recorded values",
+    "One row per job: status, the grid's parameters, recorded values",
     owner_note=_SEEN_BY,
 )
 
-CANCEL = declare(
-    "groups.cancel",
+CANCEL = _call(
     "POST",
+    GroupService.cancel,
     "/groups/{group_id}/cancel",
     OneGroup,
     Info(GroupInfo),
+    "Cancel every job of the group still queued or running",
     role="editor",
-    run=lambda ws, actor, r: ws.groups.cancel(actor, r.group_id),
-    summary="Cancel every job of the group still queued or running",
     owner_note=f"{_SEEN_BY}; 403 unless its submitter or a team editor",
 )

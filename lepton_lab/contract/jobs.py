@@ -13,9 +13,10 @@ from typing import Annotated, Any
 from pydantic import WithJsonSchema
 
 from lepton_lab.contract.core import File, Info, Items, PageOf, Request, ServiceText, declare
+from lepton_lab.contract.shapes import Filters, calls, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.info import JobInfo, LogChunk, RecordInfo, Reproduction
-from lepton_lab.runs.queue import MAX_GPUS
+from lepton_lab.runs.queue import MAX_GPUS, JobService
 
 __all__ = [
     "CANCEL",
@@ -31,6 +32,10 @@ __all__ = [
     "NotebookValue",
     "notebook_bytes",
 ]
+
+_read = reader("jobs")
+_call = calls("jobs")
+
 
 #: The media type of a notebook file.
 NOTEBOOK_MEDIA_TYPE = "application/x-ipynb+json"
@@ -74,7 +79,7 @@ def notebook_bytes(value: Any, field: str = "notebook") -> bytes:
         raise InvalidInput(f"{field} is not valid Unicode text: {exc.reason}") from None
 
 
-class ListJobs(Request):
+class ListJobs(Filters):
     """Filters and the page wanted."""
 
     status: str | None = None
@@ -84,22 +89,12 @@ class ListJobs(Request):
     offset: int = 0
 
 
-LIST = declare(
-    "jobs.list",
-    "GET",
+LIST = _read(
+    JobService.list,
     "/jobs",
     ListJobs,
     PageOf(JobInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.list(
-        actor,
-        status=r.status or None,
-        template=r.template or None,
-        user=r.user or None,
-        limit=r.limit,
-        offset=r.offset,
-    ),
-    summary="Jobs you may see, newest first",
+    "Jobs you may see, newest first",
     refusals=(400,),
 )
 
@@ -153,52 +148,44 @@ class OneJob(Request):
     job_id: str
 
 
-GET = declare(
-    "jobs.get",
-    "GET",
+GET = _read(
+    JobService.get,
     "/jobs/{job_id}",
     OneJob,
     Info(JobInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.get(actor, r.job_id),
-    summary="The job's state now",
+    "The job's state now",
     owner_note="the submitter, the team it is shared with, site admins; others get 404",
 )
 
-CANCEL = declare(
-    "jobs.cancel",
+CANCEL = _call(
     "POST",
+    JobService.cancel,
     "/jobs/{job_id}/cancel",
     OneJob,
     Info(JobInfo),
+    "Cancel a queued job, or stop a running one",
     role="editor",
-    run=lambda ws, actor, r: ws.jobs.cancel(actor, r.job_id),
-    summary="Cancel a queued job, or stop a running one",
     refusals=(400, 403, 404, 409),
     owner_note="404 for what they may not see; 403 unless its submitter or a team editor",
 )
 
-RESUBMIT = declare(
-    "jobs.resubmit",
+RESUBMIT = _call(
     "POST",
+    JobService.resubmit,
     "/jobs/{job_id}/rerun",
     OneJob,
     Info(JobInfo),
+    "Queue the job's manifest again (the new job)",
     role="user",
-    run=lambda ws, actor, r: ws.jobs.resubmit(actor, r.job_id),
     status=201,
-    summary="Queue the job's manifest again (the new job)",
 )
 
-REPRODUCTION = declare(
-    "jobs.reproduction",
-    "GET",
+REPRODUCTION = _read(
+    JobService.reproduction,
     "/jobs/{job_id}/reproduction",
     OneJob,
     Info(Reproduction),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.reproduction(actor, r.job_id),
-    summary="A rerun compared with its original, value by value",
+    "A rerun compared with its original, value by value",
 )
 
 
@@ -210,35 +197,26 @@ class Logs(Request):
     limit: int = 1000
 
 
-LOGS = declare(
-    "jobs.logs",
-    "GET",
+LOGS = _read(
+    JobService.logs,
     "/jobs/{job_id}/logs",
     Logs,
     Items(LogChunk),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.logs(actor, r.job_id, after=r.after, limit=r.limit),
-    summary="Log chunks numbered above `after`",
+    "Log chunks numbered above `after`",
 )
 
-RECORDS = declare(
-    "jobs.records",
-    "GET",
+RECORDS = _read(
+    JobService.records,
     "/jobs/{job_id}/records",
     OneJob,
     Items(RecordInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.records(actor, r.job_id),
-    summary="The values the job recorded with ll.record",
+    "The values the job recorded with ll.record",
 )
 
-NOTEBOOK = declare(
-    "jobs.notebook",
-    "GET",
+NOTEBOOK = _read(
+    JobService.notebook,
     "/jobs/{job_id}/notebook",
     OneJob,
     File(NOTEBOOK_MEDIA_TYPE, "the executed output notebook"),
-    role="user",
-    run=lambda ws, actor, r: ws.jobs.notebook(actor, r.job_id),
-    summary="The executed notebook (404 until the job ends)",
+    "The executed notebook (404 until the job ends)",
 )

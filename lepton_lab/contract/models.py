@@ -17,9 +17,11 @@ from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict
 
 from lepton_lab.contract.core import JSON, File, Info, Items, PageOf, Plain, Request, declare
+from lepton_lab.contract.shapes import Filters, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.gallery.changes import MAX_SPLIT
 from lepton_lab.gallery.info import CARD_FIELDS, MetricInfo, ModelInfo, ModelVersionInfo
+from lepton_lab.gallery.service import ModelService
 from lepton_lab.refs import MAX_VERSION_DIGITS, check_slug
 
 __all__ = [
@@ -175,7 +177,17 @@ class Comparison(TypedDict):
     items: list[ComparisonRow]
 
 
-class Search(Request):
+def _key(request: OneModel) -> str:
+    """``team/name``, or ``team/name@version`` for a version, from the path's parts."""
+    if isinstance(request, OneVersion):
+        return model_version(request.team, request.name, request.version)
+    return model_name(request.team, request.name)
+
+
+_read = reader("models", _key, refusals=(400, 404))
+
+
+class Search(Filters):
     """Words, filters and the page wanted."""
 
     q: str = Field("", description="Words matching names, teams and tasks.")
@@ -186,23 +198,12 @@ class Search(Request):
     offset: int = 0
 
 
-SEARCH = declare(
-    "models.search",
-    "GET",
+SEARCH = _read(
+    ModelService.search,
     "/models",
     Search,
     PageOf(ModelInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.models.search(
-        actor,
-        r.q,
-        team=r.team or None,
-        task=r.task or None,
-        tag=r.tag or None,
-        limit=r.limit,
-        offset=r.offset,
-    ),
-    summary="Models you may see, newest first",
+    "Models you may see, newest first",
     refusals=(400,),
 )
 
@@ -214,16 +215,12 @@ class OneModel(Request):
     name: str
 
 
-GET = declare(
-    "models.get",
-    "GET",
+GET = _read(
+    ModelService.get,
     "/models/{team}/{name}",
     OneModel,
     Info(ModelInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.models.get(actor, model_name(r.team, r.name)),
-    summary="The model's card, aliases and headline metric",
-    refusals=(400, 404),
+    "The model's card, aliases and headline metric",
 )
 
 
@@ -250,16 +247,12 @@ UPDATE = declare(
     owner_note="404 for what they may not see; 403 unless the owner or an editor",
 )
 
-VERSIONS = declare(
-    "models.versions",
-    "GET",
+VERSIONS = _read(
+    ModelService.versions,
     "/models/{team}/{name}/versions",
     OneModel,
     Items(ModelVersionInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.models.versions(actor, model_name(r.team, r.name)),
-    summary="Every version, newest first",
-    refusals=(400, 404),
+    "Every version, newest first",
 )
 
 REGISTER = declare(
@@ -290,16 +283,12 @@ class OneVersion(OneModel):
     version: str
 
 
-VERSION = declare(
-    "models.version",
-    "GET",
+VERSION = _read(
+    ModelService.version,
     "/models/{team}/{name}/versions/{version}",
     OneVersion,
     Info(ModelVersionInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.models.version(actor, model_version(r.team, r.name, r.version)),
-    summary="One version",
-    refusals=(400, 404),
+    "One version",
 )
 
 DOWNLOAD = declare(

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from lepton_lab.contract.core import Info, Items, Request, declare
+from lepton_lab.contract.shapes import Filters, calls, reader
 from lepton_lab.runs.pipeline_info import PipelineInfo, PipelineReproduction, PipelineRun
+from lepton_lab.runs.pipelines import PipelineService
 
 __all__ = [
     "CANCEL",
@@ -28,22 +30,22 @@ __all__ = [
 
 _SEEN_BY = "the submitter, the team it is shared with, site admins; others get 404"
 
+_read = reader("pipelines")
+_call = calls("pipelines")
 
-class ListPipelines(Request):
+
+class ListPipelines(Filters):
     """An optional team to keep."""
 
     team: str | None = None
 
 
-LIST = declare(
-    "pipelines.list",
-    "GET",
+LIST = _read(
+    PipelineService.list,
     "/pipelines",
     ListPipelines,
     Items(PipelineInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.pipelines.list(actor, team=r.team or None),
-    summary="Pipelines you may see (latest versions), shipped ones first",
+    "Pipelines you may see (latest versions), shipped ones first",
     refusals=(400,),
 )
 
@@ -86,15 +88,12 @@ class Published(Request):
     pipeline: str
 
 
-GET = declare(
-    "pipelines.get",
-    "GET",
+GET = _read(
+    PipelineService.get,
     "/pipelines/{pipeline}",
     Shipped,
     Info(PipelineInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.pipelines.get(actor, r.pipeline),
-    summary="One version of a shipped pipeline, with its definition",
+    "One version of a shipped pipeline, with its definition",
     refusals=(400, 404),
 )
 
@@ -142,15 +141,12 @@ class ListRuns(Request):
     limit: int = 20
 
 
-RUNS = declare(
-    "pipelines.runs",
-    "GET",
+RUNS = _read(
+    PipelineService.runs,
     "/pipeline-runs",
     ListRuns,
     Items(PipelineRun),
-    role="user",
-    run=lambda ws, actor, r: ws.pipelines.runs(actor, pipeline=r.pipeline, limit=r.limit),
-    summary="Pipeline runs you may see, newest first",
+    "Pipeline runs you may see, newest first",
     refusals=(400,),
 )
 
@@ -161,53 +157,45 @@ class OneRun(Request):
     run_id: str
 
 
-GET_RUN = declare(
-    "pipelines.get_run",
-    "GET",
+GET_RUN = _read(
+    PipelineService.get_run,
     "/pipeline-runs/{run_id}",
     OneRun,
     Info(PipelineRun),
-    role="user",
-    run=lambda ws, actor, r: ws.pipelines.get_run(actor, r.run_id),
-    summary="A pipeline run: its status and every step's state and job",
+    "A pipeline run: its status and every step's state and job",
     owner_note=_SEEN_BY,
 )
 
-CANCEL = declare(
-    "pipelines.cancel",
+CANCEL = _call(
     "POST",
+    PipelineService.cancel,
     "/pipeline-runs/{run_id}/cancel",
     OneRun,
     Info(PipelineRun),
+    "Cancel the run: its queued and running steps, and those not queued yet",
     role="editor",
-    run=lambda ws, actor, r: ws.pipelines.cancel(actor, r.run_id),
-    summary="Cancel the run: its queued and running steps, and those not queued yet",
     refusals=(400, 403, 404, 409),
     owner_note=f"{_SEEN_BY}; 403 unless its submitter or a team editor",
 )
 
-RERUN = declare(
-    "pipelines.rerun",
+RERUN = _call(
     "POST",
+    PipelineService.rerun,
     "/pipeline-runs/{run_id}/rerun",
     OneRun,
     Info(PipelineRun),
+    "Run the whole pipeline again as it ran (seeds, pinned datasets)",
     role="user",
-    run=lambda ws, actor, r: ws.pipelines.rerun(actor, r.run_id),
     status=201,
-    summary="Run the whole pipeline again as it ran (seeds, pinned datasets)",
     refusals=(400, 403, 404, 409),
     owner_note=_SEEN_BY,
 )
 
-REPRODUCTION = declare(
-    "pipelines.reproduction",
-    "GET",
+REPRODUCTION = _read(
+    PipelineService.reproduction,
     "/pipeline-runs/{run_id}/reproduction",
     OneRun,
     Info(PipelineReproduction),
-    role="user",
-    run=lambda ws, actor, r: ws.pipelines.reproduction(actor, r.run_id),
-    summary="A rerun against its original, step by step",
+    "A rerun against its original, step by step",
     owner_note=_SEEN_BY,
 )

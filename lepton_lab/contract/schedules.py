@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from lepton_lab.contract.core import Info, Items, Nothing, Request, declare
+from lepton_lab.contract.shapes import calls, reader
 from lepton_lab.runs.info import JobInfo
 from lepton_lab.runs.schedule_info import ScheduleInfo, ScheduleRunInfo
+from lepton_lab.runs.schedules import ScheduleService
 
 __all__ = [
     "CREATE",
@@ -29,6 +31,9 @@ __all__ = [
 
 _TEAM_ONLY = "404: schedules are seen by their team's members only"
 
+_read = reader("schedules", role="viewer")
+_call = calls("schedules")
+
 
 class ListSchedules(Request):
     """An optional team to list."""
@@ -36,15 +41,12 @@ class ListSchedules(Request):
     team: str | None = None
 
 
-LIST = declare(
-    "schedules.list",
-    "GET",
+LIST = _read(
+    ScheduleService.list,
     "/schedules",
     ListSchedules,
     Items(ScheduleInfo),
-    role="viewer",
-    run=lambda ws, actor, r: ws.schedules.list(actor, team=r.team),
-    summary="The schedules of your teams",
+    "The schedules of your teams",
     refusals=(400,),
     owner_note="sees none",
 )
@@ -145,15 +147,12 @@ class OneSchedule(Request):
     schedule_id: str
 
 
-GET = declare(
-    "schedules.get",
-    "GET",
+GET = _read(
+    ScheduleService.get,
     "/schedules/{schedule_id}",
     OneSchedule,
     Info(ScheduleInfo),
-    role="viewer",
-    run=lambda ws, actor, r: ws.schedules.get(actor, r.schedule_id),
-    summary="One schedule, with its versions' history",
+    "One schedule, with its versions' history",
     owner_note=_TEAM_ONLY,
 )
 
@@ -187,52 +186,48 @@ UPDATE = declare(
     owner_note=_TEAM_ONLY,
 )
 
-DELETE = declare(
-    "schedules.delete",
+DELETE = _call(
     "DELETE",
+    ScheduleService.delete,
     "/schedules/{schedule_id}",
     OneSchedule,
     Nothing(),
+    "Delete a schedule and its history (its jobs stay)",
     role="editor",
-    run=lambda ws, actor, r: ws.schedules.delete(actor, r.schedule_id),
-    summary="Delete a schedule and its history (its jobs stay)",
     owner_note=_TEAM_ONLY,
 )
 
-PAUSE = declare(
-    "schedules.pause",
+PAUSE = _call(
     "POST",
+    ScheduleService.pause,
     "/schedules/{schedule_id}/pause",
     OneSchedule,
     Info(ScheduleInfo),
+    "Stop firing until resumed (its owner, or an editor)",
     role="editor",
-    run=lambda ws, actor, r: ws.schedules.pause(actor, r.schedule_id),
-    summary="Stop firing until resumed (its owner, or an editor)",
     owner_note=_TEAM_ONLY,
 )
 
-RESUME = declare(
-    "schedules.resume",
+RESUME = _call(
     "POST",
+    ScheduleService.resume,
     "/schedules/{schedule_id}/resume",
     OneSchedule,
     Info(ScheduleInfo),
+    "Fire again from the next due time (its owner, or an editor)",
     role="editor",
-    run=lambda ws, actor, r: ws.schedules.resume(actor, r.schedule_id),
-    summary="Fire again from the next due time (its owner, or an editor)",
     owner_note=_TEAM_ONLY,
 )
 
-RUN_NOW = declare(
-    "schedules.run_now",
+RUN_NOW = _call(
     "POST",
+    ScheduleService.run_now,
     "/schedules/{schedule_id}/run",
     OneSchedule,
     Info(JobInfo),
+    "Submit the schedule's job now, as you",
     role="contributor",
-    run=lambda ws, actor, r: ws.schedules.run_now(actor, r.schedule_id),
     status=201,
-    summary="Submit the schedule's job now, as you",
     owner_note=_TEAM_ONLY,
 )
 
@@ -244,14 +239,11 @@ class Runs(Request):
     limit: int = 50
 
 
-RUNS = declare(
-    "schedules.runs",
-    "GET",
+RUNS = _read(
+    ScheduleService.runs,
     "/schedules/{schedule_id}/runs",
     Runs,
     Items(ScheduleRunInfo),
-    role="viewer",
-    run=lambda ws, actor, r: ws.schedules.runs(actor, r.schedule_id, limit=r.limit),
-    summary="The schedule's due times, newest first, with their jobs' outcomes",
+    "The schedule's due times, newest first, with their jobs' outcomes",
     owner_note=_TEAM_ONLY,
 )

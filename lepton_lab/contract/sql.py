@@ -11,26 +11,28 @@ from __future__ import annotations
 from pydantic import Field
 
 from lepton_lab.catalog.info import VersionInfo
+from lepton_lab.catalog.service import DatasetService
 from lepton_lab.catalog.sql import ConnectionInfo
 from lepton_lab.contract.core import Info, Items, Request, declare
 from lepton_lab.contract.datasets import OneDataset, dataset_ref
+from lepton_lab.contract.shapes import calls, reader
 
 __all__ = ["CONNECTIONS", "REFRESH", "REGISTER_QUERY"]
+
+_read = reader("datasets")
+_call = calls("datasets", dataset_ref)
 
 
 class Connections(Request):
     """No inputs: the connections granted to your teams."""
 
 
-CONNECTIONS = declare(
-    "datasets.connections",
-    "GET",
+CONNECTIONS = _read(
+    DatasetService.connections,
     "/connections",
     Connections,
     Items(ConnectionInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.datasets.connections(actor),
-    summary="The SQL connections granted to your teams: names, never URLs",
+    "The SQL connections granted to your teams: names, never URLs",
     refusals=(400,),
     owner_note="sees only the connections granted to their teams",
 )
@@ -68,15 +70,14 @@ REGISTER_QUERY = declare(
     owner_note="403: the team's contributors only, on connections granted to the team",
 )
 
-REFRESH = declare(
-    "datasets.refresh",
+REFRESH = _call(
     "POST",
+    DatasetService.refresh,
     "/datasets/{team}/{name}/refresh",
     OneDataset,
     Info(VersionInfo),
+    "Re-run the dataset's query: a new version only when the rows changed",
     role="editor",
-    run=lambda ws, actor, r: ws.datasets.refresh(actor, dataset_ref(r)),
-    summary="Re-run the dataset's query: a new version only when the rows changed",
     refusals=(400, 403, 404),
     owner_note="404 for a dataset they may not see, else 403; its owner may refresh it too",
 )

@@ -7,9 +7,13 @@ from typing import Annotated, Any
 from pydantic import WithJsonSchema
 
 from lepton_lab.contract.core import Empty, Info, Items, Plain, Request, declare
-from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE, TeamInfo
+from lepton_lab.contract.shapes import calls, reader
+from lepton_lab.membership import MAX_TEAM_DESCRIPTION, MAX_TITLE, TeamInfo, TeamService
 
 __all__ = ["ADD_MEMBER", "CREATE", "GET", "LIST", "REMOVE_MEMBER", "WHOAMI"]
+
+_read = reader("teams")
+_call = calls("teams")
 
 
 class WhoAmI(Request):
@@ -29,15 +33,12 @@ WHOAMI = declare(
 )
 
 
-LIST = declare(
-    "teams.list",
-    "GET",
+LIST = _read(
+    TeamService.list,
     "/teams",
     Empty,
     Items(TeamInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.teams.list(actor),
-    summary="Every team with its members",
+    "Every team with its members",
     refusals=(400,),
 )
 
@@ -81,15 +82,12 @@ class OneTeam(Request):
     slug: str
 
 
-GET = declare(
-    "teams.get",
-    "GET",
+GET = _read(
+    TeamService.get,
     "/teams/{slug}",
     OneTeam,
     Info(TeamInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.teams.get(actor, r.slug),
-    summary="One team and its members",
+    "One team and its members",
     refusals=(400, 404),
 )
 
@@ -102,15 +100,14 @@ class Member(Request):
     role: str = "contributor"
 
 
-ADD_MEMBER = declare(
-    "teams.add_member",
+ADD_MEMBER = _call(
     "PUT",
+    TeamService.add_member,
     "/teams/{slug}/members/{user}",
     Member,
     Info(TeamInfo),
+    "Add a member or change their role",
     role="admin",
-    run=lambda ws, actor, r: ws.teams.add_member(actor, r.slug, r.user, r.role),
-    summary="Add a member or change their role",
     refusals=(400, 403, 404, 409),
 )
 
@@ -122,14 +119,13 @@ class OneMember(Request):
     user: str
 
 
-REMOVE_MEMBER = declare(
-    "teams.remove_member",
+REMOVE_MEMBER = _call(
     "DELETE",
+    TeamService.remove_member,
     "/teams/{slug}/members/{user}",
     OneMember,
     Info(TeamInfo),
+    "Remove a member (the last admin stays)",
     role="admin",
-    run=lambda ws, actor, r: ws.teams.remove_member(actor, r.slug, r.user),
-    summary="Remove a member (the last admin stays)",
     refusals=(400, 403, 404, 409),
 )

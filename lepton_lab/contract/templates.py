@@ -18,6 +18,7 @@ from pydantic import ConfigDict, WithJsonSchema
 
 from lepton_lab.contract.core import File, Info, Items, Operation, Reply, Request, declare
 from lepton_lab.contract.jobs import NOTEBOOK_MEDIA_TYPE, NotebookValue, notebook_bytes
+from lepton_lab.contract.shapes import Filters, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.info import TemplateInfo
 from lepton_lab.runs.templates import TemplateService
@@ -38,7 +39,10 @@ __all__ = [
 ]
 
 
-class Search(Request):
+_read = reader("templates")
+
+
+class Search(Filters):
     """Words, and the team or tag to keep."""
 
     q: str = ""
@@ -46,15 +50,12 @@ class Search(Request):
     tag: str | None = None
 
 
-LIST = declare(
-    "templates.list",
-    "GET",
+LIST = _read(
+    TemplateService.list,
     "/templates",
     Search,
     Items(TemplateInfo),
-    role="user",
-    run=lambda ws, actor, r: ws.templates.list(actor, r.q, team=r.team or None, tag=r.tag or None),
-    summary="Templates you may see (latest versions), shipped ones first",
+    "Templates you may see (latest versions), shipped ones first",
     refusals=(400,),
 )
 
