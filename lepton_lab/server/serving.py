@@ -64,12 +64,23 @@ from lepton_lab.server.base import API, LeptonHandler
 from lepton_lab.server.credentials import request_token
 from lepton_lab.workspace import Workspace
 
-__all__ = ["BATCH_ROWS", "Batcher", "Credentials", "ServeOptions", "predict_batch", "serve_model"]
+__all__ = [
+    "BATCH_ROWS",
+    "MAX_RESTARTS",
+    "Batcher",
+    "Credentials",
+    "ServeOptions",
+    "predict_batch",
+    "serve_model",
+]
 
 log = logging.getLogger("lepton_lab.serving")
 
 #: The most rows one model call takes from requests that arrived together.
 BATCH_ROWS = 2048
+
+#: How many times each worker may be replaced after it ended unasked.
+MAX_RESTARTS = 10
 
 _NO_TOKEN = (
     "not logged in: send 'Authorization: token <your API token>' "
@@ -397,12 +408,14 @@ async def _listen(sockets: list[socket.socket], app: web.Application) -> None:
 
 def run_workers(count: int, serve: Callable[[], None]) -> None:
     """``serve()`` here when ``count`` is 1; else in ``count`` forked processes, replaced
-    when one dies, all stopped when this process is asked to stop (SIGTERM, SIGINT) or dies."""
+    when one dies (at most :data:`MAX_RESTARTS` times per worker, then all stop), all
+    stopped when this process is asked to stop (SIGTERM, SIGINT) or dies."""
     if count == 1:
         serve()
         return
     children: set[int] = set()
     stopping = False
+    restarts = MAX_RESTARTS * count
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
@@ -421,9 +434,15 @@ def run_workers(count: int, serve: Callable[[], None]) -> None:
             except ChildProcessError:
                 break
             children.discard(pid)
-            if not stopping:
-                log.warning("worker %d ended (status %d); starting another", pid, status)
-                children.add(_fork(serve))
+            if stopping:
+                continue
+            if restarts == 0:
+                log.error("workers keep ending; stopping (see the errors above)")
+                stop(signal.SIGTERM, None)
+                continue
+            restarts -= 1
+            log.warning("worker %d ended (status %d); starting another", pid, status)
+            children.add(_fork(serve))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
