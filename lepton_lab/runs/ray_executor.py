@@ -105,12 +105,20 @@ class RayExecutor:
         self._pool_class: Any = None
         self._kernel_names: tuple[str, ...] = ()
         self._id = uuid.uuid4().hex[:8]  # names this runner's actors in Ray's listings
+        self._warming: list[Any] = []  # tasks that start Ray workers ahead of jobs
 
     async def prewarm(self, kernel_names: Iterable[str]) -> None:
-        """Connect to the cluster and have each node's pool actor start warm kernels."""
+        """Connect to the cluster, have each node's pool actor start warm kernels, and as
+        many Ray workers as jobs run at once import the task's code."""
         self._kernel_names = tuple(kernel_names)
         await self._connect()
         self._keep_pools(await asyncio.to_thread(self._live_nodes))
+        from lepton_lab.runs.ray_task import warm_worker
+
+        # Ray starts a worker process for a task when none is idle; one started here has
+        # imported what a job's task needs (seconds on a busy node) before a job comes.
+        warm = self._ray.remote(warm_worker).options(num_cpus=1, max_retries=0)
+        self._warming = [warm.remote() for _ in range(self.options.concurrency)]
 
     async def run(self, spec: RunSpec, events: RunEvents, cancel: asyncio.Event) -> Outcome:
         """Run ``spec`` as a Ray task; raise :class:`WorkerLost` when its worker died."""

@@ -30,7 +30,7 @@ from lepton_lab.runs.info import RecordInfo
 from lepton_lab.runs.ray_pool import LendingPool, staging_root
 from lepton_lab.runs.sandbox import KernelUsers
 
-__all__ = ["Mailbox", "run_job"]
+__all__ = ["Mailbox", "run_job", "warm_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,12 @@ class _NodeExecutor(LocalExecutor):
     def __init__(self, pool: LendingPool, *, preload: str) -> None:
         super().__init__(pool.staging_root, pool_size=0, preload=preload)
         self._pool = pool
+
+
+def warm_worker() -> int:
+    """A task that does nothing: the Ray worker that runs it has imported this module (and
+    the executor's: papermill, nbclient, jupyter_client) when a job's task comes."""
+    return os.getpid()
 
 
 def placement_here() -> dict[str, Any]:
