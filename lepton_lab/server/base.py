@@ -9,6 +9,7 @@ input is a 4xx, never a 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
@@ -158,16 +159,22 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         op = ops.get(self.request.method or "")
         return op is not None and op.role == "runner"
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(
+        self, fn: Callable[..., T], *args: Any, reads_only: bool = False, **kwargs: Any
+    ) -> T:
         """``fn(actor, *args, **kwargs)`` in one worker thread, the actor read there too.
 
         One hop off the event loop per request instead of two: looking the actor up in a
-        hop of its own was a fifth of a small request's time (bench/api.py).
+        hop of its own was a fifth of a small request's time (bench/api.py).  With
+        ``reads_only`` (``fn`` writes nothing), the actor's roles and ``fn``'s reads share one
+        connection and snapshot (:meth:`~lepton_lab.store.db.Database.one_snapshot`).
         """
         user = self.username
+        db = self.workspace.db
 
         def work() -> T:
-            return fn(self.workspace.actor(user), *args, **kwargs)
+            with db.one_snapshot() if reads_only else contextlib.nullcontext():
+                return fn(self.workspace.actor(user), *args, **kwargs)
 
         return await asyncio.to_thread(work)
 

@@ -41,12 +41,15 @@ class ContractHandler(LeptonHandler):
         request = op.parse(data)
         run = op.run
         assert run is not None  # a streamed operation has a verb of its own
-        result = await self.call(lambda actor: run(self.workspace, actor, request))
+        result = await self.call(
+            lambda actor: run(self.workspace, actor, request), reads_only=op.method == "GET"
+        )
         if isinstance(op.reply, File):
             self.set_status(op.status)
             self.finish(op.reply.encode(result), set_content_type=op.reply.media_type)
             return
-        self.reply(op.reply.encode(result), status=op.status)
+        self.set_status(op.status)
+        self.finish(op.reply.dumps(result))
 
 
 def _verb() -> Verb:

@@ -60,6 +60,12 @@ class Database:
         # One engine object; write sessions carry an option that the begin hook reads.
         self._write_engine = self.engine.execution_options(lepton_write=True)
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        self._snapshot = threading.local()  # the connection of one_snapshot, per thread
+        # An in-memory SQLite database is one connection per thread: a write inside the
+        # block would begin a transaction inside the block's own.
+        self._shares_snapshots = not (
+            self.is_sqlite and self.url.database in (None, "", ":memory:")
+        )
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         if migrate:
             self.migrate()
@@ -100,10 +106,31 @@ class Database:
 
         For hot reads that want rows, not ORM objects (the REST API's lists and cards): no
         Session, identity map or object loading, a third of :meth:`read`'s cost per request
-        (bench/api.py).  Closing the connection rolls its transaction back.
+        (bench/api.py).  Closing the connection rolls its transaction back.  Inside
+        :meth:`one_snapshot`, the block's connection.
         """
+        shared: Connection | None = getattr(self._snapshot, "conn", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def one_snapshot(self) -> Iterator[None]:
+        """Every :meth:`reading` of this thread inside the block shares one connection and
+        one transaction: a request's roles and the rows they filter are read together (on
+        SQLite from one snapshot), for one connection's cost.  Only for a block that writes
+        nothing: on SQLite a write's rows are not in the snapshot taken before it."""
+        if getattr(self._snapshot, "conn", None) is not None or not self._shares_snapshots:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._snapshot.conn = conn
+            try:
+                yield
+            finally:
+                self._snapshot.conn = None
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -11,6 +11,7 @@ import pytest
 
 from lepton_lab.errors import NotFound
 from lepton_lab.identity import Actor, Visibility, can_see
+from lepton_lab.store.db import Database
 from lepton_lab.workspace import Workspace
 
 OWNERS = ("alice", "bob")
@@ -94,3 +95,21 @@ def test_a_removed_member_loses_access_with_the_next_request(
     with pytest.raises(NotFound):
         workspace.datasets.get(again, "retail/flowers")
     assert "retail/flowers" not in _searched(workspace, again)
+
+
+def test_reads_in_one_snapshot_share_a_connection(workspace: Workspace) -> None:
+    db = workspace.db
+    with db.one_snapshot(), db.reading() as first, db.reading() as second:
+        assert first is second
+        with db.one_snapshot(), db.reading() as nested:  # nested blocks join the outer one
+            assert nested is first
+    with db.reading() as apart, db.reading() as other:
+        assert apart is not other
+
+
+def test_an_in_memory_catalog_never_shares_its_connection() -> None:
+    # One connection per thread there: a write inside the block would nest transactions.
+    db = Database("sqlite://")
+    with db.one_snapshot(), db.reading() as first, db.reading() as second:
+        assert first is not second
+    db.dispose()
