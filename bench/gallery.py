@@ -68,9 +68,9 @@ Usage::
 
 ``--serving-only`` prints the third table alone.  ``--quick`` (the test suite runs it)
 takes 4,000 rows, small models and 2 rounds, predict cells of up to 60 requests or 0.3 s,
-2 rounds, and ``models serve`` with 1 worker only, without MLflow; it finishes in about a
-minute on a quiet machine.  ``--rounds`` sets the first table's rounds only (the predict
-tables' stay 3, quick 2).
+2 rounds, and ``models serve`` with 1 worker only (cells of up to 30 requests or 0.2 s),
+without MLflow; it finishes in about a minute on a quiet machine.  ``--rounds`` sets the
+first table's rounds only (the predict tables' stay 3, quick 2).
 The servers are stopped and the workspace deleted at the end, also after an error or Ctrl-C.
 """
 
@@ -188,7 +188,7 @@ QUICK = Profile(
         "mlp": {"epochs": 2},
     },
     serving=dataclasses.replace(api.QUICK, datasets=0, requests=60, seconds=0.3, warmup=16),
-    served=dataclasses.replace(api.QUICK, datasets=0, requests=60, seconds=0.3, warmup=16),
+    served=dataclasses.replace(api.QUICK, datasets=0, requests=30, seconds=0.2, warmup=8),
     workers=(1,),
 )
 

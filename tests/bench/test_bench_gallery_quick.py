@@ -43,10 +43,10 @@ def serving_rows(out: str) -> dict[tuple[str, int], list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(620)
 def test_quick_run_prints_the_table_with_figures(tmp_path: Path) -> None:
     # The script's temporary workspace goes under tmp_path, so leftovers are visible.
-    done = run_bench("gallery.py", "--quick", timeout=400, env={"TMPDIR": str(tmp_path)})
+    done = run_bench("gallery.py", "--quick", timeout=600, env={"TMPDIR": str(tmp_path)})
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
