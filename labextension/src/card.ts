@@ -97,21 +97,28 @@ export class Card {
     const controls = new Map<string, HTMLElement>();
     const errors = new Map<string, HTMLElement>();
     const id = `jp-LeptonLab-card-${Math.random().toString(36).slice(2, 10)}`;
-    const control = <T extends HTMLElement>(field: string, node: T): HTMLElement => {
+    // The names the card itself has are translated; a model's own card fields are its data.
+    const names = new Map([
+      ['description', trans.__('description')],
+      ['tags', trans.__('tags')],
+      ['visibility', trans.__('visibility')]
+    ]);
+    const control = (field: string, node: HTMLElement): HTMLElement => {
+      // Ids by position: a card field's name may hold any character.
+      node.id = `${id}-${controls.size}`;
       const error = h('span', {
         class: 'jp-LeptonLab-fieldError',
-        id: `${id}-${field}-error`,
+        id: `${node.id}-error`,
         role: 'alert'
       });
       errors.set(field, error);
       controls.set(field, node);
-      node.id = `${id}-${field}`;
       node.setAttribute('aria-describedby', error.id);
       node.dataset.field = field;
       return h(
         'div',
         { class: 'jp-LeptonLab-field', 'data-field': field },
-        h('label', { for: node.id }, label(field)),
+        h('label', { for: node.id }, names.get(field) ?? label(field)),
         node,
         error
       );
@@ -184,6 +191,9 @@ export class Card {
 
   /** Saves `values`; shows why not if the server refuses. */
   private async submit(values: CardValues, save: HTMLButtonElement): Promise<void> {
+    if (save.disabled) {
+      return; // Ctrl+Enter while a save is under way
+    }
     const { controls, errors, problem } = this.editing!;
     for (const node of [...errors.values(), problem]) {
       replace(node);
