@@ -237,11 +237,13 @@ class RayExecutor:
                 self._ray.kill(self._pools.pop(node_id), no_restart=True)
         for node_id in fit - set(self._pools):
             here = NodeAffinitySchedulingStrategy(node_id, soft=False)
-            actor = self._pool_class.options(
+            self._pools[node_id] = self._pool_class.options(
                 scheduling_strategy=here, name=f"lepton-lab-kernels-{self._id}-{node_id[:12]}"
             ).remote(self._pool_settings())
+        # Each time: an actor Ray restarted since starts filling its pool now, not once a
+        # job reaches its node (for the others it is a no-op, not waited for).
+        for actor in self._pools.values():
             actor.prewarm.remote()
-            self._pools[node_id] = actor
 
     def _pool_settings(self) -> dict[str, Any]:
         options = self.options

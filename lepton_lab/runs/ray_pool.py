@@ -26,7 +26,7 @@ What stays as it was:
   kernel of its own, as before warm pools (with kernel users it does not: users held by
   two processes could be shared, so the job goes back to the queue as lost); a job whose
   kernel died with its actor is lost, not failed, and retried while it has retries.
-  Ray restarts the actor; its new pool starts filling at once.
+  Ray restarts the actor; the runner has its new pool filled at its next job.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ class PoolUnavailable(Exception):
 
 @dataclass
 class _Loan:
-    """A kernel lent to a task: the process that holds it, as ``(pid, start time)``."""
+    """A kernel lent to a task: the process that holds it, as ``(pid, start time)``
+    (None where this system has no ``/proc`` to watch it by)."""
 
     kernel: Kernel
-    holder: tuple[int, str]
+    holder: tuple[int, str] | None
 
 
 class NodePool:
@@ -109,7 +110,8 @@ class NodePool:
         self._counts["warm" if kernel.warm else "started"] += 1
         # The task listens from now on; the actor's client would only pile up its output.
         kernel.kc.stop_channels()
-        self._lent[loan] = _Loan(kernel, (holder, _started(holder) or ""))
+        started = _started(holder)
+        self._lent[loan] = _Loan(kernel, None if started is None else (holder, started))
         if loan in self._forsaken:
             await self.discard(loan)
             return None
@@ -195,6 +197,8 @@ class NodePool:
         while True:
             await asyncio.sleep(WATCH_EVERY)
             for loan, lent in list(self._lent.items()):
+                if lent.holder is None:
+                    continue
                 pid, started = lent.holder
                 if _started(pid) != started:  # the task's process died (or is another now)
                     log.warning("the task holding kernel %s died: kernel killed", lent.kernel.cwd)
