@@ -217,7 +217,9 @@ class LocalExecutor:
     ) -> Kernel | tuple[str, dict[str, Any]]:
         """The job's kernel, or the status and reason why there is none."""
         acquiring = asyncio.create_task(
-            self._pool.acquire(spec.kernel, spec.job_id, devices=spec.devices, env=spec.env)
+            self._pool.acquire(
+                spec.kernel, spec.job_id, devices=spec.devices, env=_launch_env(spec)
+            )
         )
         stop = await _race(acquiring, cancel, deadline)
         if stop is not None:
@@ -269,6 +271,13 @@ async def _imported(kernel: Kernel) -> list[str]:
         log.debug("job's kernel did not say what it imported: %r", exc)
         return []
     return bootstrap.parse_module_names(reply.get("user_expressions", {}), "imported")
+
+
+def _launch_env(spec: RunSpec) -> dict[str, str]:
+    """What of the job's ``env`` a kernel started for it may be launched with: all but the
+    job token, which reaches the kernel through the bootstrap only, as with a warm kernel
+    (a launch environment stays readable in ``/proc/<pid>/environ`` while the kernel lives)."""
+    return {k: v for k, v in spec.env.items() if k != "LEPTON_LAB_TOKEN"}
 
 
 async def _stage(spec: RunSpec, kernel: Kernel) -> RunSpec | Outcome:

@@ -357,6 +357,30 @@ def test_gpu_jobs_get_their_devices_fixed_at_launch(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_a_kernel_started_for_its_job_gets_the_token_only_from_the_bootstrap(
+    tmp_path: Path,
+) -> None:
+    token = "llj_" + "s3cret" * 6
+    job = spec("ok", env={"LEPTON_LAB_TOKEN": token, "LEPTON_TEST_EXTRA": "given"})
+    probe = (
+        "import json, os\n"
+        "launched = open('/proc/self/environ', 'rb').read()\n"
+        "print('PROBE ' + json.dumps({'launch': b'llj_' in launched,"
+        " 'extra': b'LEPTON_TEST_EXTRA=given' in launched,"
+        " 'token': os.environ.get('LEPTON_LAB_TOKEN')}))"
+    )
+    job.notebook.cells.append(nbformat.v4.new_code_cell(probe))
+    events = Events()
+    outcome = run_one(tmp_path / "jobs", job, events)  # no warm kernel: one started for it
+
+    assert outcome.status == "succeeded", outcome.reason
+    seen = events.line("PROBE")
+    assert seen["launch"] is False  # not in the launch environment, readable in /proc
+    assert seen["extra"] is True  # the rest of the job's env is, as before
+    assert seen["token"] == token  # the bootstrap gave it before the first cell
+
+
+@pytest.mark.timeout(120)
 def test_parameters_keep_their_types(tmp_path: Path) -> None:
     values = {"n": 3, "items": [1, "a"], "ratio": 0.5, "flag": True, "cfg": {"a": 1}, "name": "y"}
     events = Events()
