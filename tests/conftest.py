@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,9 +62,22 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"{base}{joiner}options=-csearch_path%3D{schema}"
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        _drop_schema(admin, schema)
         admin.dispose()
+
+
+def _drop_schema(admin: sa.Engine, schema: str, attempts: int = 5) -> None:
+    """Drop ``schema``; a server or runner of the test still ending may hold a lock a
+    moment longer, and PostgreSQL then ends the drop as a deadlock: try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            return
+        except sa.exc.OperationalError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 @pytest.fixture(params=DATABASES)

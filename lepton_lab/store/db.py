@@ -62,10 +62,10 @@ class Database:
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._snapshot = threading.local()  # the connection of one_snapshot, per thread
         # An in-memory SQLite database is one connection per thread: a write inside the
-        # block would begin a transaction inside the block's own.
-        self._shares_snapshots = not (
-            self.is_sqlite and self.url.database in (None, "", ":memory:")
-        )
+        # block would begin a transaction inside the block's own.  Each is a new database
+        # too, whatever others of the same URL this process migrated.
+        self._in_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
+        self._shares_snapshots = not self._in_memory
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         if migrate:
             self.migrate()
@@ -165,7 +165,7 @@ class Database:
         """Bring the schema to the newest revision; safe when many processes open at once."""
         key = self.url.render_as_string(hide_password=False)
         with _migrate_lock:
-            if key in _migrated:
+            if key in _migrated and not self._in_memory:
                 return
             config = Config()
             config.set_main_option("script_location", str(_MIGRATIONS))
