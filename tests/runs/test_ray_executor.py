@@ -230,12 +230,10 @@ def test_more_gpus_than_any_node_fails_at_once(
     assert placed.status == "succeeded" and sorted(placed.manifest["ray"]["gpu_ids"]) == [0, 1]
 
 
-def test_worker_killed_mid_job_is_retried_or_lost(
-    client: LocalClient, ray_runner: RunnerThread, tmp_path: Path
-) -> None:
-    marker = tmp_path / "first-attempt"
-    notebook = tmp_path / "dies.ipynb"
-    notebook.write_bytes(
+def first_attempt_hangs(path: Path) -> Path:
+    """A notebook that prints its kernel's pid, then sleeps two minutes on the first attempt
+    only (the ``marker`` parameter names the file that tells attempts apart)."""
+    path.write_bytes(
         make_notebook(
             "import os\nprint('kernel pid', os.getpid(), flush=True)",
             "import pathlib, time\nfirst = not pathlib.Path(marker).exists()\n"
@@ -243,6 +241,14 @@ def test_worker_killed_mid_job_is_retried_or_lost(
             parameters="marker = ''",
         )
     )
+    return path
+
+
+def test_worker_killed_mid_job_is_retried_or_lost(
+    client: LocalClient, ray_runner: RunnerThread, tmp_path: Path
+) -> None:
+    marker = tmp_path / "first-attempt"
+    notebook = first_attempt_hangs(tmp_path / "dies.ipynb")
 
     def submit(retries: int) -> str:
         mine = {"marker": f"{marker}-{retries}"}  # only each job's first attempt sleeps
@@ -387,15 +393,7 @@ def test_runner_stop_ends_the_pools_and_their_kernels(
 def test_a_job_whose_pool_actor_dies_is_retried_and_the_pool_comes_back(
     client: LocalClient, ray_runner: RunnerThread, tmp_path: Path
 ) -> None:
-    notebook = tmp_path / "sleepy.ipynb"
-    notebook.write_bytes(
-        make_notebook(
-            "import os\nprint('kernel pid', os.getpid(), flush=True)",
-            "import pathlib, time\nfirst = not pathlib.Path(marker).exists()\n"
-            "pathlib.Path(marker).touch()\nif first:\n    time.sleep(120)",
-            parameters="marker = ''",
-        )
-    )
+    notebook = first_attempt_hangs(tmp_path / "sleepy.ipynb")
     wait_warm(ray_runner)
     job = client.jobs.submit(notebook, {"marker": str(tmp_path / "first")}, retries=1)
     wait_until(lambda: logged(client, job.id, "kernel pid") is not None, 120, "the kernel")
