@@ -49,6 +49,7 @@ __all__ = [
     "json_depth",
     "query_arguments",
     "query_int",
+    "read_json_object",
 ]
 
 T = TypeVar("T")
@@ -70,6 +71,31 @@ _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 # bytes of a surrogate (\xed\xa0…, which json.loads lets through) or in a UTF-16/32 body.
 _MAYBE_BAD_TEXT = (b"\\u", b"\xed", b"\x00")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def read_json_object(raw: bytes | None, limit: int) -> dict[str, Any]:
+    """A request body's JSON object (none: ``{}``), refused (400) when it is not one a
+    person would send: not UTF-8, malformed, nested past :data:`MAX_JSON_DEPTH`, holding a
+    NUL, a lone surrogate or a number too long to read; over ``limit`` bytes, a 413."""
+    raw = raw or b"{}"
+    if len(raw) > limit:  # a JSON body is an upload too (a notebook, a model's rows)
+        raise TooLarge(f"the request body is {len(raw)} bytes; the limit is {limit}")
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(
+            f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH}"
+        )
+    try:
+        # UTF-8 only (RFC 8259): json.loads would also guess UTF-16 and UTF-32.
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # ValueError: a 5000-digit number
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    bad = _bad_text(body) if any(m in raw for m in _MAYBE_BAD_TEXT) else ""
+    if bad:
+        raise InvalidInput(f"the request body holds {bad}; remove it")
+    return body
 
 
 class LeptonHandler(ExtensionHandlerMixin, APIHandler):
@@ -183,29 +209,8 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     def json_object(self) -> dict[str, Any]:
-        """The request's JSON object, refused (400) when it is not one a person would send:
-        not UTF-8, malformed, nested past :data:`MAX_JSON_DEPTH`, holding a NUL, a lone
-        surrogate or a number too long to read; over ``max_upload_bytes``, a 413."""
-        raw = self.request.body or b"{}"
-        limit = self.workspace.settings.max_upload_bytes
-        if len(raw) > limit:  # a JSON body is an upload too (a notebook, a model's rows)
-            raise TooLarge(f"the request body is {len(raw)} bytes; the limit is {limit}")
-        depth = json_depth(raw)
-        if depth > MAX_JSON_DEPTH:
-            raise InvalidInput(
-                f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH}"
-            )
-        try:
-            # UTF-8 only (RFC 8259): json.loads would also guess UTF-16 and UTF-32.
-            body = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValueError: a 5000-digit number
-            raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("the request body must be a JSON object")
-        bad = _bad_text(body) if any(m in raw for m in _MAYBE_BAD_TEXT) else ""
-        if bad:
-            raise InvalidInput(f"the request body holds {bad}; remove it")
-        return body
+        """The request's JSON object, as :func:`read_json_object` reads it."""
+        return read_json_object(self.request.body, self.workspace.settings.max_upload_bytes)
 
     def reply(self, data: Any, status: int = 200) -> None:
         """Finish with ``data`` as JSON."""

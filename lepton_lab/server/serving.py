@@ -49,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from tornado import httpserver, netutil, web
 
@@ -60,7 +60,7 @@ from lepton_lab.gallery.loaded import LoadedModel
 from lepton_lab.refs import Ref
 from lepton_lab.runs import job_tokens
 from lepton_lab.server.auth import StaticTokenIdentityProvider
-from lepton_lab.server.base import API, LeptonHandler
+from lepton_lab.server.base import API, read_json_object
 from lepton_lab.server.credentials import request_token
 from lepton_lab.workspace import Workspace
 
@@ -265,10 +265,9 @@ class PredictHandler(web.RequestHandler):
         self._send(200, answer)
 
     def _parse(self, team: str, name: str, version: str) -> Request:
-        # The REST API's own body reader, so that a body is refused by the same rules with
-        # the same messages (size, UTF-8, nesting, NUL, lone surrogates): it reads only
-        # the request's body and the workspace's upload limit, which this handler has.
-        body = LeptonHandler.json_object(cast(LeptonHandler, self))
+        # The REST API's own body reader: a body is refused by the same rules with the same
+        # messages (size, UTF-8, nesting, NUL, lone surrogates).
+        body = read_json_object(self.request.body, self.workspace.settings.max_upload_bytes)
         parsed = ops.PREDICT.parse({**body, "team": team, "name": name, "version": version})
         ref = ops.model_version(parsed.team, parsed.name, parsed.version)
         if ops.model_name(parsed.team, parsed.name) != self.served.qualified:
