@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -199,7 +198,7 @@ def _fields(value: Any) -> Any:
     written at once, so nothing is shared), two thirds of the time on a page of cards."""
     if type(value).to_dict is not JsonForm.to_dict:
         return value.to_dict()
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in value.__dict__.items()}
+    return value.json_fields()
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,11 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("lepton_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # On the driver's connection: through SQLAlchemy's execution (events, a cursor
+        # result) it was a tenth of a small REST read.
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection being begun is open
+        driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _stale_tables(conn: Connection, growth: float, minimum: int) -> list[str]:

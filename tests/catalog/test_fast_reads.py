@@ -45,7 +45,9 @@ def _seen(actor: Actor, made: dict[str, tuple[str, str, str]]) -> set[str]:
 
 def _searched(workspace: Workspace, actor: Actor, **filters: str) -> set[str]:
     page = workspace.datasets.search(actor, limit=500, **filters)
-    assert page.total == len(page.items)
+    # A page that is not full gives its total without counting; a full one counts.
+    counted = workspace.datasets.search(actor, limit=1, **filters)
+    assert page.total == counted.total == len(page.items)
     return {info.ref for info in page}
 
 

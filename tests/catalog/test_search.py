@@ -98,6 +98,19 @@ def test_pages(workspace: Workspace, alice: Actor) -> None:
     assert workspace.datasets.search(alice, limit=1).items[0].ref == "retail/store-11"
 
 
+@pytest.mark.parametrize(
+    ("limit", "offset", "items"),
+    [(5, 0, 5), (12, 0, 12), (13, 0, 12), (5, 10, 2), (4, 8, 4), (5, 12, 0), (5, 40, 0)],
+)
+def test_a_page_knows_the_total_full_or_not(
+    workspace: Workspace, alice: Actor, limit: int, offset: int, items: int
+) -> None:
+    for i in range(12):
+        workspace.datasets.register(alice, pd.DataFrame({"x": [i]}), f"retail/shop-{i:02d}")
+    page = workspace.datasets.search(alice, "shop", limit=limit, offset=offset)
+    assert (page.total, len(page)) == (12, items)
+
+
 def test_bad_pages_are_refused(workspace: Workspace, alice: Actor) -> None:
     with pytest.raises(InvalidInput, match="limit"):
         workspace.datasets.search(alice, limit=0)
