@@ -12,7 +12,7 @@ from typing_extensions import TypedDict
 from lepton_lab.jsonform import JsonForm
 from lepton_lab.store.tables import Dataset, DatasetVersion
 
-__all__ = ["DatasetFilterArgs", "DatasetInfo", "PlainRow", "VersionInfo", "human_bytes"]
+__all__ = ["DatasetFilterArgs", "DatasetInfo", "LoadArgs", "PlainRow", "VersionInfo", "human_bytes"]
 
 #: A row of a Core select (any columns), read by attribute like an ORM object.
 PlainRow = Row[*tuple[Any, ...]]
@@ -35,6 +35,19 @@ class DatasetFilterArgs(TypedDict, total=False):
 
     offset: int
     """Skip this many (default 0)."""
+
+
+class LoadArgs(TypedDict, total=False):
+    """Which part of a version is read, and who reads it (None, or not given: all)."""
+
+    columns: list[str] | None
+    """Only these columns, in this order."""
+
+    limit: int | None
+    """Only the first rows."""
+
+    reader: str | None
+    """The lineage node recorded as reading it (default: the user)."""
 
 
 def human_bytes(size: int) -> str:
