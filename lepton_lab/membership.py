@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from lepton_lab.errors import Conflict, InvalidInput, NotFound, PermissionDenied, did_you_mean
 from lepton_lab.events import record_event
-from lepton_lab.identity import Actor, Role, require_role
+from lepton_lab.identity import Actor, Role, can_see, require_edit, require_role
 from lepton_lab.jsonform import JsonForm
-from lepton_lab.refs import check_slug, check_text
-from lepton_lab.store.tables import Membership, Team
+from lepton_lab.refs import Ref, check_slug, check_text
+from lepton_lab.store.tables import Dataset, Membership, Model, Team
 
 if TYPE_CHECKING:
     from lepton_lab.workspace import Workspace
@@ -33,7 +33,14 @@ _ROLES = select(Membership.__table__.c.team, Membership.__table__.c.role).where(
 MAX_TITLE = 200
 MAX_TEAM_DESCRIPTION = 10_000
 
-__all__ = ["MAX_TEAM_DESCRIPTION", "MAX_TITLE", "TeamInfo", "TeamService", "require_team"]
+__all__ = [
+    "MAX_TEAM_DESCRIPTION",
+    "MAX_TITLE",
+    "TeamInfo",
+    "TeamService",
+    "check_registering",
+    "require_team",
+]
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,24 @@ def require_team(session: Session, slug: str) -> Team:
             f"(create it with: lepton-lab teams create {slug})"
         )
     return team
+
+
+def check_registering(
+    actor: Actor, ref: Ref, row: Dataset | Model | None, *, kind: str, action: str, hint: str = ""
+) -> None:
+    """Refuse ``actor`` adding a version of the ``kind`` (dataset, model) named ``ref``,
+    ``row`` (None: a free name): a new name needs a contributor of the team (``action``
+    says what for), an existing one its owner or a team editor.  ``hint`` ends the
+    message of a name taken by one the actor cannot see."""
+    if row is None:
+        require_role(actor, ref.team, Role.contributor, action)
+        return
+    if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
+        # Someone who may not register in the team gets the answer of a free name, so that
+        # a name they cannot see is not revealed; a member learns it is taken.
+        require_role(actor, ref.team, Role.contributor, action)
+        raise Conflict(f"the name {ref.qualified} is taken by a {kind} you cannot see{hint}")
+    require_edit(actor, team=row.team, owner=row.owner, what=f"{kind} {ref.qualified}")
 
 
 def _team_info(session: Session, slug: str) -> TeamInfo:

@@ -7,14 +7,47 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
+from typing_extensions import TypedDict
 
 from lepton_lab.jsonform import JsonForm
 from lepton_lab.store.tables import Dataset, DatasetVersion
 
-__all__ = ["DatasetInfo", "PlainRow", "VersionInfo", "human_bytes"]
+__all__ = ["DatasetFilterArgs", "DatasetInfo", "LoadArgs", "PlainRow", "VersionInfo", "human_bytes"]
 
 #: A row of a Core select (any columns), read by attribute like an ORM object.
 PlainRow = Row[*tuple[Any, ...]]
+
+
+class DatasetFilterArgs(TypedDict, total=False):
+    """Which datasets a search keeps (None: any), and the page wanted."""
+
+    team: str | None
+    """Only this team's datasets."""
+
+    tag: str | None
+    """Only datasets with this tag."""
+
+    owner: str | None
+    """Only this user's datasets."""
+
+    limit: int
+    """At most this many (default 20)."""
+
+    offset: int
+    """Skip this many (default 0)."""
+
+
+class LoadArgs(TypedDict, total=False):
+    """Which part of a version is read, and who reads it (None, or not given: all)."""
+
+    columns: list[str] | None
+    """Only these columns, in this order."""
+
+    limit: int | None
+    """Only the first rows."""
+
+    reader: str | None
+    """The lineage node recorded as reading it (default: the user)."""
 
 
 def human_bytes(size: int) -> str:

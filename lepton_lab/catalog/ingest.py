@@ -28,14 +28,13 @@ from lepton_lab.catalog.formats import (
 from lepton_lab.catalog.source import (
     BATCH_ROWS,
     FileInput,
-    Reread,
     Source,
     arrow_message,
     check_columns,
 )
 from lepton_lab.errors import InvalidData, InvalidInput
 
-__all__ = ["Reread", "Source", "find_file", "open_source"]
+__all__ = ["Source", "find_file", "open_source"]
 
 
 def open_source(data: Any, *, format: str | None = None, max_bytes: int | None = None) -> Source:

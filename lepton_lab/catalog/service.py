@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from lepton_lab.catalog import search
-from lepton_lab.catalog.info import DatasetInfo, PlainRow, VersionInfo
+from lepton_lab.catalog.info import DatasetInfo, LoadArgs, PlainRow, VersionInfo
 from lepton_lab.catalog.ingest import Source, open_source
 from lepton_lab.catalog.sql import (
     ConnectionInfo,
@@ -35,18 +36,16 @@ from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
 from lepton_lab.events import EventInfo, list_events, record_event
 from lepton_lab.identity import (
     Actor,
-    Role,
     Visibility,
     can_edit,
     can_see,
     require_edit,
-    require_role,
     visible_clause,
     visible_filter,
     visible_params,
 )
 from lepton_lab.lineage import KINDS, NODE, Edge, add_edge, edges_of, link_node
-from lepton_lab.membership import require_team
+from lepton_lab.membership import check_registering, require_team
 from lepton_lab.paging import Page, check_page
 from lepton_lab.refs import Ref, check_slug, check_text, parse_ref
 from lepton_lab.store.tables import Dataset, DatasetTag, DatasetVersion, Team, utcnow
@@ -95,34 +94,18 @@ class DatasetService:
         :class:`~lepton_lab.errors.TooLarge` and nothing is stored.
         """
         ref = _unversioned(name)
-        checked_tags = _check_tags(tags)
-        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
-        _check_description(description)
+        card = _Card.checked(description, tags, visibility)
         self._check_can_register(actor, ref)
         opened = open_source(data, format=format, max_bytes=max_bytes)
-        return self._store(
-            actor,
-            ref,
-            opened,
-            description=description,
-            tags=checked_tags,
-            visibility=checked_visibility,
-            source=source or opened.description,
-            job_id=job_id,
-        )
+        return self._store(actor, ref, opened, card, _Origin(source or opened.description, job_id))
 
     def _store(
         self,
         actor: Actor,
         ref: Ref,
         opened: Source,
-        *,
-        description: str | None,
-        tags: list[str] | None,
-        visibility: Visibility | None,
-        source: str,
-        job_id: str | None,
-        query: QuerySource | None = None,
+        card: _Card,
+        origin: _Origin,
     ) -> VersionInfo:
         """Write ``opened`` and commit it as the next version (or the identical one)."""
         written = write_version(opened, self._ws.tmp_dir)
@@ -130,18 +113,7 @@ class DatasetService:
             self._ws.blobs.put_file(written.path, written.sha256)
 
             def work(session: Session) -> VersionInfo:
-                return self._commit_version(
-                    session,
-                    actor,
-                    ref,
-                    written,
-                    description=description,
-                    tags=tags,
-                    visibility=visibility,
-                    source=source,
-                    job_id=job_id,
-                    query=query,
-                )
+                return self._commit_version(session, actor, ref, written, card, origin)
 
             try:
                 return self._ws.db.transact(work)
@@ -164,17 +136,10 @@ class DatasetService:
 
     @staticmethod
     def _check_write(actor: Actor, ref: Ref, row: Dataset | None) -> None:
-        if row is None:
-            require_role(actor, ref.team, Role.contributor, f"registering {ref.qualified}")
-            return
-        if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
-            # Someone who may not add datasets to the team gets the answer of a free name,
-            # so that a name they cannot see is not revealed; a member learns it is taken.
-            require_role(actor, ref.team, Role.contributor, f"registering {ref.qualified}")
-            raise Conflict(
-                f"the name {ref.qualified} is taken by a dataset you cannot see; pick another name"
-            )
-        require_edit(actor, team=row.team, owner=row.owner, what=f"dataset {ref.qualified}")
+        action = f"registering {ref.qualified}"
+        check_registering(
+            actor, ref, row, kind="dataset", action=action, hint="; pick another name"
+        )
 
     def _commit_version(
         self,
@@ -182,13 +147,8 @@ class DatasetService:
         actor: Actor,
         ref: Ref,
         written: Written,
-        *,
-        description: str | None,
-        tags: list[str] | None,
-        visibility: Visibility | None,
-        source: str,
-        job_id: str | None,
-        query: QuerySource | None = None,
+        card: _Card,
+        origin: _Origin,
     ) -> VersionInfo:
         if session.get(Team, ref.team) is None:
             if not self._ws.settings.auto_create_teams:
@@ -203,15 +163,15 @@ class DatasetService:
                 team=ref.team,
                 name=ref.name,
                 owner=actor.user,
-                visibility=(visibility or Visibility.team).value,
-                description=description or "",
+                visibility=(card.visibility or Visibility.team).value,
+                description=card.description or "",
                 tags=[],
             )
             session.add(row)
             session.flush()
             record_event(session, actor.user, "dataset.create", f"dataset:{ref.qualified}")
-        if query is not None:  # the query a refresh re-runs, even when the rows are the same
-            row.query = query.to_dict()
+        if origin.query is not None:  # what a refresh re-runs, even when the rows are the same
+            row.query = origin.query.to_dict()
         if row.latest_version:
             same = session.scalar(
                 select(DatasetVersion).where(
@@ -220,10 +180,10 @@ class DatasetService:
             )
             if same is not None:
                 return VersionInfo.of(ref.qualified, same, created=False)
-            if visibility is not None:
-                row.visibility = visibility.value
-            if description is not None:
-                row.description = description
+            if card.visibility is not None:
+                row.visibility = card.visibility.value
+            if card.description is not None:
+                row.description = card.description
         version = DatasetVersion(
             dataset_id=row.id,
             version=row.latest_version + 1,
@@ -233,8 +193,8 @@ class DatasetService:
             columns=written.columns,
             profile=written.profile,
             preview=written.preview,
-            source=source,
-            job_id=job_id,
+            source=origin.source,
+            job_id=origin.job_id,
             created_by=actor.user,
         )
         session.add(version)
@@ -244,7 +204,7 @@ class DatasetService:
             written.bytes,
         )
         row.updated_at = utcnow()
-        _set_tags(session, row, tags)
+        _set_tags(session, row, card.tags)
         _reindex(session, row, written.columns)
         session.flush()
         record_event(
@@ -254,12 +214,12 @@ class DatasetService:
             f"dataset:{ref.qualified}@{version.version}",
             sha256=written.sha256,
             rows=written.rows,
-            job_id=job_id,
+            job_id=origin.job_id,
         )
-        if query is not None:
+        if origin.query is not None:
             add_edge(
                 session,
-                f"connection:{query.connection}",
+                f"connection:{origin.query.connection}",
                 f"dataset:{ref.qualified}@{version.version}",
                 "produced",
                 actor.user,
@@ -288,9 +248,7 @@ class DatasetService:
         version of ``name``; :meth:`refresh` re-runs it.  Identical rows to an existing
         version return that version (``created=False``); a failed query stores nothing."""
         ref = _unversioned(name)
-        checked_tags = _check_tags(tags)
-        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
-        _check_description(description)
+        card = _Card.checked(description, tags, visibility)
         text = check_query(query)
         self._check_can_register(actor, ref)
         granted = self._connections().granted_to(ref.team, check_slug(connection, "connection"))
@@ -299,12 +257,8 @@ class DatasetService:
             actor,
             ref,
             open_query(granted, text),
-            description=description,
-            tags=checked_tags,
-            visibility=checked_visibility,
-            source=source.describe(),
-            job_id=job_id,
-            query=source,
+            card,
+            _Origin(source.describe(), job_id, source),
         )
 
     def refresh(self, actor: Actor, ref: str | Ref, *, job_id: str | None = None) -> VersionInfo:
@@ -325,12 +279,8 @@ class DatasetService:
             actor,
             parsed,
             open_query(granted, source.query),
-            description=None,
-            tags=None,
-            visibility=None,
-            source=source.describe(),
-            job_id=job_id,
-            query=source,
+            _Card(),
+            _Origin(source.describe(), job_id, source),
         )
 
     def _connections(self) -> Connections:
@@ -509,19 +459,9 @@ class DatasetService:
         )
         return pa.Table.from_batches(batches, schema=schema)
 
-    def load(
-        self,
-        actor: Actor,
-        ref: str | Ref,
-        *,
-        columns: list[str] | None = None,
-        limit: int | None = None,
-        reader: str | None = None,
-    ) -> pd.DataFrame:
-        """The version's data as a pandas DataFrame."""
-        frame: pd.DataFrame = self.load_table(
-            actor, ref, columns=columns, limit=limit, reader=reader
-        ).to_pandas()
+    def load(self, actor: Actor, ref: str | Ref, **options: Unpack[LoadArgs]) -> pd.DataFrame:
+        """The version's data as a pandas DataFrame (``options``: as :meth:`load_table`)."""
+        frame: pd.DataFrame = self.load_table(actor, ref, **options).to_pandas()
         return frame
 
     def link(self, actor: Actor, ref: str | Ref, node: str, kind: str) -> Edge:
@@ -568,21 +508,19 @@ class DatasetService:
     ) -> DatasetInfo:
         """Change the card, tags or visibility (owner or team editor)."""
         parsed = parse_ref(ref, "dataset")
-        checked_tags = _check_tags(tags)
-        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
-        _check_description(description)
+        card = _Card.checked(description, tags, visibility)
 
         def work(session: Session) -> DatasetInfo:
             row = self._visible(session, actor, parsed, lock=True)
             require_edit(actor, team=row.team, owner=row.owner, what=f"dataset {parsed.qualified}")
             changed: dict[str, Any] = {}
-            if description is not None and description != row.description:
-                row.description = changed["description"] = description
-            if checked_visibility is not None and checked_visibility.value != row.visibility:
-                row.visibility = changed["visibility"] = checked_visibility.value
-            if checked_tags is not None and checked_tags != list(row.tags):
-                changed["tags"] = checked_tags
-                _set_tags(session, row, checked_tags)
+            if card.description is not None and card.description != row.description:
+                row.description = changed["description"] = card.description
+            if card.visibility is not None and card.visibility.value != row.visibility:
+                row.visibility = changed["visibility"] = card.visibility.value
+            if card.tags is not None and card.tags != list(row.tags):
+                changed["tags"] = card.tags
+                _set_tags(session, row, card.tags)
             if changed:
                 row.updated_at = utcnow()
                 columns = session.scalar(
@@ -675,6 +613,33 @@ def _dataset_row(session: Session, ref: Ref, *, lock: bool = False) -> Dataset |
     if lock:
         stmt = stmt.with_for_update()
     return session.scalar(stmt)
+
+
+@dataclass(frozen=True)
+class _Card:
+    """What a new version or an update changes of a dataset's card (None: unchanged)."""
+
+    description: str | None = None
+    tags: list[str] | None = None
+    visibility: Visibility | None = None
+
+    @classmethod
+    def checked(cls, description: str | None, tags: object, visibility: str | None) -> _Card:
+        """The card a caller gave, each part checked (bad input: ``InvalidInput``)."""
+        checked_tags = _check_tags(tags)
+        checked_visibility = Visibility.parse(visibility) if visibility is not None else None
+        _check_description(description)
+        return cls(description, checked_tags, checked_visibility)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a new version came from: the source it names, the job that made it (None:
+    none), and the query a refresh re-runs (None: not a query's rows)."""
+
+    source: str
+    job_id: str | None
+    query: QuerySource | None = None
 
 
 @dataclass(frozen=True)

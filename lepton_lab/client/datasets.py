@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from typing_extensions import Unpack
 
-from lepton_lab.catalog.info import DatasetInfo, VersionInfo
+from lepton_lab.catalog.info import DatasetFilterArgs, DatasetInfo, VersionInfo
 from lepton_lab.catalog.sql import ConnectionInfo
 from lepton_lab.client.backend import Backend, LocalBackend, RemoteBackend
 from lepton_lab.client.card import CardArgs
@@ -187,22 +187,14 @@ class Datasets:
         self._transfers = transfers(backend)
 
     def register(
-        self,
-        data: Any,
-        name: str,
-        *,
-        description: str | None = None,
-        tags: list[str] | None = None,
-        visibility: str | None = None,
-        format: str | None = None,
+        self, data: Any, name: str, *, format: str | None = None, **card: Unpack[CardArgs]
     ) -> VersionInfo:
         """Register a DataFrame, pyarrow Table or file (path or fsspec URL) as ``team/name``.
 
         Returns the new version, or the existing one when the same content was registered
         before (``created`` is then False).  ``visibility`` is private, team (default) or org.
         """
-        card = {"description": description, "tags": tags, "visibility": visibility}
-        return self._transfers.register(data, name, card, format)
+        return self._transfers.register(data, name, keywords(card, CardArgs), format)
 
     def load(
         self, ref: str, *, columns: list[str] | None = None, limit: int | None = None
@@ -283,19 +275,10 @@ class Datasets:
         stored = self._backend.call(ops.PREVIEW, **_version(ref), limit=limit)
         return pd.DataFrame(stored["data"], columns=stored["columns"])
 
-    def search(
-        self,
-        query: str = "",
-        *,
-        team: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> Page[DatasetInfo]:
+    def search(self, query: str = "", **filters: Unpack[DatasetFilterArgs]) -> Page[DatasetInfo]:
         """Datasets you may see matching ``query``; ``.next_offset`` pages on."""
         page: Page[DatasetInfo] = self._backend.call(
-            ops.SEARCH, q=query, team=team, tag=tag, owner=owner, limit=limit, offset=offset
+            ops.SEARCH, q=query, **keywords(filters, DatasetFilterArgs)
         )
         return page
 

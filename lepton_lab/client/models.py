@@ -22,13 +22,22 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import Unpack
+
 from lepton_lab.client.backend import Backend, LocalBackend, RemoteBackend
 from lepton_lab.contract import models as ops
 from lepton_lab.errors import CorruptBlob, InvalidInput
-from lepton_lab.gallery.info import MetricInfo, ModelInfo, ModelVersionInfo
+from lepton_lab.gallery.info import (
+    MetricInfo,
+    ModelFilterArgs,
+    ModelInfo,
+    ModelRegisterArgs,
+    ModelVersionInfo,
+)
 from lepton_lab.gallery.rows import unversioned
 from lepton_lab.paging import Page
 from lepton_lab.refs import Ref, parse_ref
+from lepton_lab.runs.info import keywords
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,7 +106,9 @@ class _InProcess:
     def __init__(self, backend: LocalBackend) -> None:
         self._backend = backend
 
-    def register(self, model: Any, name: str, **details: Any) -> ModelVersionInfo:
+    def register(
+        self, model: Any, name: str, **details: Unpack[ModelRegisterArgs]
+    ) -> ModelVersionInfo:
         """The service saves ``model`` safely and registers it."""
         service = self._backend.workspace.models
         return service.register(self._backend.actor(), model, name, **details)
@@ -118,27 +129,19 @@ class _OverHttp:
         self._backend = backend
 
     def register(
-        self,
-        model: Any,
-        name: str,
-        *,
-        card: str | dict[str, str] | None,
-        tags: builtins.list[str] | None,
-        visibility: str | None,
-        task: str | None,
-        features: builtins.list[str] | None,
+        self, model: Any, name: str, **details: Unpack[ModelRegisterArgs]
     ) -> ModelVersionInfo:
         """Prepare ``model`` here and upload it (the server audits the bytes again)."""
         from lepton_lab.gallery.candidate import prepare
 
         path = ops.REGISTER.path_parts(ops.REGISTER.bind(**_model(name)))
-        candidate = prepare(model, task=task, features=features)
+        candidate = prepare(model, task=details.get("task"), features=details.get("features"))
         body = {
             "artifact": base64.b64encode(candidate.data).decode("ascii"),
             "meta": candidate.meta(),
-            "card": card,
-            "tags": tags,
-            "visibility": visibility,
+            "card": details.get("card"),
+            "tags": details.get("tags"),
+            "visibility": details.get("visibility"),
         }
         answer = self._backend.transport.json("POST", *path, **_json_body(body))
         info: ModelVersionInfo = ops.REGISTER.reply.decode(answer)
@@ -197,15 +200,7 @@ class Models:
         self._transfers = _transfers(backend)
 
     def register(
-        self,
-        model: Any,
-        name: str,
-        *,
-        card: str | dict[str, str] | None = None,
-        tags: builtins.list[str] | None = None,
-        visibility: str | None = None,
-        task: str | None = None,
-        features: builtins.list[str] | None = None,
+        self, model: Any, name: str, **details: Unpack[ModelRegisterArgs]
     ) -> ModelVersionInfo:
         """Register ``ll.train``'s result (or a fitted scikit-learn estimator) as ``team/name``.
 
@@ -214,15 +209,7 @@ class Models:
         summary, intended_use, limitations, training_data, evaluation, notes.  The same
         artifact again gives the version it already is (``created`` False).
         """
-        return self._transfers.register(
-            model,
-            name,
-            card=card,
-            tags=tags,
-            visibility=visibility,
-            task=task,
-            features=features,
-        )
+        return self._transfers.register(model, name, **keywords(details, ModelRegisterArgs))
 
     def get(self, name: str) -> ModelInfo:
         """A model's card, aliases, tags and headline metric."""
@@ -239,19 +226,10 @@ class Models:
         found: builtins.list[ModelVersionInfo] = self._backend.call(ops.VERSIONS, **_model(name))
         return found
 
-    def search(
-        self,
-        query: str = "",
-        *,
-        team: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> Page[ModelInfo]:
+    def search(self, query: str = "", **filters: Unpack[ModelFilterArgs]) -> Page[ModelInfo]:
         """Models you may see matching ``query``, newest first; ``.next_offset`` pages on."""
         page: Page[ModelInfo] = self._backend.call(
-            ops.SEARCH, q=query or None, team=team, task=task, tag=tag, limit=limit, offset=offset
+            ops.SEARCH, q=query or None, **keywords(filters, ModelFilterArgs)
         )
         return page
 

@@ -29,7 +29,7 @@ from lepton_lab.contract.core import (
     Request,
     declare,
 )
-from lepton_lab.contract.shapes import Filters, reader
+from lepton_lab.contract.shapes import Filters, calls, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.events import EventInfo
 from lepton_lab.identity import Visibility
@@ -134,6 +134,7 @@ _read = reader(
     lambda r: version_ref(r) if isinstance(r, OneVersion) else dataset_ref(r),
     owner_note=_VISIBLE,
 )
+_call = calls("datasets", dataset_ref)
 
 
 class Search(Filters):
@@ -197,17 +198,14 @@ class Update(OneDataset):
     visibility: _Visibility | None = None
 
 
-UPDATE = declare(
-    "datasets.update",
+UPDATE = _call(
     "PATCH",
+    DatasetService.update,
     "/datasets/{team}/{name}",
     Update,
     Info(DatasetInfo),
+    "Change the description, tags or visibility",
     role="editor",
-    run=lambda ws, actor, r: ws.datasets.update(
-        actor, dataset_ref(r), description=r.description, tags=r.tags, visibility=r.visibility
-    ),
-    summary="Change the description, tags or visibility",
     refusals=(400, 403, 404, 409),
     owner_note="404 for a dataset they may not see, else 403; its owner may change it too",
 )

@@ -17,7 +17,7 @@ from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict
 
 from lepton_lab.contract.core import JSON, File, Info, Items, PageOf, Plain, Request, declare
-from lepton_lab.contract.shapes import Filters, reader
+from lepton_lab.contract.shapes import Filters, calls, reader
 from lepton_lab.errors import InvalidInput
 from lepton_lab.gallery.changes import MAX_SPLIT
 from lepton_lab.gallery.info import CARD_FIELDS, MetricInfo, ModelInfo, ModelVersionInfo
@@ -185,6 +185,7 @@ def _key(request: OneModel) -> str:
 
 
 _read = reader("models", _key, refusals=(400, 404))
+_call = calls("models", _key)
 
 
 class Search(Filters):
@@ -232,17 +233,14 @@ class Update(OneModel):
     visibility: str | None = Field(None, description="private, team or org.")
 
 
-UPDATE = declare(
-    "models.update",
+UPDATE = _call(
     "PATCH",
+    ModelService.update,
     "/models/{team}/{name}",
     Update,
     Info(ModelInfo),
+    "Change the card, tags or visibility (its owner or a team editor)",
     role="editor",
-    run=lambda ws, actor, r: ws.models.update(
-        actor, model_name(r.team, r.name), card=r.card, tags=r.tags, visibility=r.visibility
-    ),
-    summary="Change the card, tags or visibility (its owner or a team editor)",
     refusals=(400, 403, 404, 409),
     owner_note="404 for what they may not see; 403 unless the owner or an editor",
 )

@@ -6,9 +6,19 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from lepton_lab.paging import row_html
 
-__all__ = ["CARD_FIELDS", "MetricInfo", "ModelInfo", "ModelVersionInfo", "card_markdown"]
+__all__ = [
+    "CARD_FIELDS",
+    "MetricInfo",
+    "ModelFilterArgs",
+    "ModelInfo",
+    "ModelRegisterArgs",
+    "ModelVersionInfo",
+    "card_markdown",
+]
 
 #: The structured fields of a model card, in the order a card shows them.
 CARD_FIELDS = ("summary", "intended_use", "limitations", "training_data", "evaluation", "notes")
@@ -20,6 +30,44 @@ _TITLES = {
     "evaluation": "Evaluation",
     "notes": "Notes",
 }
+
+
+class ModelRegisterArgs(TypedDict, total=False):
+    """How a model is registered, as keyword arguments (None, or not given: the default)."""
+
+    card: str | dict[str, str] | None
+    """Markdown, or a dict of the :data:`CARD_FIELDS`."""
+
+    tags: list[str] | None
+    """Tags to find it by."""
+
+    visibility: str | None
+    """Who may see it: ``private`` (you), ``team`` (the default) or ``org`` (everyone)."""
+
+    task: str | None
+    """``binary``, ``multiclass`` or ``regression`` (default: what the model says)."""
+
+    features: list[str] | None
+    """A bare estimator's input columns (default: the names it was fitted on)."""
+
+
+class ModelFilterArgs(TypedDict, total=False):
+    """Which models a search keeps (None: any), and the page wanted."""
+
+    team: str | None
+    """Only this team's models."""
+
+    task: str | None
+    """Only models of this task (``binary``, ``multiclass`` or ``regression``)."""
+
+    tag: str | None
+    """Only models with this tag."""
+
+    limit: int
+    """At most this many (default 20)."""
+
+    offset: int
+    """Skip this many (default 0)."""
 
 
 def card_markdown(name: str, card: dict[str, str]) -> str:

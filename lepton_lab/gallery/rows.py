@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lepton_lab.errors import Conflict, InvalidInput, NotFound, did_you_mean
+from lepton_lab.errors import InvalidInput, NotFound, did_you_mean
 from lepton_lab.gallery.info import MetricInfo, ModelInfo, ModelVersionInfo
-from lepton_lab.identity import Actor, Role, can_see, require_edit, require_role, visible_filter
+from lepton_lab.identity import Actor, can_see, visible_filter
+from lepton_lab.membership import check_registering
 from lepton_lab.refs import Ref, parse_ref
 from lepton_lab.store.tables import Model, ModelAlias, ModelMetric, ModelVersion
 
@@ -83,15 +84,7 @@ def model_row(session: Session, ref: Ref, *, lock: bool = False) -> Model | None
 
 
 def check_write(actor: Actor, ref: Ref, row: Model | None) -> None:
-    if row is None:
-        require_role(actor, ref.team, Role.contributor, f"registering model {ref.qualified}")
-        return
-    if not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
-        # As for a free name to whoever may not register in the team: a name they cannot
-        # see is not revealed to them; a member learns it is taken.
-        require_role(actor, ref.team, Role.contributor, f"registering model {ref.qualified}")
-        raise Conflict(f"the name {ref.qualified} is taken by a model you cannot see")
-    require_edit(actor, team=row.team, owner=row.owner, what=f"model {ref.qualified}")
+    check_registering(actor, ref, row, kind="model", action=f"registering model {ref.qualified}")
 
 
 def aliases_of(session: Session, model_id: int) -> dict[str, int]:

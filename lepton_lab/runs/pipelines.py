@@ -81,12 +81,7 @@ class PipelineService(PipelineRuns):
         base, version = parse_template_ref(name)
         with self._ws.db.read() as session:
             row = visible_row(session, actor, Pipeline, base)
-            wanted = version if version is not None else row.latest_version
-            found = session.scalar(
-                select(PipelineVersion).where(
-                    PipelineVersion.pipeline_id == row.id, PipelineVersion.version == wanted
-                )
-            )
+            found = _version(session, row, version if version is not None else row.latest_version)
             if found is None:
                 raise NotFound(
                     f"pipeline {base} has no version {version}; the latest is {row.latest_version}"
@@ -192,12 +187,7 @@ def _canonical(spec: PipelineSpec) -> tuple[dict[str, Any], str]:
 
 def _add_version(session: Session, user: str, row: Pipeline, spec: PipelineSpec) -> PipelineInfo:
     definition, sha256 = _canonical(spec)
-    latest = session.scalar(
-        select(PipelineVersion).where(
-            PipelineVersion.pipeline_id == row.id,
-            PipelineVersion.version == row.latest_version,
-        )
-    )
+    latest = _version(session, row, row.latest_version)
     if latest is not None and latest.sha256 == sha256:
         return _info(row, latest)
     version = PipelineVersion(pipeline_id=row.id, version=row.latest_version + 1,
@@ -208,6 +198,15 @@ def _add_version(session: Session, user: str, row: Pipeline, spec: PipelineSpec)
     session.flush()
     record_event(session, user, "pipeline.publish", f"pipeline:{row.name}@{version.version}")
     return _info(row, version)
+
+
+def _version(session: Session, row: Pipeline, number: int) -> PipelineVersion | None:
+    """Version ``number`` of the pipeline ``row`` (None: it has none)."""
+    return session.scalar(
+        select(PipelineVersion).where(
+            PipelineVersion.pipeline_id == row.id, PipelineVersion.version == number
+        )
+    )
 
 
 def _info(row: Pipeline, version: PipelineVersion) -> PipelineInfo:

@@ -29,6 +29,7 @@ import math
 import threading
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
@@ -249,39 +250,27 @@ def _dense(x: Any) -> np.ndarray[Any, Any]:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+# Declared as a dataclass so that each parameter is written once: scikit-learn reads the
+# generated ``__init__``'s signature (get_params, clone), which only stores each argument.
+# No __eq__ or __repr__: estimators compare by identity and print as scikit-learn prints them.
+@dataclass(eq=False, repr=False)
 class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
     """What the classifier and the regressor share: the parameters, the network, the loop."""
 
-    def __init__(
-        self,
-        architecture: str = "mlp",
-        *,
-        hidden_units: int = 128,
-        layers: int = 2,
-        channels: int = 16,
-        dropout: float = 0.1,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 128,
-        epochs: int = 50,
-        patience: int = 5,
-        validation_fraction: float = 0.1,
-        seed: int = 0,
-        device: str = "auto",
-    ) -> None:
-        self.architecture = architecture
-        self.hidden_units = hidden_units
-        self.layers = layers
-        self.channels = channels
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.device = device
+    architecture: str = "mlp"
+    _: KW_ONLY
+    hidden_units: int = 128
+    layers: int = 2
+    channels: int = 16
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 50
+    patience: int = 5
+    validation_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
 
     def _network(self, n_in: int, n_out: int) -> nn.Module:
         network = get_architecture(self.architecture)
