@@ -65,11 +65,15 @@ says why.  Each server is checked first to predict exactly what the model predic
 Usage::
 
     .venv/bin/python bench/gallery.py [--quick] [--rounds R] [--mlflow-venv DIR] [--serving-only]
+                                      [--baseline DIR]
 
-``--serving-only`` prints the third table alone.  ``--quick`` (the test suite runs it)
-takes 4,000 rows, small models and 2 rounds, predict cells of up to 60 requests or 0.3 s,
-2 rounds, and ``models serve`` with 1 worker only (cells of up to 30 requests or 0.2 s),
-without MLflow; it finishes in about a minute on a quiet machine.  ``--rounds`` sets the
+``--serving-only`` prints the third table alone.  ``--baseline DIR`` serves the
+``lepton_lab`` of another checkout too (``git worktree add DIR <commit>``), with the same
+workers, in the same rounds: before and after a change under the same background load.
+``--quick`` (the test suite runs it) takes 4,000 rows, small models and 2 rounds, predict
+cells of up to 60 requests or 0.3 s, 2 rounds, and ``models serve`` with 1 worker only
+(cells of up to 30 requests or 0.2 s), without MLflow; it finishes in about a minute on a
+quiet machine.  ``--rounds`` sets the
 first table's rounds only (the predict tables' stay 3, quick 2).
 The servers are stopped and the workspace deleted at the end, also after an error or Ctrl-C.
 """
@@ -523,9 +527,11 @@ def run_served(
     model: Any,
     profile: Profile,
     mlflow: Path | None,
+    baseline: Path | None = None,
 ) -> None:
     """The third table: ``models serve`` with each worker count, MLflow's server with the
-    same (when installed, and not in ``--quick``), and in-process predictions."""
+    same (when installed, and not in ``--quick``), and in-process predictions; with
+    ``baseline``, ``models serve`` of that checkout too, in the same rounds."""
     note = "not run (--quick)" if profile.name == "quick" else ""
     if not note and (mlflow is None or not (mlflow / "bin" / "mlflow").exists()):
         note = f"not installed in {mlflow}: see bench/README.md (gallery.py)"
@@ -534,7 +540,10 @@ def run_served(
     token = f"bench-{os.urandom(16).hex()}"
     with contextlib.ExitStack() as stack:
         targets = [
-            stack.enter_context(serving.lepton_server(root, workspace, f"{SERVED}@1", n, token))
+            stack.enter_context(
+                serving.lepton_server(root, workspace, f"{SERVED}@1", n, token, code)
+            )
+            for code in ([None] if baseline is None else [None, baseline])
             for n in profile.workers
         ]
         if not note and mlflow is not None:
@@ -553,7 +562,7 @@ def run_served(
             profile.served,
             lambda rows, limit, seconds: in_process(f"{SERVED}@1", rows, limit, seconds),
         )
-    serving.report(cells, profile.served, note)
+    serving.report(cells, profile.served, note, str(baseline or ""))
 
 
 def _mlflow_version(venv: Path) -> str:
@@ -567,9 +576,9 @@ def _mlflow_version(venv: Path) -> str:
     return done.stdout.strip() or "(version unknown)"
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[Profile, Path | None, bool]:
+def parse_args(argv: Sequence[str] | None) -> tuple[Profile, Path | None, bool, Path | None]:
     """The profile asked for, ``--rounds`` applied; MLflow's virtual environment; whether
-    only the serving table is wanted."""
+    only the serving table is wanted; the ``--baseline`` checkout."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, 2 rounds (< 60 s)")
     parser.add_argument(
@@ -586,13 +595,21 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Profile, Path | None, bool]:
         action="store_true",
         help="only the last table: lepton-lab models serve vs MLflow and in-process",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout (e.g. git worktree add /tmp/base HEAD~3) whose lepton_lab is also "
+        "served in the last table, in the same rounds: before/after figures from one run",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "lepton_lab").is_dir():
+        parser.error(f"--baseline {args.baseline}: no lepton_lab package there")
     profile = QUICK if args.quick else FULL
     if args.rounds is not None:
         if args.rounds < 1:
             parser.error("--rounds must be at least 1")
         profile = dataclasses.replace(profile, rounds=args.rounds)
-    return profile, args.mlflow_venv, args.serving_only
+    return profile, args.mlflow_venv, args.serving_only, args.baseline
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -600,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     every format and print the table; then time the predict endpoint and print its table;
     then ``models serve`` beside MLflow.  (``--serving-only``: the last table alone.)
     The servers and the workspace are always removed."""
-    profile, mlflow, serving_only = parse_args(argv)
+    profile, mlflow, serving_only, baseline = parse_args(argv)
     signal.signal(signal.SIGTERM, api.exit_on_sigterm)
     print(machine_header("bench/gallery.py", profile.name, PACKAGES), flush=True)
     root = Path(tempfile.mkdtemp(prefix="lepton-bench-gallery-"))
@@ -609,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         features, model = seed_model(workspace)
         ll.configure(home=workspace, user=api.READER)  # the in-process reference's user
         if serving_only:
-            run_served(root, workspace, features, model, profile, mlflow)
+            run_served(root, workspace, features, model, profile, mlflow, baseline)
             return 0
         with api.running_server(root, workspace) as server:
             frame = synthetic(profile.rows)
@@ -621,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report(profile, measured)
             cells = measure_serving(server, features, profile.serving)
         report_serving(cells, profile.serving)
-        run_served(root, workspace, features, model, profile, mlflow)
+        run_served(root, workspace, features, model, profile, mlflow, baseline)
     except (BenchError, api.BenchError, serving.BenchError) as exc:
         print(f"\nbench/gallery.py: {exc}", file=sys.stderr)
         return 1

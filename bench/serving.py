@@ -84,11 +84,16 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+BASELINE = "Lepton baseline"
+"""The side of a ``models serve`` run from another checkout (``--baseline DIR``)."""
+
+
 @contextmanager
 def lepton_server(
-    root: Path, workspace: Path, ref: str, workers: int, token: str
+    root: Path, workspace: Path, ref: str, workers: int, token: str, code: Path | None = None
 ) -> Iterator[Target]:
-    """``lepton-lab models serve REF --workers N`` as the benchmark's reader, on loopback."""
+    """``lepton-lab models serve REF --workers N`` as the benchmark's reader, on loopback;
+    with ``code``, the ``lepton_lab`` package of that checkout (side :data:`BASELINE`)."""
     tokens = root / "serving-tokens.json"
     tokens.write_text(json.dumps({token: api.READER}))
     port = api.free_port()
@@ -96,9 +101,14 @@ def lepton_server(
     command += ["--user", api.READER, "models", "serve", ref, "--port", str(port)]
     command += ["--workers", str(workers), "--tokens-file", str(tokens)]
     team, name = ref.split("@")[0].split("/")
-    with _started(command, root / f"lepton-{workers}.log", os.environ) as (process, log):
+    env = dict(os.environ)
+    if code is not None:  # found first on the path, before this checkout's package
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+    side = "Lepton" if code is None else BASELINE
+    log_name = f"lepton-{workers}{'' if code is None else '-baseline'}.log"
+    with _started(command, root / log_name, env) as (process, log):
         yield Target(
-            "Lepton",
+            side,
             workers,
             process,
             port,
@@ -315,6 +325,8 @@ def measure(
     return cells
 
 
+_LABELS = {"Lepton": "lepton-lab models serve", BASELINE: "models serve (--baseline)"}
+
 HEADERS = [
     "server",
     "workers",
@@ -331,7 +343,7 @@ HEADERS = [
 ]
 
 
-def report(cells: list[Cell], profile: api.Profile, mlflow_note: str) -> None:
+def report(cells: list[Cell], profile: api.Profile, mlflow_note: str, baseline: str = "") -> None:
     """The table: each cell's figures, its req/s over in-process calls/s at the same rows,
     and Lepton's req/s over MLflow's at the same workers, rows and clients."""
     rate = {
@@ -346,7 +358,7 @@ def report(cells: list[Cell], profile: api.Profile, mlflow_note: str) -> None:
         mlflow = rate.get(("MLflow", c.workers, c.rows, c.clients))
         rows.append(
             [
-                "lepton-lab models serve" if c.side == "Lepton" else c.side,
+                _LABELS.get(c.side, c.side),
                 str(c.workers) if c.workers else "-",
                 str(c.rows),
                 str(c.clients),
@@ -357,7 +369,7 @@ def report(cells: list[Cell], profile: api.Profile, mlflow_note: str) -> None:
                 spread([s.rate for s in c.samples]),
                 f"{sum(cpu) / len(latencies) * 1e3:.2f}" if cpu and c.workers else "-",
                 fmt_ratio(mine, rate[("in-process", 0, c.rows, 1)]),
-                fmt_ratio(mine, mlflow) if c.side == "Lepton" else "-",
+                fmt_ratio(mine, mlflow) if c.side in _LABELS else "-",
             ]
         )
     print_table(
@@ -373,3 +385,5 @@ def report(cells: list[Cell], profile: api.Profile, mlflow_note: str) -> None:
         "ll.models.load(ref).predict(frame), one caller."
     )
     print(f"  MLflow: {mlflow_note}")
+    if baseline:
+        print(f"  models serve (--baseline): the lepton_lab of {baseline}, in the same rounds")

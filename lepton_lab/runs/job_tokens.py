@@ -61,8 +61,8 @@ def resolve(db: Database, token: str) -> JobIdentity | None:
     lease it was issued with any more."""
     if not token.startswith(PREFIX):
         return None
-    with db.read() as session:
-        row = session.execute(
+    with db.reading() as conn:  # inside one_snapshot, the caller's own connection
+        row = conn.execute(
             select(JobToken.user, JobToken.job_id)
             .join(Job, Job.id == JobToken.job_id)
             .where(

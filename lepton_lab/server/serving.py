@@ -13,12 +13,15 @@ takes much traffic gets a serving command of its own, as ``mlflow models serve``
   ``{"error", "message"}``.  Any version of the served model may be asked for (an alias is
   resolved at each request, so a promotion takes effect at once); another model is a 404.
 * **The same trust.** Every request needs a token: a Lepton API token of ``--tokens-file``
-  (the file ``lepton-lab serve`` takes), or a job token, acting as the job's submitter
+  (the file ``lepton-lab serve`` takes, read again when it changes: a token taken out of
+  it is refused from the next request), or a job token, acting as the job's submitter
   while the job runs.  Without a tokens file the command makes a token of its own, prints
   it, and listens on a loopback address only: that token acts as the workspace's user
   (personal mode).  Each request's caller is checked against the model's visibility when
   its prediction runs, through the gallery service, as the REST API does: one who may not
-  see the model gets the same 404 as for a model that does not exist.
+  see the model gets the same 404 as for a model that does not exist.  Nothing of it is
+  kept between calls: the token, the caller's roles and the version (an alias followed)
+  are read again for each call, on one connection in one transaction.
 * **Beyond one core.** ``--workers N`` binds the port, then forks N processes that accept
   on it; each opens the workspace itself and loads the model through the gallery's safe
   load (sha256 checked, the file walked against the allow-list) after the fork, so that
@@ -45,6 +48,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from tornado import httpserver, netutil, web
+from traitlets import TraitError
 
 from lepton_lab.config import Settings
 from lepton_lab.contract import models as ops
@@ -70,6 +75,7 @@ __all__ = [
     "Batcher",
     "Credentials",
     "ServeOptions",
+    "TokensFile",
     "predict_batch",
     "serve_model",
 ]
@@ -104,6 +110,51 @@ class ServeOptions:
     """Lepton API tokens (token -> user); None: personal mode, one token of its own."""
 
 
+class TokensFile:
+    """The Lepton API tokens of ``--tokens-file``, read again when the file changes.
+
+    Each check looks at the file's modification time, size and inode (one ``stat``), and
+    reads it only when they changed: a token taken out of the file is refused from the
+    next request on, without a restart.  A file that is gone, or that no longer reads as
+    a tokens file, accepts no token until it is fixed (logged once per change)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._tokens: StaticTokenIdentityProvider | None = None
+        self._lock = threading.Lock()
+
+    def user(self, token: str) -> str | None:
+        """The user a listed, unexpired ``token`` names; None for any other."""
+        tokens = self._current()
+        return None if tokens is None else tokens.token_user(token)
+
+    def _current(self) -> StaticTokenIdentityProvider | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            stamp = None
+        else:
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._lock:
+            if stamp != self._stamp:
+                if stamp is None:
+                    log.error("%s is gone: no token is accepted until it is back", self.path)
+                self._stamp = stamp
+                self._tokens = None if stamp is None else _read_tokens(self.path)
+            return self._tokens
+
+
+def _read_tokens(path: Path) -> StaticTokenIdentityProvider | None:
+    """The tokens of ``path`` as ``lepton-lab serve`` reads and checks them; None (no token
+    accepted) when the file cannot be read or holds no valid tokens object."""
+    try:
+        return _tokens(path)
+    except (LeptonLabError, TraitError) as exc:
+        log.error("%s accepts no token until it is fixed: %s", path, exc)
+        return None
+
+
 class Credentials:
     """Who a request's token names: a Lepton API token of the tokens file, a job token
     (its submitter, while the job runs), or the personal token (the workspace's user).
@@ -112,7 +163,7 @@ class Credentials:
     def __init__(
         self,
         workspace: Workspace,
-        tokens: StaticTokenIdentityProvider | None,
+        tokens: TokensFile | None,
         personal: str | None,
     ) -> None:
         self._ws = workspace
@@ -130,7 +181,7 @@ class Credentials:
         ):
             user = self._ws.settings.user
         elif self._tokens is not None and token:
-            user = self._tokens.token_user(token)
+            user = self._tokens.user(token)
         if not user:
             raise NotAuthenticated(_NO_TOKEN)
         return user
@@ -154,16 +205,19 @@ def predict_batch(
     results: list[Any] = [None] * len(requests)
     found: dict[Any, Any] = {}  # token -> user, (user, version) -> model: once per batch
     groups: dict[str, tuple[LoadedModel, list[int]]] = {}
-    for index, request in enumerate(requests):
-        try:
-            user = _once(found, request.token, credentials.user, request.token)
-            loaded = _once(
-                found, (user, request.version), _predictor, workspace, user, request.version
-            )
-        except LeptonLabError as exc:
-            results[index] = exc
-            continue
-        groups.setdefault(loaded.ref, (loaded, []))[1].append(index)
+    # The callers' roles and versions read on one connection, in one transaction: a batch
+    # pays for one connection, and each request sees the catalog as it is once it arrived.
+    with workspace.db.one_snapshot():
+        for index, request in enumerate(requests):
+            try:
+                user = _once(found, request.token, credentials.user, request.token)
+                loaded = _once(
+                    found, (user, request.version), _predictor, workspace, user, request.version
+                )
+            except LeptonLabError as exc:
+                results[index] = exc
+                continue
+            groups.setdefault(loaded.ref, (loaded, []))[1].append(index)
     for loaded, indexes in groups.values():
         answers = loaded.answer_many([requests[i].rows for i in indexes])
         for index, answer in zip(indexes, answers, strict=True):
@@ -341,7 +395,9 @@ def serve_model(settings: Settings, options: ServeOptions, announce: Callable[[s
     (with the personal token, in personal mode).
     """
     check_address(options.ip, options.tokens_file)
-    tokens = _tokens(options.tokens_file)
+    if options.tokens_file is not None:
+        _tokens(options.tokens_file)  # a file that lists no valid token stops the command here
+    tokens = None if options.tokens_file is None else TokensFile(options.tokens_file.resolve())
     workspace = Workspace(settings)
     try:
         info = workspace.models.version(workspace.actor(), options.ref)
@@ -362,9 +418,7 @@ def serve_model(settings: Settings, options: ServeOptions, announce: Callable[[s
     )
 
 
-def _tokens(path: Path | None) -> StaticTokenIdentityProvider | None:
-    if path is None:
-        return None
+def _tokens(path: Path) -> StaticTokenIdentityProvider:
     provider = StaticTokenIdentityProvider()
     provider.tokens_file = str(path.resolve())  # read and checked as lepton-lab serve does
     if not provider.tokens:
@@ -377,7 +431,7 @@ def _serve(
     sockets: list[socket.socket],
     served: Ref,
     warm: str,
-    tokens: StaticTokenIdentityProvider | None,
+    tokens: TokensFile | None,
     personal: str | None,
 ) -> None:
     """One worker: its own workspace and loaded model, then the event loop, until SIGTERM."""

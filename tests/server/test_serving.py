@@ -171,7 +171,11 @@ def test_answers_equal_in_process(served: Served, wine: pd.DataFrame) -> None:
 
 
 def test_workers_answer_together(served: Served, wine: pd.DataFrame) -> None:
-    workers = served.workers()
+    # The line is printed before the workers are forked: when this test is the module's
+    # first, give them a moment.
+    deadline = time.monotonic() + 60
+    while len(workers := served.workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(workers) == 2
 
     def cpu(pid: int) -> int:
@@ -277,3 +281,51 @@ def test_personal_mode(home: Path, tmp_path: Path, wine: pd.DataFrame) -> None:
         assert running.workers() == []  # one worker: this process itself
     finally:
         stop(running)
+
+
+def test_changes_count_at_the_next_request(
+    tmp_path: Path, wine: pd.DataFrame, wine_result: Any
+) -> None:
+    """Nothing a request's check read is kept for the next: a membership removed, an alias
+    moved, a token taken out of the tokens file count from the very next request."""
+    home = tmp_path / "workspace"
+    ws = Workspace(Settings(home=home, user="alice"))
+    try:
+        ws.models.register(ws.actor("alice"), wine_result, "lab/wine")
+        other = train(None, wine.iloc[::2], "target", model="logistic_regression")
+        alice = ws.actor("alice")  # admin of lab, made by the first registration
+        ws.models.register(alice, other, "lab/wine")
+        ws.models.set_alias(alice, "lab/wine@1", "production")
+        tokens = tmp_path / "tokens.json"
+        tokens.write_text(json.dumps(TOKENS))
+        running = serve(home, tmp_path, "--tokens-file", str(tokens))
+        try:
+            body, path = {"rows": rows(wine, 2)}, PREDICT.format("production")
+            assert running.post(path, body, token=BOB)[0] == 404  # bob is no member of lab
+            ws.teams.add_member(alice, "lab", "bob", "viewer")
+            status, answer = running.post(path, body, token=BOB)
+            assert (status, answer["model"]) == (200, "lab/wine@1"), answer
+            ws.models.set_alias(alice, "lab/wine@2", "production")
+            status, answer = running.post(path, body, token=BOB)
+            assert (status, answer["model"]) == (200, "lab/wine@2"), answer
+            expected = in_process(home, "lab/wine@2", body["rows"])["predictions"]
+            assert answer["predictions"] == expected
+            ws.teams.remove_member(alice, "lab", "bob")
+            status, problem = running.post(path, body, token=BOB)
+            assert (status, problem["error"]) == (404, "NotFound"), problem
+            # The tokens file, changed while serving: alice's token withdrawn, carol's added.
+            carol = "carol-serving-token-0123456789"
+            tokens.write_text(json.dumps({BOB: "bob", carol: "alice"}))
+            status, problem = running.post(path, body, token=ALICE)
+            assert (status, problem["error"]) == (401, "NotAuthenticated"), problem
+            assert running.post(path, body, token=carol)[0] == 200
+            tokens.write_text("{not json")  # a broken file accepts nobody
+            assert running.post(path, body, token=carol)[0] == 401
+            tokens.unlink()
+            assert running.post(path, body, token=carol)[0] == 401
+            tokens.write_text(json.dumps({carol: "alice"}))
+            assert running.post(path, body, token=carol)[0] == 200
+        finally:
+            stop(running)
+    finally:
+        ws.close()
