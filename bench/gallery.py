@@ -107,6 +107,7 @@ import api
 import joblib
 import numpy as np
 import pandas as pd
+import scaling
 import serving
 import skops.io as sio
 from common import fmt_bytes, fmt_ratio, machine_header, print_table
@@ -562,7 +563,28 @@ def run_served(
             profile.served,
             lambda rows, limit, seconds: in_process(f"{SERVED}@1", rows, limit, seconds),
         )
-    serving.report(cells, profile.served, note, str(baseline or ""))
+        serving.report(cells, profile.served, note, str(baseline or ""))
+        run_scaling(targets, features, profile, root)
+
+
+def run_scaling(
+    targets: list[serving.Target], features: pd.DataFrame, profile: Profile, root: Path
+) -> None:
+    """The last table (bench/scaling.py): each server's req/s with each worker count under
+    wrk's load, when wrk is installed and this is not ``--quick``."""
+    if profile.name == "quick" or not scaling.have_wrk():
+        why = "--quick" if profile.name == "quick" else "no wrk on the PATH (apt-get install wrk)"
+        print(f"\nServing with more workers: not run ({why}).")
+        return
+    mine = [t for t in targets if t.side in ("Lepton", "MLflow")]
+    rows = features.head(1).to_dict("records")
+    rounds, seconds = profile.served.rounds, profile.served.seconds
+    found = scaling.measure_scaling(mine, rows, rounds, seconds, root)
+    scaling.report_scaling(
+        found,
+        f"wrk -t1 -c{scaling.CONNECTIONS}, {rounds} rounds of {seconds:g} s; "
+        "the servers of the table above.",
+    )
 
 
 def _mlflow_version(venv: Path) -> str:

@@ -22,10 +22,12 @@ takes much traffic gets a serving command of its own, as ``mlflow models serve``
   see the model gets the same 404 as for a model that does not exist.  Nothing of it is
   kept between calls: the token, the caller's roles and the version (an alias followed)
   are read again for each call, on one connection in one transaction.
-* **Beyond one core.** ``--workers N`` binds the port, then forks N processes that accept
-  on it; each opens the workspace itself and loads the model through the gallery's safe
-  load (sha256 checked, the file walked against the allow-list) after the fork, so that
-  no database connection or OpenMP thread pool crosses a fork.
+* **Beyond one core.** ``--workers N`` holds the port, then forks N processes that each
+  listen on it (``SO_REUSEPORT``: the kernel spreads connections over them,
+  :class:`~lepton_lab.server.workers.Listener`); each opens the workspace itself and
+  loads the model through the gallery's safe load (sha256 checked, the file walked
+  against the allow-list) after the fork, so that no database connection or OpenMP
+  thread pool crosses a fork.
 * **Rows that arrive together are predicted together.** In each process, requests wait
   while a prediction runs; the next call takes all that came meanwhile (up to
   :data:`BATCH_ROWS` rows), checks each caller, and predicts the rows of one version in
@@ -37,17 +39,13 @@ takes much traffic gets a serving command of its own, as ``mlflow models serve``
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import hmac
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tornado import httpserver, netutil, web
+from tornado import httpserver, web
 from traitlets import TraitError
 
 from lepton_lab.config import Settings
@@ -67,11 +65,11 @@ from lepton_lab.runs import job_tokens
 from lepton_lab.server.auth import StaticTokenIdentityProvider
 from lepton_lab.server.base import API, read_json_object
 from lepton_lab.server.credentials import request_token
+from lepton_lab.server.workers import Listener, run_workers
 from lepton_lab.workspace import Workspace
 
 __all__ = [
     "BATCH_ROWS",
-    "MAX_RESTARTS",
     "Batcher",
     "Credentials",
     "ServeOptions",
@@ -84,9 +82,6 @@ log = logging.getLogger("lepton_lab.serving")
 
 #: The most rows one model call takes from requests that arrived together.
 BATCH_ROWS = 2048
-
-#: How many times each worker may be replaced after it ended unasked.
-MAX_RESTARTS = 10
 
 _NO_TOKEN = (
     "not logged in: send 'Authorization: token <your API token>' "
@@ -404,17 +399,23 @@ def serve_model(settings: Settings, options: ServeOptions, announce: Callable[[s
     finally:
         workspace.close()  # no connection crosses the fork
     personal = None if tokens is not None else secrets.token_urlsafe(32)
-    sockets = netutil.bind_sockets(options.port, address=options.ip, family=socket.AF_UNSPEC)
-    port = sockets[0].getsockname()[1]
+    listener = Listener(options.ip, options.port, options.workers)
     host = f"[{options.ip}]" if ":" in options.ip else options.ip
     line = (
-        f"serving {info.ref} (version {info.version}) on http://{host}:{port}{API}/models/"
-        f"{info.team}/{info.name}/versions/<version>/predict with {options.workers} worker(s)"
+        f"serving {info.ref} (version {info.version}) on http://{host}:{listener.port}{API}/"
+        f"models/{info.team}/{info.name}/versions/<version>/predict with {options.workers} "
+        "worker(s)"
     )
-    announce(line + (f"; token: {personal}" if personal else ""))
+
+    def started() -> None:
+        listener.wait_listening(options.workers)
+        announce(line + (f"; token: {personal}" if personal else ""))
+
     served = Ref(info.team, info.name)
     run_workers(
-        options.workers, lambda: _serve(settings, sockets, served, info.ref, tokens, personal)
+        options.workers,
+        lambda: _serve(settings, listener, served, info.ref, tokens, personal),
+        started,
     )
 
 
@@ -428,13 +429,15 @@ def _tokens(path: Path) -> StaticTokenIdentityProvider:
 
 def _serve(
     settings: Settings,
-    sockets: list[socket.socket],
+    listener: Listener,
     served: Ref,
     warm: str,
     tokens: TokensFile | None,
     personal: str | None,
 ) -> None:
-    """One worker: its own workspace and loaded model, then the event loop, until SIGTERM."""
+    """One worker: its sockets (first: a request sent meanwhile waits in their queue), its
+    own workspace and loaded model, then the event loop, until SIGTERM."""
+    sockets = listener.sockets()
     workspace = Workspace(settings)
     try:
         workspace.models.load(workspace.actor(), warm)  # loaded before the first request
@@ -457,78 +460,3 @@ async def _listen(sockets: list[socket.socket], app: web.Application) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     server.stop()
-
-
-def run_workers(count: int, serve: Callable[[], None]) -> None:
-    """``serve()`` here when ``count`` is 1; else in ``count`` forked processes, replaced
-    when one dies (at most :data:`MAX_RESTARTS` times per worker, then all stop), all
-    stopped when this process is asked to stop (SIGTERM, SIGINT) or dies."""
-    if count == 1:
-        serve()
-        return
-    children: set[int] = set()
-    stopping = False
-    restarts = MAX_RESTARTS * count
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for _ in range(count):
-            children.add(_fork(serve))
-        while children:
-            try:
-                pid, status = os.wait()
-            except ChildProcessError:
-                break
-            children.discard(pid)
-            if stopping:
-                continue
-            if restarts == 0:
-                log.error("workers keep ending; stopping (see the errors above)")
-                stop(signal.SIGTERM, None)
-                continue
-            restarts -= 1
-            log.warning("worker %d ended (status %d); starting another", pid, status)
-            children.add(_fork(serve))
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _fork(serve: Callable[[], None]) -> int:
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
-        _die_with_parent()
-        serve()
-        code = 0
-    except BaseException:
-        log.exception("a serving worker failed")
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when its parent dies (a killed ``models serve``
-    leaves no worker behind).  Elsewhere nothing."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the call
-        os._exit(0)
