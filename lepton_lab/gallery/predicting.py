@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, select
 
 from lepton_lab.identity import Actor, can_see
 from lepton_lab.refs import Ref
@@ -61,8 +61,9 @@ class PredictTarget:
     signature: dict[str, Any]
 
     @classmethod
-    def of(cls, model: Model, version: ModelVersion) -> PredictTarget:
-        """The target of a version read through the ORM."""
+    def of(cls, model: Model | Row[Any], version: ModelVersion | Row[Any]) -> PredictTarget:
+        """The target of a version read through the ORM, or of one plain row holding the
+        columns of both (:func:`find_version`)."""
         return cls(
             ref=f"{model.team}/{model.name}@{version.version}",
             task=model.task,
@@ -86,10 +87,4 @@ def find_version(conn: Connection, actor: Actor, ref: Ref) -> PredictTarget | No
     row = conn.execute(statement, params).first()
     if row is None or not can_see(actor, team=row.team, owner=row.owner, visibility=row.visibility):
         return None
-    return PredictTarget(
-        ref=f"{row.team}/{row.name}@{row.version}",
-        task=row.task,
-        sha256=row.sha256,
-        trusted=list(row.trusted),
-        signature=dict(row.signature),
-    )
+    return PredictTarget.of(row, row)

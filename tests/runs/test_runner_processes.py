@@ -97,8 +97,14 @@ def _kernel_pids(workspace: Workspace, jobs: tuple[JobInfo, ...]) -> list[int]:
         workspace.jobs.get(actor, j.id).cells_done >= 2 for j in jobs
     )
     wait_until(running, 120, "the jobs to run their first cells")
-    return [int(c.text.split()[-1]) for j in jobs
-            for c in workspace.jobs.logs(actor, j.id) if "kernel pid" in c.text]  # fmt: skip
+
+    def pids() -> list[int]:
+        return [int(c.text.split()[-1]) for j in jobs
+                for c in workspace.jobs.logs(actor, j.id) if "kernel pid" in c.text]  # fmt: skip
+
+    # A cell's output reaches the job's log a moment after the cell counts as done.
+    wait_until(lambda: len(pids()) == len(jobs), 30, "each kernel's pid in its job's log")
+    return pids()
 
 
 def _reclaimed_after(workspace: Workspace, retried: JobInfo, lost: JobInfo, killed: float) -> float:
