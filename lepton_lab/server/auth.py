@@ -10,7 +10,8 @@ Under JupyterHub, users and their tokens come from the Hub.  A team that runs on
     }
 
 or keep them in a JSON file of the same shape, read by the server (never put on a command
-line, where ``/proc/<pid>/cmdline`` shows it to every local user)::
+line, where ``/proc/<pid>/cmdline`` shows it to every local user) and read again when it
+changes, so that a token taken out of it is refused from the next request::
 
     c.StaticTokenIdentityProvider.tokens_file = "/etc/lepton/tokens.json"
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,11 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets import Dict, TraitError, Unicode, observe, validate
 
-from lepton_lab.server.credentials import request_token
+from lepton_lab.server.credentials import Reread, request_token
 
 __all__ = ["LeptonOnlyAuthorizer", "StaticTokenIdentityProvider"]
+
+log = logging.getLogger("lepton_lab.credentials")
 
 
 class StaticTokenIdentityProvider(IdentityProvider):
@@ -46,44 +50,42 @@ class StaticTokenIdentityProvider(IdentityProvider):
         "",
         config=True,
         help=(
-            "A JSON file holding an object shaped like `tokens`, read when set; its tokens "
-            "join those of `tokens`. Keeps the tokens off the server's command line."
+            "A JSON file holding an object shaped like `tokens`, read when set and again "
+            "whenever it changes (a token taken out is refused from the next request; a file "
+            "gone or broken accepts none of its tokens until fixed); its tokens join those of "
+            "`tokens`. Keeps the tokens off the server's command line."
         ),
     )
+
+    _file: Reread[dict[str, Any]] | None = None
 
     @observe("tokens_file")
     def _read_tokens_file(self, change: Any) -> None:
         if not change["new"]:
+            self._file = None
             return
         path = Path(change["new"])
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TraitError(f"cannot read the tokens file {path}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise TraitError(f"the tokens file {path} must hold a JSON object: token -> user")
-        self.tokens = {**self.tokens, **loaded}  # validated by _check_tokens
+        _load_tokens(path)  # a server never starts on a file it cannot use
+        self._file = Reread(path, _tokens_or_none, {})
 
     @validate("tokens")
     def _check_tokens(self, proposal: Any) -> dict[str, Any]:
-        for token, entry in proposal["value"].items():
-            if len(token) < 16:
-                raise TraitError("each API token must be at least 16 characters")
-            user, expires = _entry(entry)
-            if not user:
-                raise TraitError(f"token …{token[-4:]} names no user")
-            if expires is None and isinstance(entry, dict) and "expires" in entry:
-                raise TraitError(f"token …{token[-4:]}: expires must be an ISO 8601 time")
-        return dict(proposal["value"])
+        return _checked(proposal["value"])
+
+    def listed(self) -> dict[str, Any]:
+        """Every token: those of ``tokens``, then (winning) those of ``tokens_file`` as the
+        file holds them now."""
+        return {**self.tokens, **({} if self._file is None else self._file.current())}
 
     def get_user(self, handler: Any) -> Any:
         """The token's user; an unknown or expired token is nobody."""
         token = request_token(handler.request.headers)
         if not token:
             return super().get_user(handler)
-        if self._lookup(token) is None:
+        entry = self._lookup(token)
+        if entry is None:
             return super().get_user(handler)  # perhaps the server's own token
-        user = self.token_user(token)
+        user = self._unexpired_user(entry)
         if user is None:
             return None
         handler._lepton_token_user = user
@@ -93,8 +95,9 @@ class StaticTokenIdentityProvider(IdentityProvider):
         """The user a listed token names; None for a token not listed or expired (the
         serving processes of ``lepton-lab models serve`` check tokens with this too)."""
         entry = self._lookup(token)
-        if entry is None:
-            return None
+        return None if entry is None else self._unexpired_user(entry)
+
+    def _unexpired_user(self, entry: Any) -> str | None:
         user, expires = _entry(entry)
         if expires is not None and expires <= datetime.now(UTC):
             self.log.warning("refused an expired API token of %s", user)
@@ -110,10 +113,43 @@ class StaticTokenIdentityProvider(IdentityProvider):
     def _lookup(self, token: str) -> Any:
         # Compare every token in constant time, so timing reveals nothing about them.
         found = None
-        for known, entry in self.tokens.items():
+        for known, entry in self.listed().items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 found = entry
         return found
+
+
+def _load_tokens(path: Path) -> dict[str, Any]:
+    """The checked tokens of a tokens file; a :class:`TraitError` saying what is wrong."""
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TraitError(f"cannot read the tokens file {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise TraitError(f"the tokens file {path} must hold a JSON object: token -> user")
+    return _checked(loaded)
+
+
+def _tokens_or_none(path: Path) -> dict[str, Any]:
+    """:func:`_load_tokens` for a running server: a broken file accepts no token of it."""
+    try:
+        return _load_tokens(path)
+    except TraitError as exc:
+        log.error("%s; none of its tokens is accepted until it is fixed", exc)
+        return {}
+
+
+def _checked(tokens: dict[str, Any]) -> dict[str, Any]:
+    """``tokens`` if each names a user (and a valid expiry), else a :class:`TraitError`."""
+    for token, entry in tokens.items():
+        if len(token) < 16:
+            raise TraitError("each API token must be at least 16 characters")
+        user, expires = _entry(entry)
+        if not user:
+            raise TraitError(f"token …{token[-4:]} names no user")
+        if expires is None and isinstance(entry, dict) and "expires" in entry:
+            raise TraitError(f"token …{token[-4:]}: expires must be an ISO 8601 time")
+    return dict(tokens)
 
 
 def _entry(entry: Any) -> tuple[str, datetime | None]:

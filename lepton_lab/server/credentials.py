@@ -17,17 +17,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from jupyter_server.auth.identity import User
 
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs import job_tokens
 
-__all__ = ["RUNNER_PREFIX", "Caller", "CallerIdentity", "RunnerTokens", "request_token"]
+__all__ = [
+    "RUNNER_PREFIX",
+    "Caller",
+    "CallerIdentity",
+    "Reread",
+    "RunnerTokens",
+    "request_token",
+]
+
+log = logging.getLogger("lepton_lab.credentials")
+
+T = TypeVar("T")
 
 #: Every runner token starts with this.
 RUNNER_PREFIX = "llr_"
@@ -79,39 +92,58 @@ def is_lepton_token(token: str) -> bool:
     return token.startswith((job_tokens.PREFIX, RUNNER_PREFIX))
 
 
-class RunnerTokens:
-    """The runner tokens a server accepts: one per line of a file only the server reads
-    (``#`` starts a comment).  The file is read again when it changes, so a token can be
-    added or withdrawn without a restart."""
+class Reread(Generic[T]):
+    """What a file of credentials holds, read again when the file changes.
 
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path).expanduser() if path else None
-        self._stamp: tuple[int, int] | None = None
-        self._digests: list[bytes] = []
+    Each :meth:`current` looks at the file's modification time, size and inode (one
+    ``stat``) and reads it only when they changed: an operator adds or withdraws a token
+    without a restart, and a withdrawn one is refused from the next request.  A file that
+    is gone holds ``missing`` (logged when it goes); ``read`` decides what a broken one
+    holds (raising: read again at the next call)."""
+
+    def __init__(self, path: Path, read: Callable[[Path], T], missing: T) -> None:
+        self.path = path
+        self._read, self._missing = read, missing
+        self._stamp: tuple[int, int, int] | None = None
+        self._value = missing
         self._lock = threading.Lock()
 
-    def valid(self, token: str) -> bool:
-        """Whether ``token`` is listed (compared in constant time, as digests)."""
-        if self.path is None or not token.startswith(RUNNER_PREFIX):
-            return False
-        wanted = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        found = False
-        for known in self._current():
-            found |= hmac.compare_digest(known, wanted)
-        return found
-
-    def _current(self) -> list[bytes]:
-        assert self.path is not None
+    def current(self) -> T:
+        """The file's contents as ``read`` made them, read again if the file changed."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            return []
-        stamp = (stat.st_mtime_ns, stat.st_size)
+            stamp = None
+        else:
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if stamp != self._stamp:
-                self._digests = _read_tokens(self.path)
+                if stamp is None:
+                    log.error("%s is gone: no token of it is accepted until it is back", self.path)
+                self._value = self._missing if stamp is None else self._read(self.path)
                 self._stamp = stamp
-            return self._digests
+            return self._value
+
+
+class RunnerTokens:
+    """The runner tokens a server accepts: one per line of a file only the server reads
+    (``#`` starts a comment).  The file is read again when it changes (:class:`Reread`),
+    so a token can be added or withdrawn without a restart."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self._file: Reread[list[bytes]] | None = None
+        if path:
+            self._file = Reread(Path(path).expanduser(), _read_tokens, [])
+
+    def valid(self, token: str) -> bool:
+        """Whether ``token`` is listed (compared in constant time, as digests)."""
+        if self._file is None or not token.startswith(RUNNER_PREFIX):
+            return False
+        wanted = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        found = False
+        for known in self._file.current():
+            found |= hmac.compare_digest(known, wanted)
+        return found
 
 
 def _read_tokens(path: Path) -> list[bytes]:

@@ -46,7 +46,6 @@ import logging
 import secrets
 import signal
 import socket
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 from tornado import httpserver, web
-from traitlets import TraitError
 
 from lepton_lab.config import Settings
 from lepton_lab.contract import models as ops
@@ -73,7 +71,6 @@ __all__ = [
     "Batcher",
     "Credentials",
     "ServeOptions",
-    "TokensFile",
     "predict_batch",
     "serve_model",
 ]
@@ -105,51 +102,6 @@ class ServeOptions:
     """Lepton API tokens (token -> user); None: personal mode, one token of its own."""
 
 
-class TokensFile:
-    """The Lepton API tokens of ``--tokens-file``, read again when the file changes.
-
-    Each check looks at the file's modification time, size and inode (one ``stat``), and
-    reads it only when they changed: a token taken out of the file is refused from the
-    next request on, without a restart.  A file that is gone, or that no longer reads as
-    a tokens file, accepts no token until it is fixed (logged once per change)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._stamp: tuple[int, int, int] | None = None
-        self._tokens: StaticTokenIdentityProvider | None = None
-        self._lock = threading.Lock()
-
-    def user(self, token: str) -> str | None:
-        """The user a listed, unexpired ``token`` names; None for any other."""
-        tokens = self._current()
-        return None if tokens is None else tokens.token_user(token)
-
-    def _current(self) -> StaticTokenIdentityProvider | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            stamp = None
-        else:
-            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        with self._lock:
-            if stamp != self._stamp:
-                if stamp is None:
-                    log.error("%s is gone: no token is accepted until it is back", self.path)
-                self._stamp = stamp
-                self._tokens = None if stamp is None else _read_tokens(self.path)
-            return self._tokens
-
-
-def _read_tokens(path: Path) -> StaticTokenIdentityProvider | None:
-    """The tokens of ``path`` as ``lepton-lab serve`` reads and checks them; None (no token
-    accepted) when the file cannot be read or holds no valid tokens object."""
-    try:
-        return _tokens(path)
-    except (LeptonLabError, TraitError) as exc:
-        log.error("%s accepts no token until it is fixed: %s", path, exc)
-        return None
-
-
 class Credentials:
     """Who a request's token names: a Lepton API token of the tokens file, a job token
     (its submitter, while the job runs), or the personal token (the workspace's user).
@@ -158,7 +110,7 @@ class Credentials:
     def __init__(
         self,
         workspace: Workspace,
-        tokens: TokensFile | None,
+        tokens: StaticTokenIdentityProvider | None,
         personal: str | None,
     ) -> None:
         self._ws = workspace
@@ -176,7 +128,7 @@ class Credentials:
         ):
             user = self._ws.settings.user
         elif self._tokens is not None and token:
-            user = self._tokens.user(token)
+            user = self._tokens.token_user(token)
         if not user:
             raise NotAuthenticated(_NO_TOKEN)
         return user
@@ -390,9 +342,8 @@ def serve_model(settings: Settings, options: ServeOptions, announce: Callable[[s
     (with the personal token, in personal mode).
     """
     check_address(options.ip, options.tokens_file)
-    if options.tokens_file is not None:
-        _tokens(options.tokens_file)  # a file that lists no valid token stops the command here
-    tokens = None if options.tokens_file is None else TokensFile(options.tokens_file.resolve())
+    # Read again when it changes; a file that lists no valid token stops the command here.
+    tokens = None if options.tokens_file is None else _tokens(options.tokens_file)
     workspace = Workspace(settings)
     try:
         info = workspace.models.version(workspace.actor(), options.ref)
@@ -422,7 +373,7 @@ def serve_model(settings: Settings, options: ServeOptions, announce: Callable[[s
 def _tokens(path: Path) -> StaticTokenIdentityProvider:
     provider = StaticTokenIdentityProvider()
     provider.tokens_file = str(path.resolve())  # read and checked as lepton-lab serve does
-    if not provider.tokens:
+    if not provider.listed():
         raise InvalidInput(f"{path} lists no token: nobody could call this server")
     return provider
 
@@ -432,7 +383,7 @@ def _serve(
     listener: Listener,
     served: Ref,
     warm: str,
-    tokens: TokensFile | None,
+    tokens: StaticTokenIdentityProvider | None,
     personal: str | None,
 ) -> None:
     """One worker: its sockets (first: a request sent meanwhile waits in their queue), its

@@ -7,6 +7,7 @@ the server is refused; Lepton Lab's API answers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,26 @@ def test_the_tokens_are_not_on_the_server_command_line(server: Server) -> None:
     assert "tokens.json" in cmdline
     assert not any(token in cmdline for token in TOKENS.values())
     assert "alice" not in cmdline
+
+
+def test_a_token_taken_out_of_the_tokens_file_is_refused_at_the_next_request(
+    server: Server,
+) -> None:
+    # An operator withdraws a leaver's token by editing the file: no restart, no grace.
+    path = server.home.parent / "tokens.json"
+    before = path.read_text()
+    leaver = "dave-token-" + "1" * 16
+    whoami = f"{server.api}/whoami"
+    try:
+        path.write_text(json.dumps({**json.loads(before), leaver: "dave"}))
+        added = requests.get(whoami, headers={"Authorization": f"token {leaver}"}, timeout=30)
+        assert added.status_code == 200 and added.json()["user"] == "dave"
+        path.write_text(before)
+        gone = requests.get(whoami, headers={"Authorization": f"token {leaver}"}, timeout=30)
+        assert gone.status_code == 403
+        path.write_text("{not json")  # broken: none of its tokens is accepted
+        broken = requests.get(whoami, headers=server.headers("alice"), timeout=30)
+        assert broken.status_code == 403
+    finally:
+        path.write_text(before)
+    assert requests.get(whoami, headers=server.headers("alice"), timeout=30).status_code == 200
