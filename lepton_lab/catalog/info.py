@@ -99,40 +99,25 @@ class DatasetInfo(JsonForm):
     @classmethod
     def of(cls, row: Dataset | PlainRow) -> DatasetInfo:
         """From a table row: an ORM object, or a plain row of :data:`COLUMNS`."""
-        if isinstance(row, Row):
-            # Unpacked, not read by name: a plain row's attributes are looked up by key,
-            # two thirds of the time of a page of cards.
-            team, name, owner, visibility, description, tags, *rest = row
-            version, rows, size, created_at, updated_at, query = rest
-            return cls(
-                f"{team}/{name}",
-                team,
-                name,
-                owner,
-                visibility,
-                description,
-                list(tags),
-                version,
-                rows,
-                size,
-                created_at,
-                updated_at,
-                dict(query) if query else None,
-            )
+        # A plain row is unpacked, not read by name: its attributes are looked up by key,
+        # two thirds of the time of a page of cards.
+        values = row if isinstance(row, Row) else [getattr(row, c) for c in cls.COLUMNS]
+        team, name, owner, visibility, description, tags, *rest = values
+        version, rows, size, created_at, updated_at, query = rest
         return cls(
-            f"{row.team}/{row.name}",
-            row.team,
-            row.name,
-            row.owner,
-            row.visibility,
-            row.description,
-            list(row.tags),
-            row.latest_version,
-            row.latest_rows,
-            row.latest_bytes,
-            row.created_at,
-            row.updated_at,
-            dict(row.query) if row.query else None,
+            f"{team}/{name}",
+            team,
+            name,
+            owner,
+            visibility,
+            description,
+            list(tags),
+            version,
+            rows,
+            size,
+            created_at,
+            updated_at,
+            dict(query) if query else None,
         )
 
     def row(self) -> dict[str, Any]:
