@@ -31,12 +31,13 @@ def wrk_rate(target: Target, body: bytes, seconds: float, script: Path) -> tuple
     lines += [f"wrk.headers[{_lua_text(k)}] = {_lua_text(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     url = f"http://127.0.0.1:{target.port}{target.path}"
+    duration = max(1, round(seconds))  # wrk takes whole seconds
     before = target.cpu_seconds()
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "-s", str(script), url],
         capture_output=True,
         text=True,
-        timeout=seconds + 60,
+        timeout=duration + 60,
         check=True,
     )
     used = target.cpu_seconds() - before
@@ -44,11 +45,11 @@ def wrk_rate(target: Target, body: bytes, seconds: float, script: Path) -> tuple
     if found is None or "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
         raise RuntimeError(f"wrk against {target.side} did not get clean answers:\n{done.stdout}")
     rate = float(found.group(1))
-    return rate, used / (rate * seconds) * 1e3
+    return rate, used / (rate * duration) * 1e3
 
 
 def _lua_text(text: str) -> str:
-    """A Lua string literal (JSON's escapes are Lua's for this text)."""
+    """``text`` as a Lua string literal (its backslashes and quotes escaped)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

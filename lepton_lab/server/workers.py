@@ -36,8 +36,8 @@ class Listener:
     their own to the same port (``SO_REUSEPORT``), and the kernel spreads new connections
     over them evenly.  With one socket shared by all, whichever worker woke first took a
     burst of connections (Tornado accepts up to 128 at once), and kept-alive clients stayed
-    there: a second worker added 6-41% to the requests served, and 56% with sockets of its
-    own (wrk, 16 connections, 2 cores).  Here the port is held by a socket bound but never
+    there: a second worker added 6-41% to the requests served, and 56-60% with sockets of
+    its own (wrk, 16 connections, 2 cores).  Here the port is held by a socket bound but never
     listening, so that it stays ours while a worker is replaced; it takes no connection.
     """
 
