@@ -55,12 +55,6 @@ def _empty_cache() -> Iterator[None]:
     clear_cache()
 
 
-@pytest.fixture
-def alice(workspace: Workspace) -> Actor:
-    workspace.teams.create(workspace.actor("alice"), "finance")
-    return workspace.actor("alice")
-
-
 @pytest.fixture(scope="module")
 def fitted(iris: pd.DataFrame) -> LogisticRegression:
     features = iris.drop(columns="species")

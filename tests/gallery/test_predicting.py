@@ -16,12 +16,6 @@ from lepton_lab.workspace import Workspace
 
 
 @pytest.fixture
-def alice(workspace: Workspace) -> Actor:
-    workspace.teams.create(workspace.actor("alice"), "finance")
-    return workspace.actor("alice")
-
-
-@pytest.fixture
 def two_versions(workspace: Workspace, alice: Actor, wine: pd.DataFrame) -> Any:
     """finance/m (team visibility) with two versions of different models, and the rows."""
     first = train(None, wine, "target", model="logistic_regression")

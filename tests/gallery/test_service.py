@@ -17,12 +17,6 @@ from lepton_lab.workspace import Workspace
 
 
 @pytest.fixture
-def alice(workspace: Workspace) -> Actor:
-    workspace.teams.create(workspace.actor("alice"), "finance")
-    return workspace.actor("alice")
-
-
-@pytest.fixture
 def trained(workspace: Workspace, alice: Actor, wine: pd.DataFrame) -> Any:
     workspace.datasets.register(alice, wine, "finance/wine")
     datasets = _Datasets(workspace, alice)
