@@ -3,6 +3,7 @@ kernel spreads the connections over them, and the port held between them takes n
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -69,3 +70,28 @@ def test_one_worker_shares_the_sockets_bound_at_once() -> None:
     sockets = listener.sockets()
     assert sockets and sockets is listener.sockets()  # bound once, listening already
     socket.create_connection(("127.0.0.1", listener.port), timeout=5).close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_another_user_cannot_join_the_port_to_take_connections() -> None:
+    # The port is shared by SO_REUSEPORT: another local user binding it the same way would
+    # get a share of the connections, and of the tokens they carry.  Linux refuses it.
+    listener = Listener("127.0.0.1", 0, workers=2)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)  # nobody
+            thief = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                thief.bind(("127.0.0.1", listener.port))
+                thief.listen()
+                os.write(write, b"bound")
+            except OSError as exc:
+                os.write(write, f"refused {exc.errno}".encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 100).decode() == f"refused {errno.EADDRINUSE}"
