@@ -17,6 +17,10 @@ second.  Three tables (figures for a reader; nothing passes or fails):
      is) takes the N jobs submitted at once through ``ll.jobs.submit``.  Every job still
      gets a fresh kernel of its own (pre-started in the warm pool, used once, then
      discarded), its own staging folder, seeding, logs, records and output notebook.
+     The runner's defaults (2 at once, a pool of 2) unless ``--concurrency``/``--pool``
+     say otherwise; its warm kernels forked from a fork server (the default), and the
+     same burst again with ``--no-fork-kernels`` (each kernel started by exec), to show
+     what forking gives.
 
 2. **Shared mode beside personal mode**: a template with one dataset parameter (the
    kernel loads the pinned version and records its row count), a small dataset
@@ -189,13 +193,16 @@ def running(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes
             process.wait()
 
 
-def start_runner(home: Path, concurrency: int, pool: int, *shared: str) -> subprocess.Popen[bytes]:
+def start_runner(
+    home: Path, concurrency: int, pool: int, *shared: str, fork: bool = True
+) -> subprocess.Popen[bytes]:
     """``lepton-lab runner`` as a separate process: on the workspace at ``home``, or with
     ``shared`` (``--server URL --token-file F --staging DIR``) on a shared server, its
-    environment then naming no workspace."""
+    environment then naming no workspace; ``fork=False``: ``--no-fork-kernels``."""
     env = _clean_env() if shared else _clean_env(LEPTON_LAB_HOME=str(home))
     command = [sys.executable, "-m", "lepton_lab.cli", "runner", *shared,
-               "--concurrency", str(concurrency), "--pool-size", str(pool)]  # fmt: skip
+               "--concurrency", str(concurrency), "--pool-size", str(pool),
+               "--fork-kernels" if fork else "--no-fork-kernels"]  # fmt: skip
     return _spawn(command, env, home / f"runner-{'shared' if shared else 'personal'}.log")
 
 
@@ -217,14 +224,18 @@ def run_burst(submit: Submit, template: str, values: dict[str, Any], jobs: int, 
     return Side("", latencies, wall, len(failed), runs, reasons)
 
 
-def run_lepton(notebook: Path, home: Path, jobs: int, concurrency: int, pool: int) -> Side:
-    """The same notebooks as template jobs through a warm runner."""
+def run_lepton(
+    notebook: Path, home: Path, jobs: int, concurrency: int, pool: int, *, fork: bool = True
+) -> Side:
+    """The same notebooks as template jobs through a warm runner (its warm kernels forked
+    from a fork server, or with ``fork=False`` each started by exec)."""
     import lepton_lab as ll
 
     ll.templates.publish(notebook, "bench/short")
-    with running(start_runner(home, concurrency, pool)):
+    with running(start_runner(home, concurrency, pool, fork=fork)):
         side = run_burst(ll.jobs.submit, "bench/short", {}, jobs, pool)
-    side.name = f"Lepton Lab runner ({concurrency} at once, pool of {pool})"
+    started = "forked kernels" if fork else "kernels by exec, --no-fork-kernels"
+    side.name = f"Lepton Lab runner ({concurrency} at once, pool of {pool}; {started})"
     return side
 
 
@@ -454,8 +465,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="4 jobs per side, 5 repeats of each part")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=20, help="jobs in the burst")
-    parser.add_argument("--concurrency", type=int, default=4, help="jobs the runner runs at once")
-    parser.add_argument("--pool", type=int, default=4, help="warm kernels kept started")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="jobs the runner runs at once (the runner's default: 2)")  # fmt: skip
+    parser.add_argument("--pool", type=int, default=2,
+                        help="warm kernels kept started (the runner's default: 2)")  # fmt: skip
     parser.add_argument("--rows", type=int, default=5000, help="rows of the pinned dataset")
     parser.add_argument("--repeats", type=int, default=20, help="times each part is measured")
     parser.add_argument("--kernel-users", default="off", metavar="off|auto|N",
@@ -495,6 +508,7 @@ def run(root: Path, args: argparse.Namespace, jobs: int, repeats: int) -> None:
     ll.datasets.register(frame, DATASET)
     burst = args.concurrency, args.pool
     lepton = run_lepton(notebook, home, jobs, *burst)
+    execd = run_lepton(notebook, home, jobs, *burst, fork=False)
     reference = run_papermill(notebook, root / "papermill", jobs)
     personal = run_personal(rows_notebook, home, jobs, *burst)
     tokens = time_tokens(local, repeats)
@@ -504,7 +518,7 @@ def run(root: Path, args: argparse.Namespace, jobs: int, repeats: int) -> None:
         shared = run_shared(server, client, rows_notebook, jobs, burst, args.kernel_users)
         staging = time_staging(server, client, repeats)
         client.close()
-    report([reference, lepton], reference)
+    report([reference, lepton, execd], reference)
     report_modes(personal, shared)
     report_parts(tokens, staging, args.rows, personal)
 

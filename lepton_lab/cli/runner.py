@@ -69,6 +69,10 @@ def _env_option(name: str, envvar: str, *, help: str, **details: Any) -> Callabl
 @click.option("--preload", metavar="auto|off|MODULES", default="auto", show_default=True,
               help="What warm kernels import before their jobs: auto (what templates "
               "declare and earlier jobs imported), off, or modules a,b.c.")  # fmt: skip
+@click.option("--fork-kernels/--no-fork-kernels", default=True, show_default=True,
+              help="Start warm kernels by forking one process per kernelspec that imported "
+              "ipykernel once (each kernel still fresh, for one job); --no-fork-kernels: "
+              "start each by exec.")  # fmt: skip
 @click.option("--new-token", is_flag=True,
               help="Print a new random runner token and exit (add it to the server's "
               "runner_tokens_file, give it to the runner in --token-file).")  # fmt: skip
@@ -88,6 +92,7 @@ def runner(
     staging: Path | None,
     kernel_users: str | None,
     preload: str,
+    fork_kernels: bool,
     new_token: bool,
 ) -> None:
     """Claim queued jobs and run them here, until stopped (Ctrl-C, SIGTERM).
@@ -128,6 +133,7 @@ def runner(
         address=settings.ray_address if address is None else address,
         kernel_users=kernel_users or ("auto" if server else "off"),
         preload=preload,
+        fork_kernels=fork_kernels,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:

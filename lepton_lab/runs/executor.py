@@ -136,6 +136,8 @@ class LocalExecutor:
     and the log text a job sends to its events.  ``preload``: ``auto`` (warm kernels
     pre-import what templates declare and jobs imported), ``off``, or comma-separated
     modules every warm kernel imports, nothing else (:func:`parse_preload`).
+    ``fork_kernels``: warm kernels forked from a process that imported ipykernel once
+    (:mod:`~lepton_lab.runs.forking`), not started by ``exec``.
     """
 
     #: GPUs come from this runner's own slots (``RunSpec.devices``).
@@ -153,6 +155,7 @@ class LocalExecutor:
         kernel_users: KernelUsers | None = None,
         kernel_names: Iterable[str] = ("python3",),
         preload: str = "auto",
+        fork_kernels: bool = True,
     ) -> None:
         self.staging_root = Path(staging_root)
         self.max_output_bytes = max_output_bytes
@@ -168,6 +171,7 @@ class LocalExecutor:
             kernel_users=kernel_users,
             start_timeout=start_timeout,
             preload=modules,
+            fork=fork_kernels,
         )
         self._running: set[Kernel] = set()
 

@@ -83,6 +83,10 @@ class ExecutorOptions:
     """What warm kernels import before their jobs (local executor): ``auto`` (what
     templates declare and earlier jobs imported), ``off``, or ``module,module``."""
 
+    fork_kernels: bool = True
+    """Fork warm kernels from a process per kernelspec that imported ipykernel once
+    (:mod:`~lepton_lab.runs.forking`); False: start each by ``exec``."""
+
 
 class Executor(Protocol):
     """What the runner needs of an executor."""
@@ -183,6 +187,7 @@ def local_executor(options: ExecutorOptions) -> Executor:
         inherit_env=options.inherit_env,
         kernel_users=KernelUsers.from_setting(options.kernel_users),
         preload=options.preload,
+        fork_kernels=options.fork_kernels,
     )
 
 

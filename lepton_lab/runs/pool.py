@@ -20,6 +20,10 @@ kernelspec's jobs import (what templates declare and earlier jobs imported:
 a job, so that importing never takes CPU from a running job; a job that comes meanwhile
 waits for the imports it would otherwise do itself.  Nothing of any job's reaches a warm
 kernel: a job's code, parameters and data only ever go to the one kernel that runs it.
+
+With ``fork`` (the default) warm kernels are forked from a fork server per kernelspec
+(:mod:`~lepton_lab.runs.forking`): the same fresh kernel, started in a tenth of the CPU.
+Kernels started for a job (its GPUs, or no warm one left) are started by ``exec``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from jupyter_client.manager import AsyncKernelManager
 from lepton_lab.config import SERVER_ONLY_ENV
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.bootstrap import is_module_name, parse_module_names, preload_request
+from lepton_lab.runs.forking import ForkedProvisioner, ForkServers, forkable
 from lepton_lab.runs.sandbox import (
     KernelUser,
     KernelUsers,
@@ -122,6 +127,8 @@ class KernelPool:
     :class:`~lepton_lab.errors.InvalidInput` if this process may not switch users.
     ``preload``: the modules every warm kernel imports before its job, more added with
     :meth:`add_preload` (None: warm kernels import nothing, and nothing can be added).
+    ``fork``: warm kernels are forked from a process per kernelspec that imported
+    ipykernel once (:mod:`~lepton_lab.runs.forking`) where they can be; False: all exec'd.
     """
 
     def __init__(
@@ -134,6 +141,7 @@ class KernelPool:
         inherit_env: bool = True,
         kernel_users: KernelUsers | None = None,
         preload: Iterable[str] | None = None,
+        fork: bool = True,
     ) -> None:
         self.staging_root = Path(staging_root)
         self.size = size
@@ -149,6 +157,7 @@ class KernelPool:
         self._closed = False
         self._preload = None if preload is None else tuple(preload)
         self._in_use = 0  # kernels handed out and not yet discarded
+        self._forks = ForkServers(start_timeout) if fork else None
 
     def prewarm(self, kernel_names: Iterable[str]) -> None:
         """Start filling the pools for ``kernel_names`` (call it on the running event loop)."""
@@ -235,6 +244,8 @@ class KernelPool:
             await asyncio.gather(*pool.starting, return_exceptions=True)
             while pool.ready:
                 await self._throw_away(pool.ready.popleft())
+        if self._forks is not None:
+            await self._forks.close()
 
     async def _throw_away(self, kernel: Kernel) -> None:
         """Discard a kernel no job had, and its folder."""
@@ -277,7 +288,7 @@ class KernelPool:
         cwd = self.staging_root / f".warm-{uuid.uuid4().hex[:12]}"
         try:
             self._folder(cwd.name)
-            kernel = await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""})
+            kernel = await self._launch(name, cwd, {"CUDA_VISIBLE_DEVICES": ""}, fork=True)
             kernel.warm = True
         except asyncio.CancelledError:
             shutil.rmtree(cwd, ignore_errors=True)
@@ -358,7 +369,9 @@ class KernelPool:
         folder.mkdir(parents=True, exist_ok=exist_ok)
         return folder
 
-    async def _launch(self, name: str, cwd: Path, env: Mapping[str, str]) -> Kernel:
+    async def _launch(
+        self, name: str, cwd: Path, env: Mapping[str, str], *, fork: bool = False
+    ) -> Kernel:
         user = await self._take_user()
         home: Path | None = None
         try:
@@ -366,7 +379,8 @@ class KernelPool:
                 home = self._folder(f"{PRIVATE_FOLDER}/{uuid.uuid4().hex}")
                 hand_over(home, user)
                 hand_over(cwd, user)
-            km, kc = await self._start(name, cwd, self._environment(env, user, home), user, home)
+            environment = self._environment(env, user, home)
+            km, kc = await self._start(name, cwd, environment, user, home, fork=fork)
         except BaseException:
             if user is not None:
                 await asyncio.shield(self._release(user, cwd, home))
@@ -380,9 +394,17 @@ class KernelPool:
         env: Mapping[str, str],
         user: KernelUser | None,
         home: Path | None,
+        *,
+        fork: bool = False,
     ) -> tuple[AsyncKernelManager, AsyncKernelClient]:
         # CurveZMQ where the kernel supports it: nothing else on the host can read its traffic.
         km = _KernelManager(kernel_name=name, transport_encryption=_ENCRYPTION)
+        spec = km.kernel_spec
+        if fork and self._forks is not None and spec is not None and forkable(spec):
+            km.kernel_id = str(uuid.uuid4())
+            provisioner = ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=spec, parent=km)
+            provisioner.servers = self._forks
+            km.provisioner = provisioner
         as_user: dict[str, Any] = {}
         if user is not None and home is not None:
             # Its private folder: the runner's runtime folder is not the kernel user's to read.

@@ -254,6 +254,7 @@ class RayExecutor:
             "inherit_env": options.inherit_env,
             "kernel_users": options.kernel_users,
             "preload": options.preload,
+            "fork_kernels": options.fork_kernels,
             "kernel_names": list(self._kernel_names),
         }
 

@@ -77,7 +77,8 @@ class NodePool:
     """The Ray actor holding one runner's warm kernels on one node.
 
     ``settings``: ``staging_root``, ``pool_size``, ``base_env``, ``inherit_env``,
-    ``kernel_users`` (the runner's setting), ``preload`` and ``kernel_names`` (pre-warmed).
+    ``kernel_users`` (the runner's setting), ``preload``, ``fork_kernels`` and
+    ``kernel_names`` (pre-warmed).
     """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
@@ -88,6 +89,7 @@ class NodePool:
             inherit_env=bool(settings["inherit_env"]),
             kernel_users=KernelUsers.from_setting(str(settings["kernel_users"])),
             preload=parse_preload(str(settings["preload"])),
+            fork=bool(settings.get("fork_kernels", True)),
         )
         self._names = tuple(settings.get("kernel_names", ()))
         self._lent: dict[str, _Loan] = {}

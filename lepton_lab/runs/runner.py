@@ -86,6 +86,10 @@ class RunnerConfig:
     earlier jobs imported), ``off``, or ``module,module`` (docs/jobs.md, "Pre-imported
     kernels")."""
 
+    fork_kernels: bool = True
+    """Start warm kernels by forking a process per kernelspec that imported ipykernel
+    once, rather than by ``exec`` (docs/jobs.md, "Forked kernels")."""
+
 
 @dataclass
 class _Running:
@@ -143,6 +147,7 @@ class Runner:
             kernel_users=self.config.kernel_users,
             address=self.config.address,
             preload=self.config.preload,
+            fork_kernels=self.config.fork_kernels,
         )
 
     def stop(self) -> None:

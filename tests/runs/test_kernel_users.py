@@ -26,6 +26,7 @@ from typing import Any, cast
 import pytest
 
 from lepton_lab.errors import InvalidInput
+from lepton_lab.runs.forking import ForkedProcess, ForkedProvisioner
 from lepton_lab.runs.pool import PRIVATE_FOLDER, Kernel, KernelPool, _check_runs_as
 from lepton_lab.runs.sandbox import (
     KernelUser,
@@ -165,6 +166,14 @@ def test_each_kernel_runs_as_its_own_user_in_a_folder_only_it_may_enter(
         assert a.home is not None and b.home is not None
         assert a.user != b.user
         assert a.cwd == staging / "job-a"
+        # The warm kernel was forked from the fork server (root), b started by exec; a
+        # dropped every capability with its user.
+        assert isinstance(a.km.provisioner, ForkedProvisioner)
+        assert isinstance(a.km.provisioner.process, ForkedProcess)
+        assert not isinstance(b.km.provisioner, ForkedProvisioner)
+        capabilities = Path(f"/proc/{a.pid}/status").read_text()
+        assert "CapEff:\t0000000000000000" in capabilities
+        assert "CapPrm:\t0000000000000000" in capabilities
         b_side = await run_in(b, "import os; open('secret.txt', 'w').write('b only')\n"
                                  "print('RESULT', os.getpid())")  # fmt: skip
         seen = await run_in(a, "import json, os, pwd; print('RESULT', json.dumps([os.getuid(), "
@@ -181,6 +190,9 @@ def test_each_kernel_runs_as_its_own_user_in_a_folder_only_it_may_enter(
             "the runner's environment": f"open('/proc/{os.getpid()}/environ').read()",
             "another kernel's environment": f"open('/proc/{b_side}/environ').read()",
             "a workspace file only root reads": f"open({str(workspace_dir / 'catalog.db')!r})",
+            "the fork server's environment": "open(f'/proc/{os.getppid()}/environ').read()",
+            "the fork server's memory": "open(f'/proc/{os.getppid()}/mem', 'rb')",
+            "signalling the fork server": "os.kill(os.getppid(), 15)",
         }))  # fmt: skip
         assert denied == dict.fromkeys(denied, "denied")
         for folder in (a.cwd, a.home):  # (jupyter_client adds the sticky bit to the latter)

@@ -8,6 +8,7 @@ time plus a few seconds: requeued while retries remain, else lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -234,3 +235,28 @@ def test_two_runners_race_over_200_jobs_each_runs_once(
     assert {i.attempt for i in infos} == {1}
     assert sorted(int(line) for line in ledger.read_text().split()) == list(range(200))
     assert len({i.runner for i in infos}) == 2  # both runners took jobs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "exec"])
+def test_a_runners_warm_kernels_are_forked_unless_told_not_to(
+    workspace: Workspace, tmp_path: Path, processes: list[subprocess.Popen[bytes]], fork: bool
+) -> None:
+    notebook = make_notebook(
+        "import json, os\n"
+        "parent = open(f'/proc/{os.getppid()}/cmdline').read().replace(chr(0), ' ')\n"
+        "print('PARENT', json.dumps([os.getppid(), parent]), flush=True)"
+    )
+    option = "--fork-kernels" if fork else "--no-fork-kernels"
+    runner = start_runner(workspace, tmp_path / "runner.log", option, "--max-jobs", "1")
+    processes.append(runner)
+    actor = workspace.actor()
+    job = workspace.jobs.submit(actor, notebook=notebook, notebook_name="parent.ipynb")
+    assert _wait(workspace, job.id).status == "succeeded"
+    said = "".join(c.text for c in workspace.jobs.logs(actor, job.id))
+    parent, command = json.loads(said.split("PARENT", 1)[1].splitlines()[0])
+    if fork:  # the runner's fork server, not the runner
+        assert parent != runner.pid and "lepton-lab kernel fork server" in command
+    else:
+        assert parent == runner.pid and "lepton_lab.cli" in command
