@@ -23,11 +23,14 @@ How it measures:
 
 Usage::
 
-    .venv/bin/python bench/api.py [--quick] [--rounds R]
+    .venv/bin/python bench/api.py [--quick] [--rounds R] [--no-kept-answers]
 
 ``--quick`` (the test suite runs it) seeds 50 datasets and sends far fewer requests; it
-finishes in well under 40 seconds.  The server is stopped and the workspace deleted at
-the end, also after an error or Ctrl-C.
+finishes in well under 40 seconds.  The server keeps the answers of list, search and get
+while the catalog is unchanged, as it does by default on SQLite (the cells repeat their
+requests, so all but the first are kept answers); ``--no-kept-answers`` has it compute
+every answer, as on PostgreSQL or MariaDB: run both to see each.  The server is stopped
+and the workspace deleted at the end, also after an error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ class Profile:
     """... or after this many seconds, whichever comes first."""
     warmup: int
     """Requests per endpoint sent before measuring (16 clients), and thrown away."""
+    kept_answers: bool = True
+    """Whether the server keeps answers while the catalog is unchanged (its default)."""
 
 
 FULL = Profile("full", datasets=1_000, rounds=3, requests=3_000, seconds=5.0, warmup=200)
@@ -186,8 +191,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(root: Path, workspace: Path) -> Iterator[Server]:
-    """``lepton-lab serve`` on ``workspace``, on loopback only; terminated on exit."""
+def running_server(root: Path, workspace: Path, kept_answers: bool = True) -> Iterator[Server]:
+    """``lepton-lab serve`` on ``workspace``, on loopback only; terminated on exit.  With
+    ``kept_answers`` off, configured to keep none (``LeptonLabApp.keep_answers``)."""
+    config = root / "jupyter-config"  # the server's JUPYTER_CONFIG_DIR (_server_env)
+    config.mkdir(exist_ok=True)
+    settings = {"LeptonLabApp": {"keep_answers": kept_answers}}
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
     token = f"bench-{os.urandom(16).hex()}"
     tokens = root / "tokens.json"
     tokens.write_text(json.dumps({token: READER}))
@@ -459,12 +469,18 @@ def parse_args(argv: Sequence[str] | None) -> Profile:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="50 datasets, short cells (< 40 s)")
     parser.add_argument("--rounds", type=int, help="rounds per cell (default: 3, quick: 2)")
+    parser.add_argument("--no-kept-answers", action="store_true",
+                        help="the server keeps no answers (LeptonLabApp.keep_answers = False): "
+                        "every request is computed, as on PostgreSQL or MariaDB")  # fmt: skip
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.rounds is not None:
         if args.rounds < 1:
             parser.error("--rounds must be at least 1")
         profile = dataclasses.replace(profile, rounds=args.rounds)
+    if args.no_kept_answers:
+        name = f"{profile.name}, no kept answers"
+        profile = dataclasses.replace(profile, name=name, kept_answers=False)
     return profile
 
 
@@ -481,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="lepton-bench-api-"))
     try:
         catalog = seed(root / "workspace", profile.datasets)
-        with running_server(root, root / "workspace") as server:
+        with running_server(root, root / "workspace", profile.kept_answers) as server:
             cells = asyncio.run(measure(server, endpoints(catalog), profile))
         report(cells, catalog, profile)
     except BenchError as exc:

@@ -294,6 +294,11 @@ class Operation:
     owner_note: str = ""
     """What an outsider (no role in the team) sees, for the permission table."""
 
+    cached: bool = False
+    """Whether the server may keep its answers while the catalog is unchanged
+    (:mod:`lepton_lab.server.answers`): a read whose answer depends only on the
+    catalog's rows, the caller and the request's inputs, never on the time or files."""
+
     @cached_property
     def path_fields(self) -> tuple[str, ...]:
         """The request fields that are segments of the path, in order."""

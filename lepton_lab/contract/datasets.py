@@ -156,6 +156,7 @@ SEARCH = _read(
     "Datasets you may see matching words of names, descriptions, tags and columns",
     refusals=(400,),
     owner_note=_VISIBLE,
+    cached=True,
 )
 
 
@@ -179,6 +180,7 @@ FACETS = declare(
     },
     summary="Teams and tags of the datasets you may see, counted",
     refusals=(400,),
+    cached=True,
 )
 
 GET = _read(
@@ -187,6 +189,7 @@ GET = _read(
     OneDataset,
     Info(DatasetInfo),
     "The dataset's card",
+    cached=True,
 )
 
 

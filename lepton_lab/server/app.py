@@ -26,6 +26,7 @@ from traitlets import Bool, Int, List, Unicode, default
 
 from lepton_lab.config import Settings
 from lepton_lab.server import contract, datasets, meta, models
+from lepton_lab.server.answers import Answers
 from lepton_lab.server.forward import ServiceLink, forward_routes
 from lepton_lab.workspace import Workspace
 
@@ -92,6 +93,17 @@ class LeptonLabApp(ExtensionApp):
             "credentials. Default: $LEPTON_LAB_RUNNER_TOKENS_FILE; empty: none."
         ),
     )
+    keep_answers = Bool(
+        True,
+        config=True,
+        help=(
+            "Keep the answers of the hot catalog reads (list, search, get and facets of "
+            "datasets) while the catalog database is unchanged, for each caller: any commit, "
+            "from any process, drops them all before the next request. SQLite only (its "
+            "change counter is read without a round trip); nothing is kept on PostgreSQL "
+            "or MariaDB."
+        ),
+    )
     start_runner = Bool(
         True,
         config=True,
@@ -148,6 +160,9 @@ class LeptonLabApp(ExtensionApp):
             return
         workspace = Workspace(self.lepton_settings())
         self.settings["lepton_lab_workspace"] = workspace
+        self.settings["lepton_lab_answers"] = (
+            Answers.of(workspace.db) if self.keep_answers else None
+        )
         self.log.info("Lepton Lab workspace: %r", workspace)
         spawns = self.start_runner and workspace.settings.auto_start_runner
         if spawns or workspace.settings.runner_tokens_file:
@@ -204,6 +219,9 @@ class LeptonLabApp(ExtensionApp):
             self._runner_watch_stop.set()
         if self._runner_watch is not None:
             await asyncio.to_thread(self._runner_watch.join, 10)
+        answers = self.settings.pop("lepton_lab_answers", None)
+        if answers is not None:
+            answers.close()
         workspace = self.settings.get("lepton_lab_workspace")
         if workspace is not None:
             workspace.close()

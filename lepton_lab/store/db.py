@@ -31,7 +31,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from lepton_lab.errors import InvalidInput, StorageError
 
-__all__ = ["Database"]
+__all__ = ["ChangeCounter", "Database"]
 
 T = TypeVar("T")
 
@@ -115,6 +115,13 @@ class Database:
             return
         with self.engine.connect() as conn:
             yield conn
+
+    def change_counter(self) -> ChangeCounter | None:
+        """A :class:`ChangeCounter` of this database; None where there is none (a server
+        database, or an in-memory SQLite one)."""
+        if not self.is_sqlite or self._in_memory or not self.url.database:
+            return None
+        return ChangeCounter(self.url.database)
 
     @contextmanager
     def one_snapshot(self) -> Iterator[None]:
@@ -205,6 +212,36 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (tests, and processes that fork)."""
         self.engine.dispose()
+
+
+class ChangeCounter:
+    """A number that changes whenever a transaction that wrote commits to a SQLite database,
+    from any connection of any process: ``PRAGMA data_version`` on a connection of its own.
+
+    Reading it takes no lock a writer waits for and never waits itself (a busy database
+    answers None, "unknown"), so a server may read it on its event loop: a few
+    microseconds, from the database's shared memory (WAL).  Read it *before* reading
+    what depends on the database: a commit after the number was read changes the next.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, timeout=0, check_same_thread=False)
+        self._conn.isolation_level = None  # no transaction left open between two reads
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        """The number now, or None when it cannot be read at once."""
+        with self._lock:
+            try:
+                row = self._conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        """Close its connection."""
+        with self._lock:
+            self._conn.close()
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
