@@ -61,7 +61,7 @@ from lepton_lab.runs.sandbox import (
     user_switch_notice,
 )
 
-__all__ = ["MAX_PRELOAD", "Kernel", "KernelPool", "ask", "kill_kernel"]
+__all__ = ["MAX_PRELOAD", "Kernel", "KernelPool", "ask", "kill_kernel", "wait_until_ready"]
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ class KernelPool:
                 _check_runs_as(km, user)
             kc = km.client()
             kc.start_channels()
-            await kc.wait_for_ready(timeout=self.start_timeout)
+            await wait_until_ready(kc, self.start_timeout)
         except BaseException:  # cancelled or failed: leave no process behind
             if kc is not None:
                 kc.stop_channels()
@@ -545,6 +545,39 @@ async def ask(
             continue
         if reply["parent_header"].get("msg_id") == msg_id:
             return dict(reply["content"])
+
+
+async def wait_until_ready(kc: AsyncKernelClient, timeout: float) -> None:
+    """Until the kernel answered ``kernel_info`` on its shell channel and a message came on
+    IOPub (the subscription is live: no output of the job's first cell can be missed).
+
+    ``wait_for_ready`` without its end: jupyter_client then waits until IOPub has been
+    silent for 0.2 s, on the path of every job that takes a lent kernel.  What is left on
+    IOPub (the kernel_info's status) answers no request of the job's, so the job's
+    client passes over it.  ``RuntimeError`` when the kernel died or ``timeout`` passed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        kc.kernel_info()
+        try:
+            reply = await kc.get_shell_msg(timeout=1)
+        except queue.Empty:
+            reply = None
+        # Any kernel_info reply (an earlier request's too: asking again after one went
+        # unanswered on IOPub, each reply would be the previous request's).
+        if reply is not None and reply["msg_type"] == "kernel_info_reply":
+            try:
+                await kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:  # not subscribed yet: ask again
+                pass
+            else:
+                kc._handle_kernel_info_reply(reply)  # the protocol version, as jupyter_client
+                return
+        if not await kc.is_alive():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if loop.time() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
 async def kill_kernel(km: AsyncKernelManager) -> None:

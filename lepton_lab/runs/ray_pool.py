@@ -47,7 +47,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from lepton_lab.runs.executor import parse_preload
-from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel
+from lepton_lab.runs.pool import Kernel, KernelPool, kill_kernel, wait_until_ready
 from lepton_lab.runs.sandbox import KernelUsers
 
 __all__ = ["LendingPool", "LentKernelManager", "NodePool", "PoolUnavailable", "staging_root"]
@@ -350,7 +350,7 @@ class LendingPool(KernelPool):
         try:
             kc.start_channels()
             # One kernel_info round trip, and one message on IOPub: listening from here.
-            await kc.wait_for_ready(timeout=self.start_timeout)
+            await wait_until_ready(kc, self.start_timeout)
         except BaseException:
             kc.stop_channels()
             await asyncio.shield(km.give_back())
