@@ -29,6 +29,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,15 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from lepton_lab.runs import forkserver
 
-__all__ = ["PER_KERNEL_ENV", "ForkServer", "ForkServers", "ForkedProcess", "ForkedProvisioner"]
+__all__ = [
+    "PER_KERNEL_ENV",
+    "ForkServer",
+    "ForkServers",
+    "ForkedProcess",
+    "ForkedProvisioner",
+    "forkable",
+    "supported",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,12 @@ _STUB = (
     "# lepton-lab kernel fork server\n"
     "import sys; exec(compile(sys.stdin.buffer.read(), 'lepton_lab_forkserver', 'exec'))"
 )
+
+
+def supported() -> bool:
+    """Whether this system can fork kernels so (Linux: pidfds, file descriptors over a
+    socket); elsewhere every kernel is started by ``exec``."""
+    return sys.platform == "linux" and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
 
 
 def forkable(spec: KernelSpec) -> bool:
@@ -302,7 +317,11 @@ class ForkedProvisioner(LocalProvisioner):
         # sets it (the fork server is the parent).
         changed["JPY_PARENT_PID"] = str(server.pid)
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        process = await server.fork(cmd, cwd, changed, kwargs.get("user"), kwargs.get("group"))
+        try:
+            process = await server.fork(cmd, cwd, changed, kwargs.get("user"), kwargs.get("group"))
+        except RuntimeError as exc:  # the server died meanwhile, or this kernel could not
+            log.warning("forking a %s kernel failed (%s): started by exec instead", cmd[0], exc)
+            return await super().launch_kernel(cmd, **kwargs)
         # Popen's face: the local provisioner polls, signals and waits for it as for one.
         self.process = process  # type: ignore[assignment]
         self.pid = self.pgid = process.pid  # the kernel leads a session of its own

@@ -49,7 +49,7 @@ from jupyter_client.manager import AsyncKernelManager
 from lepton_lab.config import SERVER_ONLY_ENV
 from lepton_lab.errors import InvalidInput
 from lepton_lab.runs.bootstrap import is_module_name, parse_module_names, preload_request
-from lepton_lab.runs.forking import ForkedProvisioner, ForkServers, forkable
+from lepton_lab.runs.forking import ForkedProvisioner, ForkServers, forkable, supported
 from lepton_lab.runs.sandbox import (
     KernelUser,
     KernelUsers,
@@ -157,7 +157,7 @@ class KernelPool:
         self._closed = False
         self._preload = None if preload is None else tuple(preload)
         self._in_use = 0  # kernels handed out and not yet discarded
-        self._forks = ForkServers(start_timeout) if fork else None
+        self._forks = ForkServers(start_timeout) if fork and supported() else None
 
     def prewarm(self, kernel_names: Iterable[str]) -> None:
         """Start filling the pools for ``kernel_names`` (call it on the running event loop)."""

@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 from jupyter_client.kernelspec import KernelSpec
 
-from lepton_lab.runs.forking import ForkedProcess, ForkedProvisioner, ForkServers, forkable
+from lepton_lab.runs.forking import (
+    ForkedProcess,
+    ForkedProvisioner,
+    ForkServer,
+    ForkServers,
+    forkable,
+)
 from lepton_lab.runs.pool import Kernel, KernelPool, ask
 
 pytestmark = pytest.mark.slow
@@ -201,3 +207,22 @@ def test_a_pool_without_forking_execs_every_kernel(tmp_path: Path) -> None:
         await pool.discard(kernel)
 
     in_pool(False, tmp_path, execd)
+
+
+def test_a_kernel_the_fork_server_could_not_fork_is_started_by_exec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def refuse(*args: Any, **kwargs: Any) -> ForkedProcess:
+        raise RuntimeError("the fork server ended")
+
+    monkeypatch.setattr(ForkServer, "fork", refuse)
+
+    async def execd(pool: KernelPool) -> None:
+        kernel = await pool.acquire("python3", "job")
+        assert not isinstance(kernel.km.provisioner.process, ForkedProcess)  # type: ignore[union-attr]
+        assert (await describe(kernel))["parent"]
+        await pool.discard(kernel)
+
+    with caplog.at_level(logging.WARNING, logger="lepton_lab.runs.forking"):
+        in_pool(True, tmp_path, execd)
+    assert "started by exec instead" in caplog.text
