@@ -98,7 +98,13 @@ def _answer(sock: socket.socket, request: bytes) -> None:
     except Exception as exc:
         sock.send(json.dumps({"error": repr(exc)}).encode())
         return
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # no process to be had (a limit reached): this kernel only
+        os.close(ready)
+        os.close(done)
+        sock.send(json.dumps({"error": f"fork: {exc}"}).encode())
+        return
     if pid == 0:
         os.close(ready)
         _child(sock, args, done)
