@@ -24,12 +24,13 @@ def test_quick_run_prints_the_burst_and_shared_mode_tables() -> None:
         if len(cells := [c.strip() for c in line.split(" | ")]) == 8
     }
     papermill = rows["papermill command, one after another"]
-    lepton = rows["Lepton Lab runner (2 at once, pool of 2)"]
-    for figures in (papermill, lepton):
+    forked = rows["Lepton Lab runner (2 at once, pool of 2; forked kernels)"]
+    execd = rows["Lepton Lab runner (2 at once, pool of 2; kernels by exec, --no-fork-kernels)"]
+    for figures in (papermill, forked, execd):
         assert figures[:2] == ["4", "0"], out  # four jobs, none failed
         assert all(re.fullmatch(r"\d+\.\d+", f) for f in figures[2:6]), out
     assert papermill[6] == "1.00x"
-    assert re.fullmatch(r"\d+\.\d\dx", lepton[6]), out
+    assert re.fullmatch(r"\d+\.\d\dx", forked[6]) and re.fullmatch(r"\d+\.\d\dx", execd[6]), out
 
     # Shared mode beside personal mode, on the dataset template: every job succeeded.
     personal = rows["personal mode (database runner)"]
