@@ -327,3 +327,11 @@ class ForkedProvisioner(LocalProvisioner):
         self.pid = self.pgid = process.pid  # the kernel leads a session of its own
         self.cwd = cwd
         return self.connection_info
+
+    async def send_signal(self, signum: int) -> None:
+        """Signal the kernel's process group, as the local provisioner does, but only
+        while the kernel runs: once it ended, its pid (and group) may be another's."""
+        process: object = self.process  # a ForkedProcess, whatever the base class says
+        if isinstance(process, ForkedProcess) and process.poll() is not None:
+            return
+        await super().send_signal(signum)
