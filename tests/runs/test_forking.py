@@ -136,6 +136,7 @@ def test_a_forked_kernel_is_killed_through_its_pidfd_and_ends_with_its_server(
         await pool.discard(kernel)
         assert process.poll() == 0 and process.returncode == 0
         process.kill()  # its pid may be another's by now: the pidfd never signals that one
+        await kernel.km.provisioner.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
         # A server that died takes its kernels with it (they watch it, as exec'd kernels
         # watch the runner); the pool notices, starts another server and a new kernel.
         while not pool.ready("python3"):
