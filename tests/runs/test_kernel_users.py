@@ -381,3 +381,42 @@ def test_kernel_users_from_a_runner_option() -> None:
         KernelUsers.from_setting("0")
     with pytest.raises(InvalidInput, match="no OS user 'lepton-no-such-user'"):
         KernelUsers.from_setting("lepton-no-such-user, lepton-no-such-user-2")
+
+
+CAPABILITIES_AFTER_SWITCH = """
+import os, sys
+from lepton_lab.runs.forkserver import drop_privileges
+def effective():
+    return next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('CapEff'))
+held, target, group = effective(), int(sys.argv[1]), int(sys.argv[2])
+if os.fork() == 0:  # what a fork that only changed user would keep
+    os.setgroups([]); os.setgid(group); os.setuid(target)
+    print('PLAIN', effective(), flush=True); os._exit(0)
+os.wait()
+drop_privileges(target, group)
+print('HELD', held, 'DROPPED', effective(), os.getuid(), os.getgid(), os.getgroups())
+"""
+
+
+@needs_root
+def test_a_forked_kernel_of_a_runner_with_only_the_capabilities_keeps_none(
+    job_users: KernelUsers,
+) -> None:
+    # The runner as a service user given CAP_SETUID/CAP_SETGID (ambient, as systemd's
+    # AmbientCapabilities= gives them), not root: setuid alone leaves it its capabilities.
+    runner, kernel = job_users.users[0], job_users.users[1]
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is needed to start a process with capabilities")
+    done = subprocess.run(
+        ["setpriv", f"--reuid={runner.uid}", f"--regid={runner.gid}", "--clear-groups",
+         "--inh-caps=+setuid,+setgid", "--ambient-caps=+setuid,+setgid", "--",
+         sys.executable, "-c", CAPABILITIES_AFTER_SWITCH, str(kernel.uid), str(kernel.gid)],
+        capture_output=True, text=True, timeout=60, cwd="/",
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = done.stdout.split()
+    plain, held, dropped = said[1], said[3], said[5]
+    assert int(held, 16) and int(plain, 16)  # setuid alone kept them: the attack
+    assert int(dropped, 16) == 0  # drop_privileges left none
+    assert said[6:8] == [str(kernel.uid), str(kernel.gid)] and said[8] == "[]"
