@@ -45,8 +45,9 @@ class ContractHandler(LeptonHandler):
         answers: Answers | None = self.settings.get("lepton_lab_answers") if op.cached else None
         # Read before the answer is computed: a commit meanwhile makes the next one miss.
         version = None if answers is None else answers.version()
-        key = (op.name, self.username, self.caller, tuple(sorted(data.items())))
-        if answers is not None and version is not None:
+        if version is not None:
+            assert answers is not None
+            key = (op.name, self.username, self.caller, tuple(sorted(data.items())))
             kept = answers.get(key, version)
             if kept is not None:  # authenticated and authorized above, as every request
                 self.set_status(op.status)
@@ -60,7 +61,8 @@ class ContractHandler(LeptonHandler):
             self.finish(op.reply.encode(result), set_content_type=op.reply.media_type)
             return
         answer = op.reply.dumps(result).encode()
-        if answers is not None and version is not None:
+        if version is not None:
+            assert answers is not None
             answers.put(key, version, answer)
         self.finish(answer)
 
